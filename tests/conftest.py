@@ -1,0 +1,66 @@
+"""Shared fixtures: real photos from scikit-image, BasicSR option files and pipeline runs."""
+import logging
+import sys
+from pathlib import Path
+from typing import Callable, Dict, Iterable, Tuple
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+import wbsr_basicsr  # noqa: F401  (compatibility fixes and registration, before basicsr)
+from basicsr.utils import logger as basicsr_logger
+from basicsr.utils.matlab_functions import imresize
+from skimage import data as skimage_data
+
+COLOUR_PHOTOS = ('astronaut', 'chelsea', 'coffee', 'rocket', 'immunohistochemistry', 'hubble_deep_field')
+"""Colour photos bundled inside scikit-image's wheel (no download)."""
+
+
+def photo_rgb(name: str) -> np.ndarray:
+    """One of scikit-image's bundled photos as an H x W x 3 uint8 RGB array."""
+    return getattr(skimage_data, name)()[..., :3]
+
+
+def write_paired_folder(root: Path, scale: int, hr_size: int, names: Iterable[str] = COLOUR_PHOTOS[:3]
+                        ) -> Tuple[Path, Path]:
+    """Write centre crops of ``names`` (``hr_size`` square) and their MATLAB-bicubic LR images.
+
+    Layout as BasicSR's paired folders: ``root/GT/<name>.png`` and ``root/LQ/<name>.png``.
+    """
+    gt_dir, lq_dir = root / 'GT', root / 'LQ'
+    gt_dir.mkdir(parents=True)
+    lq_dir.mkdir(parents=True)
+    for name in names:
+        rgb = photo_rgb(name)
+        top, left = (rgb.shape[0] - hr_size) // 2, (rgb.shape[1] - hr_size) // 2
+        hr = rgb[top:top + hr_size, left:left + hr_size]
+        lr = np.clip(np.round(imresize(hr.astype(np.float64) / 255., 1 / scale) * 255.), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(gt_dir / f'{name}.png'), cv2.cvtColor(hr, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(lq_dir / f'{name}.png'), cv2.cvtColor(lr, cv2.COLOR_RGB2BGR))
+    return gt_dir, lq_dir
+
+
+def _reset_basicsr_logger() -> None:
+    """BasicSR configures its root logger once per process; let each pipeline run log anew."""
+    logger = logging.getLogger('basicsr')
+    for handler in list(logger.handlers):
+        handler.close()
+        logger.removeHandler(handler)
+    basicsr_logger.initialized_logger.clear()
+
+
+@pytest.fixture
+def run_pipeline(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Run a BasicSR pipeline in-process as its command line would: write the YAML, set argv."""
+
+    def run(pipeline: Callable[[str], None], root: Path, opt: Dict, *flags: str) -> None:
+        opt_path = root / f"{opt['name']}.yml"
+        opt_path.write_text(yaml.safe_dump(opt))
+        monkeypatch.setattr(sys, 'argv', ['basicsr', '-opt', str(opt_path), *flags])
+        _reset_basicsr_logger()
+        pipeline(str(root))
+        _reset_basicsr_logger()
+
+    return run

@@ -1,0 +1,78 @@
+"""Compatibility fixes that let ``basicsr==1.4.2`` run with modern torch and on the CPU.
+
+Nothing under site-packages is edited; :func:`install` (called by ``import wbsr_basicsr``)
+applies two fixes at run time:
+
+1. **torchvision >= 0.17.** BasicSR 1.4.2, the latest PyPI release, imports
+   ``torchvision.transforms.functional_tensor.rgb_to_grayscale``. torchvision 0.17
+   removed that private module; the function lives on in
+   ``torchvision.transforms.functional``. An alias module is registered under the old name
+   before BasicSR is imported (BasicSR's master branch fixed the import but never released).
+2. **Resuming.** ``basicsr.train.load_resume_state`` calls ``torch.cuda.current_device()``,
+   which fails on a machine without a GPU, and loads with ``torch.load``'s default, which
+   since torch 2.6 refuses the Python objects that scheduler states contain. It is replaced
+   by :func:`load_resume_state`, which loads onto the GPU when the run uses one and onto the
+   CPU otherwise.
+"""
+import importlib.util
+import os
+import sys
+import types
+from os import path as osp
+from typing import Optional
+
+import torch
+
+LEGACY_MODULE = 'torchvision.transforms.functional_tensor'
+
+
+def install() -> None:
+    """Apply both fixes; safe to call more than once."""
+    _alias_functional_tensor()
+    import basicsr.train
+
+    basicsr.train.load_resume_state = load_resume_state
+
+
+def _alias_functional_tensor() -> None:
+    """Register the ``functional_tensor`` alias if this torchvision lacks the module."""
+    if LEGACY_MODULE in sys.modules or importlib.util.find_spec(LEGACY_MODULE) is not None:
+        return
+    from torchvision.transforms import functional
+
+    alias = types.ModuleType(LEGACY_MODULE)
+    alias.__doc__ = 'Alias installed by wbsr_basicsr.compat for basicsr 1.4.2.'
+    alias.rgb_to_grayscale = functional.rgb_to_grayscale
+    sys.modules[LEGACY_MODULE] = alias
+
+
+def latest_training_state(states_dir: str) -> Optional[str]:
+    """Path of the ``<iter>.state`` file with the highest iteration in ``states_dir``, if any."""
+    if not osp.isdir(states_dir):
+        return None
+    iters = [int(name[:-len('.state')]) for name in os.listdir(states_dir)
+             if name.endswith('.state') and name[:-len('.state')].isdigit()]
+    return osp.join(states_dir, f'{max(iters)}.state') if iters else None
+
+
+def load_resume_state(opt: dict) -> Optional[dict]:
+    """BasicSR's resume-state loading, on the GPU when ``num_gpu`` > 0 and on the CPU otherwise.
+
+    With ``--auto_resume`` the newest state in the experiment's ``training_states`` folder is
+    used (recorded in ``opt['path']['resume_state']``); else ``path.resume_state`` if set.
+    Resume states are the user's own training files, hence ``weights_only=False``.
+    """
+    from basicsr.utils import check_resume
+
+    if opt['auto_resume']:
+        found = latest_training_state(opt['path']['training_states'])
+        if found is not None:
+            opt['path']['resume_state'] = found
+    path = opt['path'].get('resume_state')
+    if not path:
+        return None
+    use_gpu = opt.get('num_gpu', 0) != 0 and torch.cuda.is_available()
+    device = torch.device('cuda', torch.cuda.current_device()) if use_gpu else torch.device('cpu')
+    resume_state = torch.load(path, map_location=device, weights_only=False)
+    check_resume(opt, resume_state['iter'])
+    return resume_state
