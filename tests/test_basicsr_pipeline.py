@@ -1,0 +1,111 @@
+"""The supernet inside BasicSR's plain SRModel, through the real train / resume / test pipelines."""
+import re
+from pathlib import Path
+
+import cv2
+import pytest
+import torch
+
+from basicsr.metrics import calculate_psnr
+import basicsr.test
+import basicsr.train
+from basicsr.utils import img2tensor, tensor2img
+from conftest import write_paired_folder
+from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
+from wbsr_basicsr.compat import latest_training_state
+
+SCALE = 2
+NETWORK = dict(type='WBSRMSRResNet', num_feat=16, num_block=2, upscale=SCALE, widths=[8, 16], depths=[1, 2])
+PSNR = dict(type='calculate_psnr', crop_border=SCALE, test_y_channel=True)
+
+
+def paired_dataset(name: str, gt_dir: Path, lq_dir: Path, **extra) -> dict:
+    return dict(name=name, type='PairedImageDataset', dataroot_gt=str(gt_dir), dataroot_lq=str(lq_dir),
+                io_backend=dict(type='disk'), **extra)
+
+
+def train_options(gt_dir: Path, lq_dir: Path, total_iter: int) -> dict:
+    return dict(
+        name='supernet_in_srmodel', model_type='SRModel', scale=SCALE, num_gpu=0, manual_seed=0,
+        datasets=dict(
+            train=paired_dataset('tiny_train', gt_dir, lq_dir, gt_size=32, use_hflip=True, use_rot=True,
+                                 num_worker_per_gpu=0, batch_size_per_gpu=2, dataset_enlarge_ratio=4,
+                                 prefetch_mode=None),
+            val=paired_dataset('tiny_val', gt_dir, lq_dir)),
+        network_g=NETWORK,
+        path=dict(pretrain_network_g=None, strict_load_g=True, resume_state=None),
+        train=dict(ema_decay=0, optim_g=dict(type='Adam', lr=2e-4, betas=[0.9, 0.99]),
+                   scheduler=dict(type='MultiStepLR', milestones=[100], gamma=0.5),
+                   total_iter=total_iter, warmup_iter=-1, pixel_opt=dict(type='L1Loss', loss_weight=1.0)),
+        val=dict(val_freq=4, save_img=False, metrics=dict(psnr=PSNR)),
+        logger=dict(print_freq=1, save_checkpoint_freq=2, use_tb_logger=False),
+    )
+
+
+def newest_log(folder: Path, prefix: str) -> str:
+    logs = sorted(folder.glob(f'{prefix}_*.log'), key=lambda p: p.stat().st_mtime)
+    assert logs, f'no {prefix} log in {folder}'
+    return logs[-1].read_text()
+
+
+@pytest.fixture(scope='module')
+def tiny_pairs(tmp_path_factory: pytest.TempPathFactory):
+    return write_paired_folder(tmp_path_factory.mktemp('pairs'), scale=SCALE, hr_size=96)
+
+
+def test_train_resume_and_test_pipelines_on_cpu(tmp_path, tiny_pairs, run_pipeline, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # as a user runs from the repository root
+    gt_dir, lq_dir = tiny_pairs
+    experiment = tmp_path / 'experiments' / 'supernet_in_srmodel'
+
+    run_pipeline(basicsr.train.train_pipeline, tmp_path, train_options(gt_dir, lq_dir, total_iter=4))
+    assert {p.name for p in (experiment / 'training_states').iterdir()} == {'2.state', '4.state'}
+    assert {'net_g_2.pth', 'net_g_4.pth', 'net_g_latest.pth'} <= {p.name for p in (experiment / 'models').iterdir()}
+    log = newest_log(experiment, 'train')
+    losses = [float(v) for v in re.findall(r'l_pix: ([-+.\deE]+)', log)]
+    assert len(losses) == 4 and all(torch.isfinite(torch.tensor(losses)))
+    assert 'Network [WBSRMSRResNet] is created.' in log
+    assert re.search(r'# psnr: \d+\.\d+', log)
+    weights_at_4 = torch.load(experiment / 'models' / 'net_g_4.pth', weights_only=True)['params']
+
+    # Resume on the CPU: BasicSR's own loader would call torch.cuda.current_device() here.
+    run_pipeline(basicsr.train.train_pipeline, tmp_path, train_options(gt_dir, lq_dir, total_iter=6), '--auto_resume')
+    log = newest_log(experiment, 'train')
+    assert 'Resuming training from epoch: ' in log and 'iter: 4.' in log
+    assert f"Loading WBSRMSRResNet model from {experiment / 'models' / 'net_g_4.pth'}" in log
+    assert len(re.findall(r'l_pix: ', log)) == 2  # iterations 5 and 6 only
+    assert {'6.state'} <= {p.name for p in (experiment / 'training_states').iterdir()}
+    weights_at_6 = torch.load(experiment / 'models' / 'net_g_6.pth', weights_only=True)['params']
+    assert any(not torch.equal(weights_at_4[k], weights_at_6[k]) for k in weights_at_4)
+
+    checkpoint = experiment / 'models' / 'net_g_latest.pth'
+    test_opt = dict(name='supernet_test', model_type='SRModel', scale=SCALE, num_gpu=0, manual_seed=0,
+                    datasets=dict(test_1=paired_dataset('tiny_test', gt_dir, lq_dir)), network_g=NETWORK,
+                    path=dict(pretrain_network_g=str(checkpoint), strict_load_g=True, param_key_g='params'),
+                    val=dict(save_img=True, suffix=None, metrics=dict(psnr=PSNR)))
+    run_pipeline(basicsr.test.test_pipeline, tmp_path, test_opt)
+    results = tmp_path / 'results' / 'supernet_test'
+    logged_psnr = float(re.search(r'# psnr: (\d+\.\d+)', newest_log(results, 'test')).group(1))
+    assert len(list((results / 'visualization' / 'tiny_test').glob('*.png'))) == 3
+    assert logged_psnr == pytest.approx(direct_psnr(checkpoint, gt_dir, lq_dir), abs=1e-3)
+
+
+def direct_psnr(checkpoint: Path, gt_dir: Path, lq_dir: Path) -> float:
+    """Average Y-channel PSNR of the checkpoint, computed without BasicSR's model classes."""
+    options = {k: v for k, v in NETWORK.items() if k != 'type'}
+    net = WBSRMSRResNet(**options).eval()
+    net.load_state_dict(torch.load(checkpoint, weights_only=True)['params'], strict=True)
+    scores = []
+    for gt_path in sorted(gt_dir.iterdir()):
+        lq = img2tensor(cv2.imread(str(lq_dir / gt_path.name)).astype('float32') / 255., bgr2rgb=True, float32=True)
+        with torch.no_grad():
+            sr = tensor2img(net(lq.unsqueeze(0)))
+        scores.append(calculate_psnr(sr, cv2.imread(str(gt_path)), crop_border=SCALE, test_y_channel=True))
+    return sum(scores) / len(scores)
+
+
+def test_latest_training_state_picks_highest_iteration(tmp_path):
+    assert latest_training_state(str(tmp_path / 'missing')) is None
+    for name in ('2.state', '10.state', '9.state', 'notes.txt', 'x.state'):
+        (tmp_path / name).write_text('')
+    assert latest_training_state(str(tmp_path)) == str(tmp_path / '10.state')
