@@ -90,7 +90,8 @@ def main() -> None:
     print(f"{'network':<14}{'input':<16}{'what':<22}{'ref s':>10}{'timed s':>10}{'time ratio':>12}{'FLOPs ratio':>13}")
     for name in args.cases:
         for row in bench_case(name, device, args.repeats, args.subnets):
-            print(f'{row[0]:<14}{row[1]:<16}{row[2]:<22}{row[3]:>10.4f}{row[4]:>10.4f}{row[5]:>12.3f}{row[6]:>13.3f}')
+            print(f'{row[0]:<14}{row[1]:<16}{row[2]:<22}{row[3]:>10.4f}{row[4]:>10.4f}{row[5]:>12.3f}{row[6]:>13.3f}',
+                  flush=True)
 
 
 if __name__ == '__main__':
