@@ -10,48 +10,9 @@ from basicsr.metrics import calculate_psnr
 import basicsr.test
 import basicsr.train
 from basicsr.utils import img2tensor, tensor2img
-from conftest import write_paired_folder
+from conftest import NETWORK, PSNR, SCALE, newest_log, paired_dataset, train_options
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
 from wbsr_basicsr.compat import latest_training_state
-
-SCALE = 2
-NETWORK = dict(type='WBSRMSRResNet', num_feat=16, num_block=2, upscale=SCALE, widths=[8, 16], depths=[1, 2])
-PSNR = dict(type='calculate_psnr', crop_border=SCALE, test_y_channel=True)
-
-
-def paired_dataset(name: str, gt_dir: Path, lq_dir: Path, **extra) -> dict:
-    return dict(name=name, type='PairedImageDataset', dataroot_gt=str(gt_dir), dataroot_lq=str(lq_dir),
-                io_backend=dict(type='disk'), **extra)
-
-
-def train_options(gt_dir: Path, lq_dir: Path, total_iter: int) -> dict:
-    return dict(
-        name='supernet_in_srmodel', model_type='SRModel', scale=SCALE, num_gpu=0, manual_seed=0,
-        datasets=dict(
-            train=paired_dataset('tiny_train', gt_dir, lq_dir, gt_size=32, use_hflip=True, use_rot=True,
-                                 num_worker_per_gpu=0, batch_size_per_gpu=2, dataset_enlarge_ratio=4,
-                                 prefetch_mode=None),
-            val=paired_dataset('tiny_val', gt_dir, lq_dir)),
-        network_g=NETWORK,
-        path=dict(pretrain_network_g=None, strict_load_g=True, resume_state=None),
-        train=dict(ema_decay=0, optim_g=dict(type='Adam', lr=2e-4, betas=[0.9, 0.99]),
-                   scheduler=dict(type='MultiStepLR', milestones=[100], gamma=0.5),
-                   total_iter=total_iter, warmup_iter=-1, pixel_opt=dict(type='L1Loss', loss_weight=1.0)),
-        val=dict(val_freq=4, save_img=False, metrics=dict(psnr=PSNR)),
-        logger=dict(print_freq=1, save_checkpoint_freq=2, use_tb_logger=False),
-    )
-
-
-def newest_log(folder: Path, prefix: str) -> str:
-    logs = sorted(folder.glob(f'{prefix}_*.log'), key=lambda p: p.stat().st_mtime)
-    assert logs, f'no {prefix} log in {folder}'
-    return logs[-1].read_text()
-
-
-@pytest.fixture(scope='module')
-def tiny_pairs(tmp_path_factory: pytest.TempPathFactory):
-    return write_paired_folder(tmp_path_factory.mktemp('pairs'), scale=SCALE, hr_size=96)
-
 
 def test_train_resume_and_test_pipelines_on_cpu(tmp_path, tiny_pairs, run_pipeline, monkeypatch):
     monkeypatch.chdir(tmp_path)  # as a user runs from the repository root

@@ -1,0 +1,231 @@
+"""BDLoss: closed form against quadrature, MSE limit, gradients, balancing effect, bad options."""
+import json
+import logging
+import math
+import re
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate
+
+import basicsr.train
+from basicsr.losses import build_loss
+from basicsr.utils.registry import LOSS_REGISTRY
+from conftest import newest_log, photo_rgb, train_options
+from wbsr_basicsr.losses.bd_loss import BDLoss, bdloss_elementwise
+from wbsr_basicsr.losses.bdloss_prior import (GaussianMixturePrior, detail, fit_prior, load_prior,
+                                              log_mixture_density, save_priors)
+
+WIDE = dict(weights=[1.0], means=[0.0], variances=[1e6])
+
+
+def random_mixture(rng: np.random.Generator, components: int) -> dict:
+    weights = rng.dirichlet(np.ones(components))
+    return dict(weights=weights.tolist(), means=rng.uniform(-0.5, 0.5, components).tolist(),
+                variances=rng.uniform(1e-4, 5e-2, components).tolist())
+
+
+def test_registered_and_built_by_basicsr():
+    assert LOSS_REGISTRY.get('BDLoss') is BDLoss
+    assert isinstance(build_loss(dict(type='BDLoss', **WIDE)), BDLoss)
+
+
+@pytest.mark.parametrize('seed', range(5))
+def test_closed_form_equals_quadrature(seed):
+    """log sum_i phi_i N(yhat; mu_i, v_i + s2) == log integral N(y'; yhat, s2) p_train(y') dy'."""
+    rng = np.random.default_rng(seed)
+    mixture = random_mixture(rng, components=int(rng.integers(1, 6)))
+    prior = GaussianMixturePrior(**mixture, space='intensity').as_tensors(torch.float64)
+    for yhat, sigma in zip(rng.uniform(-0.6, 0.6, 4), rng.uniform(0.01, 0.3, 4)):
+
+        def integrand(y: float) -> float:
+            noise = math.exp(-(y - yhat)**2 / (2 * sigma**2)) / math.sqrt(2 * math.pi * sigma**2)
+            density = sum(w * math.exp(-(y - m)**2 / (2 * v)) / math.sqrt(2 * math.pi * v)
+                          for w, m, v in zip(mixture['weights'], mixture['means'], mixture['variances']))
+            return noise * density
+
+        points = sorted([yhat, *mixture['means']])
+        numeric, _ = integrate.quad(integrand, -3, 3, points=points, limit=400, epsabs=1e-14, epsrel=1e-12)
+        closed = log_mixture_density(torch.tensor([yhat], dtype=torch.float64), **prior,
+                                     noise_variance=torch.tensor(sigma**2, dtype=torch.float64))
+        assert closed.item() == pytest.approx(math.log(numeric), abs=1e-4)
+
+
+@pytest.mark.parametrize('space', ['detail', 'intensity'])
+def test_one_wide_component_reduces_to_mse(space):
+    torch.manual_seed(0)
+    loss = BDLoss(**WIDE, space=space, init_sigma=0.1).double()
+    sigma2 = 0.1**2
+    offsets = []
+    for _ in range(3):
+        pred, target = torch.rand(2, 3, 8, 8, dtype=torch.float64), torch.rand(2, 3, 8, 8, dtype=torch.float64)
+        unscaled = loss.elementwise_nll(pred, target).mean()
+        offsets.append((unscaled - ((pred - target)**2).mean() / (2 * sigma2)).item())
+    # The constant: 0.5 log(2 pi s2) - 0.5 log(2 pi (1e6 + s2)); the mixture's quadratic term is below 1e-6.
+    expected = 0.5 * math.log(sigma2) - 0.5 * math.log(1e6 + sigma2)
+    assert offsets == pytest.approx([expected] * 3, abs=1e-6)
+
+
+@pytest.mark.parametrize('space', ['detail', 'intensity'])
+def test_gradients_match_gradcheck_in_float64(space):
+    rng = np.random.default_rng(1)
+    loss = BDLoss(**random_mixture(rng, 3), space=space, init_sigma=0.08).double()
+    pred = torch.rand(1, 2, 5, 7, dtype=torch.float64, requires_grad=True)
+    target = torch.rand(1, 2, 5, 7, dtype=torch.float64)
+    log_sigma = torch.tensor(math.log(0.08), dtype=torch.float64, requires_grad=True)
+    prior = dict(log_weights=loss.log_weights, means=loss.means, variances=loss.variances)
+
+    def unscaled(pred_in, log_sigma_in):
+        return bdloss_elementwise(pred_in, target, (2 * log_sigma_in).exp(), space, **prior)
+
+    assert torch.autograd.gradcheck(unscaled, (pred, log_sigma))
+    # The reduced, scaled loss: its factor 2 sigma^2 is detached, so check it with respect to pred.
+    assert torch.autograd.gradcheck(lambda p: loss(p, target), (pred, ))
+
+
+def test_detail_is_an_idempotent_projection_on_odd_sizes():
+    images = torch.rand(2, 3, 7, 10, dtype=torch.float64)
+    smooth = images - detail(images)
+    assert torch.allclose(detail(smooth), torch.zeros_like(smooth), atol=1e-12)
+    assert torch.allclose(detail(detail(images)), detail(images), atol=1e-12)
+    # Orthogonal: the squared error splits into its block-mean and detail parts.
+    assert torch.allclose((images**2).sum(), (smooth**2).sum() + (detail(images)**2).sum())
+
+
+def test_balancing_shrinks_flat_gradients_and_grows_edge_gradients():
+    """Eq. 14's effect on a real photo, for the prediction of a model trained on imbalanced data:
+    small, unbiased errors in flat areas, details smoothed towards the mean at edges. Where the
+    target sits at the prior's dominant mode (flat) BDLoss's gradient is smaller than MSE's;
+    where it is rare (edges), larger."""
+    gray = torch.from_numpy(photo_rgb('astronaut')[128:320, 128:320].mean(-1) / 255.).double()
+    target = gray.expand(1, 3, -1, -1).contiguous()
+    target_detail = detail(target)
+    prior = fit_prior(target_detail.flatten().numpy()[::7], 'detail', num_components=6)
+    blur = torch.nn.functional.avg_pool2d(target, 3, stride=1, padding=1, count_include_pad=False)
+    noise = torch.randn(target.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    pred = (0.5 * target + 0.5 * blur + 0.01 * noise).requires_grad_(True)
+
+    loss = BDLoss(weights=prior.weights, means=prior.means, variances=prior.variances, init_sigma=0.03,
+                  reduction='sum').double()
+    (grad_bd, ) = torch.autograd.grad(loss(pred, target), pred)
+    grad_mse = 2 * (pred - target).detach()  # the gradient of the summed squared error
+
+    magnitude = target_detail.abs()
+    flat = magnitude < magnitude.quantile(0.2)
+    edges = magnitude > magnitude.quantile(0.98)
+    ratio_flat = (grad_bd[flat].abs().mean() / grad_mse[flat].abs().mean()).item()
+    ratio_edges = (grad_bd[edges].abs().mean() / grad_mse[edges].abs().mean()).item()
+    assert ratio_flat < 0.8 and ratio_edges > 1.2, (ratio_flat, ratio_edges)
+
+
+def test_finite_for_extreme_inputs_and_float32_under_autocast():
+    loss = BDLoss(weights=[0.7, 0.3], means=[0.0, 0.1], variances=[1e-6, 1e-2], sigma_range=(1e-3, 1.0),
+                  init_sigma=1e-3)
+    pred = torch.tensor([-1e6, -1.0, 0.0, 1e-8, 1.0, 1e6]).view(1, 1, 2, 3).requires_grad_(True)
+    value = loss(pred, torch.zeros_like(pred))
+    (grad, ) = torch.autograd.grad(value, pred)
+    assert torch.isfinite(value) and torch.isfinite(grad).all()
+
+    pred, target = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    reference = loss(pred, target)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        low = loss(pred.bfloat16(), target.bfloat16())
+    assert low.dtype == torch.float32
+    assert low.item() == pytest.approx(loss(pred.bfloat16().float(), target.bfloat16().float()).item(), rel=1e-6)
+    assert reference.dtype == torch.float32
+
+
+def test_sigma_is_clamped_log_parameter_with_its_own_group():
+    loss = BDLoss(**WIDE, init_sigma=0.05, sigma_range=(0.01, 0.2))
+    assert loss.sigma.item() == pytest.approx(0.05)
+    assert loss.sigma_parameters() == [loss.log_sigma]
+    with torch.no_grad():
+        loss.log_sigma.fill_(10.0)
+    assert loss.sigma.item() == pytest.approx(0.2)
+    assert BDLoss(**WIDE, learn_sigma=False).sigma_parameters() == []
+
+
+def test_prior_file_round_trip(tmp_path):
+    path = tmp_path / 'bdloss_prior.json'
+    priors = [GaussianMixturePrior([0.25, 0.75], [0.0, 0.1], [1e-4, 2e-2], 'detail'),
+              GaussianMixturePrior([1.0], [0.45], [0.06], 'intensity')]
+    save_priors(priors, str(path), samples=123)
+    assert [p.name for p in tmp_path.iterdir()] == ['bdloss_prior.json']
+    assert load_prior(str(path), 'detail') == priors[0]
+    loss = BDLoss(gmm_file=str(path), space='intensity')
+    assert torch.allclose(loss.variances, torch.tensor([0.06]))
+
+
+def write_json(path, document) -> str:
+    path.write_text(json.dumps(document))
+    return str(path)
+
+
+@pytest.mark.parametrize('options, message', [
+    (dict(weights=[0.5, 0.6], means=[0, 0], variances=[1, 1]), 'sum to 1'),
+    (dict(weights=[0.5, 0.5], means=[0, 0], variances=[1, 0]), 'variances must be positive'),
+    (dict(weights=[0.5, 0.5], means=[0, 0], variances=[1, -2]), 'variances must be positive'),
+    (dict(weights=[1.0], means=[0, 1], variances=[1]), 'equally long'),
+    (dict(weights=[1.0], means=[0]), 'needs a prior'),
+    (dict(**WIDE, space='gradient'), 'Unknown prior space'),
+    (dict(**WIDE, reduction='max'), 'reduction'),
+    (dict(**WIDE, init_sigma=2.0), 'outside sigma_range'),
+])
+def test_bad_inline_options_raise(options, message):
+    with pytest.raises(ValueError, match=message):
+        BDLoss(**options)
+
+
+def test_bad_prior_files_raise_naming_the_file(tmp_path):
+    missing = tmp_path / 'missing.json'
+    with pytest.raises(ValueError, match=f'{missing} does not exist'):
+        BDLoss(gmm_file=str(missing))
+    binary = tmp_path / 'weights.pth'
+    binary.write_bytes(b'\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19.')
+    with pytest.raises(ValueError, match=f'{binary} is not a JSON prior file'):
+        BDLoss(gmm_file=str(binary))
+    other = write_json(tmp_path / 'other.json', dict(format='something-else', spaces={}))
+    with pytest.raises(ValueError, match=f"{other} is not a 'wbsr-bdloss-prior' file"):
+        BDLoss(gmm_file=other)
+    no_detail = write_json(tmp_path / 'intensity_only.json',
+                           dict(format='wbsr-bdloss-prior', version=1, spaces=dict(intensity=WIDE)))
+    with pytest.raises(ValueError, match="has no 'detail' mixture"):
+        BDLoss(gmm_file=no_detail)
+    bad_weights = write_json(tmp_path / 'bad.json', dict(format='wbsr-bdloss-prior', version=1, spaces=dict(
+        detail=dict(weights=[0.2, 0.2], means=[0, 0], variances=[1, 1]))))
+    with pytest.raises(ValueError, match=f'{bad_weights}: weights must be non-negative and sum to 1'):
+        BDLoss(gmm_file=bad_weights)
+    with pytest.raises(ValueError, match='not both'):
+        BDLoss(gmm_file=bad_weights, **WIDE)
+
+
+def test_fixed_sigma_noted_once_when_the_model_does_not_learn_it():
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger('basicsr')
+    logger.addHandler(handler)
+    try:
+        loss = BDLoss(**WIDE).train()
+        for _ in range(3):
+            loss(torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4))
+        learned = BDLoss(**WIDE).train()
+        learned.sigma_parameters()
+        learned(torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4))
+    finally:
+        logger.removeHandler(handler)
+    notes = [r.getMessage() for r in records if 'stays fixed' in r.getMessage()]
+    assert len(notes) == 1
+
+
+def test_bdloss_trains_inside_basicsr_srmodel(tmp_path, tiny_pairs, run_pipeline):
+    """As ``pixel_opt`` of BasicSR's plain SRModel, with sigma fixed there (and said so)."""
+    opt = train_options(*tiny_pairs, total_iter=3)
+    opt['train']['pixel_opt'] = dict(type='BDLoss', **WIDE, space='detail', init_sigma=0.05)
+    run_pipeline(basicsr.train.train_pipeline, tmp_path, opt)
+    log = newest_log(tmp_path / 'experiments' / opt['name'], 'train')
+    assert 'Loss [BDLoss] is created.' in log
+    losses = [float(v) for v in re.findall(r'l_pix: ([-+.\deE]+)', log)]
+    assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
+    assert log.count('stays fixed at 0.05') == 1

@@ -1,0 +1,133 @@
+"""Balanced Diversity Loss, BDLoss (paper Sec. 4.1.2, Eq. 10-14 and 21).
+
+Per element, with ``s2 = sigma^2`` and the prior ``p_train = sum_i phi_i N(mu_i, v_i)``:
+
+    L = -log N(y; yhat, s2) + log sum_i phi_i N(d(yhat); mu_i, v_i + s2)
+
+the Gaussian NLL of Eq. 9 plus the closed-form balancing term of Eq. 14, where ``d`` maps
+pixels to the prior's space (``detail`` or ``intensity``, see :mod:`.bdloss_prior`). As in
+Balanced MSE's GAI loss, the reduced loss is multiplied by a detached ``2 s2`` so that its
+scale stays MSE-like. Eq. 10's ``lambda ||theta||^2`` is the optimizer's ``weight_decay``.
+"""
+import math
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from basicsr.utils import get_root_logger
+from basicsr.utils.registry import LOSS_REGISTRY
+
+from .bdloss_prior import GaussianMixturePrior, load_prior, log_mixture_density, to_space
+
+REDUCTIONS = ('mean', 'sum', 'none')
+
+
+@LOSS_REGISTRY.register()
+class BDLoss(nn.Module):
+    """Balanced Diversity Loss, usable as ``pixel_opt: {type: BDLoss, gmm_file: ...}``.
+
+    Args:
+        gmm_file: prior file made by ``datasets_prep/prepare_div2k.py``; or give the mixture
+            inline with ``weights``, ``means`` and ``variances`` (lists, weights summing to 1).
+        space: ``detail`` (default) or ``intensity``: where the prior models the targets.
+        init_sigma: initial noise scale sigma (pixel values in [0, 1]).
+        learn_sigma: make sigma learnable. It learns only in a model that puts
+            :meth:`sigma_parameters` in its optimizer (WBSRModel does); elsewhere it stays
+            fixed, and the log says so once.
+        sigma_range: sigma is clamped to this range.
+        loss_weight: multiplies the loss.
+        reduction: ``mean``, ``sum`` or ``none``.
+    """
+
+    def __init__(self,
+                 gmm_file: Optional[str] = None,
+                 weights: Optional[Sequence[float]] = None,
+                 means: Optional[Sequence[float]] = None,
+                 variances: Optional[Sequence[float]] = None,
+                 space: str = 'detail',
+                 init_sigma: float = 0.05,
+                 learn_sigma: bool = True,
+                 sigma_range: Tuple[float, float] = (1e-3, 1.0),
+                 loss_weight: float = 1.0,
+                 reduction: str = 'mean') -> None:
+        super().__init__()
+        if reduction not in REDUCTIONS:
+            raise ValueError(f'BDLoss reduction must be one of {REDUCTIONS}, got {reduction!r}.')
+        low, high = sigma_range
+        if not 0 < low < high:
+            raise ValueError(f'BDLoss sigma_range must satisfy 0 < low < high, got {tuple(sigma_range)}.')
+        if not low <= init_sigma <= high:
+            raise ValueError(f'BDLoss init_sigma={init_sigma} is outside sigma_range={tuple(sigma_range)}.')
+        self.prior = _build_prior(gmm_file, weights, means, variances, space)
+        for name, tensor in self.prior.as_tensors(torch.float32).items():
+            self.register_buffer(name, tensor)
+        self.space = space
+        self.learn_sigma = learn_sigma
+        self.log_sigma_range = (math.log(low), math.log(high))
+        self.log_sigma = nn.Parameter(torch.tensor(math.log(init_sigma)), requires_grad=learn_sigma)
+        self.loss_weight = loss_weight
+        self.reduction = reduction
+        self._sigma_optimized = False
+        self._fixed_sigma_noted = False
+
+    @property
+    def sigma(self) -> Tensor:
+        """The current noise scale, clamped to ``sigma_range``."""
+        return self.log_sigma.clamp(*self.log_sigma_range).exp()
+
+    def sigma_parameters(self) -> List[nn.Parameter]:
+        """The parameters a model must optimize (its own group) for sigma to learn."""
+        self._sigma_optimized = self.learn_sigma
+        return [self.log_sigma] if self.learn_sigma else []
+
+    def forward(self, pred: Tensor, target: Tensor, weight: Optional[Tensor] = None) -> Tensor:
+        """BDLoss of ``pred`` against ``target`` (both ``N x C x H x W``), optionally weighted.
+
+        Computed in float32 (or float64 for float64 inputs), also under ``torch.autocast``.
+        """
+        self._note_fixed_sigma()
+        with torch.autocast(device_type=pred.device.type, enabled=False):
+            loss = self.elementwise_nll(pred, target)
+            if weight is not None:
+                loss = loss * weight
+            if self.reduction == 'mean':
+                loss = loss.mean()
+            elif self.reduction == 'sum':
+                loss = loss.sum()
+            return self.loss_weight * loss * (2 * self.sigma.to(loss.dtype)**2).detach()
+
+    def elementwise_nll(self, pred: Tensor, target: Tensor) -> Tensor:
+        """Unscaled BDLoss per element (:func:`bdloss_elementwise` with this loss's prior and sigma)."""
+        dtype = torch.promote_types(pred.dtype, torch.float32)
+        return bdloss_elementwise(pred.to(dtype), target.to(dtype), self.sigma.to(dtype)**2, self.space,
+                                  self.log_weights.to(dtype), self.means.to(dtype), self.variances.to(dtype))
+
+    def _note_fixed_sigma(self) -> None:
+        if self.learn_sigma and self.training and not self._sigma_optimized and not self._fixed_sigma_noted:
+            self._fixed_sigma_noted = True
+            get_root_logger().warning(
+                f'BDLoss: learn_sigma is set, but this model does not optimize sigma; it stays fixed at '
+                f'{self.sigma.item():.4g}. WBSRModel learns it.')
+
+
+def bdloss_elementwise(pred: Tensor, target: Tensor, noise_variance: Tensor, space: str, log_weights: Tensor,
+                       means: Tensor, variances: Tensor) -> Tensor:
+    """``-log p_train(y | x)`` per element, up to the constant ``-log p_train(y)`` (Eq. 11, 14):
+    the Gaussian NLL of ``target`` around ``pred`` plus the balancing term on ``d(pred)``."""
+    nll = (pred - target)**2 / (2 * noise_variance) + 0.5 * torch.log(2 * math.pi * noise_variance)
+    return nll + log_mixture_density(to_space(pred, space), log_weights, means, variances, noise_variance)
+
+
+def _build_prior(gmm_file: Optional[str], weights, means, variances, space: str) -> GaussianMixturePrior:
+    inline = (weights, means, variances)
+    if gmm_file is not None and any(v is not None for v in inline):
+        raise ValueError('BDLoss takes either gmm_file or inline weights/means/variances, not both.')
+    if gmm_file is not None:
+        return load_prior(gmm_file, space)
+    if any(v is None for v in inline):
+        raise ValueError('BDLoss needs a prior: gmm_file, or all of weights, means and variances.')
+    try:
+        return GaussianMixturePrior(weights, means, variances, space)
+    except ValueError as error:
+        raise ValueError(f'BDLoss prior: {error}') from None
