@@ -1,0 +1,99 @@
+"""Helpers shared by the preparation scripts: image reading, bicubic LR, safe outputs."""
+import os
+import shutil
+from typing import Callable, List, Optional
+
+import cv2
+import numpy as np
+
+import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
+from basicsr.utils.matlab_functions import imresize
+
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
+INCOMPLETE_PREFIX = '_incomplete_'
+"""Outputs are built under this prefix and renamed when complete; leftovers are from killed runs."""
+
+
+class BadInput(Exception):
+    """A problem with one input file or the output folder; the message names it."""
+
+
+def list_images(folder: str) -> List[str]:
+    """Sorted image paths directly in ``folder``; a clear error if there are none."""
+    if not os.path.isdir(folder):
+        raise BadInput(f'{folder}: input folder does not exist.')
+    paths = sorted(os.path.join(folder, name) for name in os.listdir(folder)
+                   if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith('.'))
+    if not paths:
+        raise BadInput(f'{folder}: input folder holds no images ({", ".join(IMAGE_EXTENSIONS)}).')
+    return paths
+
+
+def read_bgr(path: str, notes: Optional[List[str]] = None) -> np.ndarray:
+    """Read an 8-bit image as H x W x 3 BGR; grayscale becomes 3 channels (noted), alpha is dropped."""
+    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise BadInput(f'{path}: cannot be read (missing, corrupt or not an image).')
+    if image.dtype != np.uint8:
+        raise BadInput(f'{path}: {image.dtype} images are not supported; convert it to 8 bits per channel.')
+    if image.ndim == 2 or image.shape[2] == 1:
+        if notes is not None:
+            notes.append(f'{path}: grayscale, converted to 3 channels')
+        return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image
+
+
+def bicubic_downsample(image: np.ndarray, scale: int) -> np.ndarray:
+    """MATLAB-compatible bicubic ``imresize(image, 1/scale)`` of a uint8 image, as uint8."""
+    small = imresize(image.astype(np.float64) / 255., 1 / scale)
+    return np.clip(np.round(small * 255.), 0, 255).astype(np.uint8)
+
+
+def mod_crop(image: np.ndarray, modulus: int) -> np.ndarray:
+    """The top-left part of ``image`` whose sides are multiples of ``modulus``."""
+    height, width = image.shape[:2]
+    return image[:height - height % modulus, :width - width % modulus]
+
+
+def incomplete_path(final_path: str) -> str:
+    """Where ``final_path`` is built: same folder, ``_incomplete_<pid>_`` prefix, same suffix."""
+    folder, name = os.path.split(final_path)
+    return os.path.join(folder, f'{INCOMPLETE_PREFIX}{os.getpid()}_{name}')
+
+
+def remove_path(path: str) -> None:
+    """Remove a file or folder if it exists."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.remove(path)
+
+
+def remove_incomplete(folder: str) -> List[str]:
+    """Delete leftovers of killed runs in ``folder``; return their names."""
+    if not os.path.isdir(folder):
+        return []
+    stale = sorted(name for name in os.listdir(folder) if name.startswith(INCOMPLETE_PREFIX))
+    for name in stale:
+        remove_path(os.path.join(folder, name))
+    return stale
+
+
+def write_atomically(final_path: str, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)``, then rename to ``final_path``; on failure remove the partial file."""
+    tmp_path = incomplete_path(final_path)
+    try:
+        write(tmp_path)
+        os.replace(tmp_path, final_path)
+    except BaseException:
+        remove_path(tmp_path)
+        raise
+
+
+def folder_bytes(path: str) -> int:
+    """Total size of a file or of every file under a folder."""
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path) for name in names)

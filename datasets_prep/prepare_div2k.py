@@ -1,0 +1,524 @@
+"""DIV2K -> BasicSR LMDBs, HES statistics and the BDLoss prior, in one command.
+
+    python datasets_prep/prepare_div2k.py --input datasets/DIV2K --output datasets/DIV2K --scales 2 4
+
+Input, as distributed: ``<input>/DIV2K_train_HR/0001.png ...`` and optionally
+``<input>/DIV2K_train_LR_bicubic/X4/0001x4.png ...``. Outputs in ``--output``:
+
+- ``DIV2K_train_HR_sub.lmdb``: HR sub-images (BasicSR's ``extract_subimages.py`` scheme:
+  crop 480, step 240, a last crop at the border when more than 48 pixels remain), keys
+  ``0001_s001 ...``, ``meta_info.txt`` inside, written with BasicSR's ``LmdbMaker``.
+- ``DIV2K_train_LR_bicubic_X{s}_sub.lmdb``: the aligned LR sub-images, cut from the official
+  LR image when ``X{s}`` is present, else MATLAB-bicubic downsampled from each HR sub-image.
+- ``hes_stats_X{s}.npz``: the gradient vector of every candidate LR patch (side
+  ``gt_size / s``) on a grid over every LR sub-image, the Eq. 7 class thresholds, the class
+  counts (see :func:`write_hes_stats`).
+- ``bdloss_prior.json``: Gaussian mixtures of HR values in the ``detail`` and ``intensity``
+  spaces (BDLoss, Eq. 12).
+
+HR images are first cropped to multiples of 12, so that every scale in 2, 3, 4 aligns and the
+HR LMDB does not depend on ``--scales``. Each output is built under an ``_incomplete_`` name
+and renamed when complete; a re-run skips complete outputs and rebuilds the rest.
+"""
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from prep_common import (BadInput, bicubic_downsample, folder_bytes, incomplete_path, list_images,  # noqa: E402
+                         mod_crop, read_bgr, remove_incomplete, remove_path, write_atomically)
+
+from basicsr.utils.lmdb_util import LmdbMaker  # noqa: E402
+from wbsr_basicsr.losses.bdloss_prior import SPACES, fit_prior, save_priors, to_space  # noqa: E402
+from wbsr_basicsr.utils.gradient_stats import (SCORE_DEFINITION, class_thresholds, difficulty_scores,  # noqa: E402
+                                               grid_gradient_vectors, grid_positions)
+
+SUPPORTED_SCALES = (2, 3, 4)
+HR_MODULUS = 12  # lcm of the supported scales
+MANIFEST = 'wbsr_prep.json'
+HES_FORMAT = 'wbsr-hes-stats'
+HES_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that determines the outputs; stored with them and compared on re-runs."""
+    scales: Tuple[int, ...]
+    crop_size: int = 480
+    step: int = 240
+    thresh_size: int = 48
+    compress_level: int = 1
+    gt_size: int = 128
+    hes_stride: Optional[int] = None
+    num_classes: int = 10
+    gmm_components: int = 8
+    gmm_samples: int = 200_000
+    seed: int = 0
+
+    def patch_size(self, scale: int) -> int:
+        return self.gt_size // scale
+
+    def stride(self, scale: int) -> int:
+        return self.hes_stride or max(1, self.patch_size(scale) // 2)
+
+
+@dataclass
+class Outputs:
+    """Final paths of every output and which of them this run builds."""
+    folder: str
+    scales: Tuple[int, ...]
+    todo: Dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def hr_lmdb(self) -> str:
+        return os.path.join(self.folder, 'DIV2K_train_HR_sub.lmdb')
+
+    def lr_lmdb(self, scale: int) -> str:
+        return os.path.join(self.folder, f'DIV2K_train_LR_bicubic_X{scale}_sub.lmdb')
+
+    def hes_stats(self, scale: int) -> str:
+        return os.path.join(self.folder, f'hes_stats_X{scale}.npz')
+
+    @property
+    def prior(self) -> str:
+        return os.path.join(self.folder, 'bdloss_prior.json')
+
+    def by_label(self) -> Dict[str, str]:
+        """Every output path under its label: ``hr``, ``lr<s>``, ``hes<s>``, ``prior``."""
+        labels = {'hr': self.hr_lmdb}
+        for scale in self.scales:
+            labels[f'lr{scale}'] = self.lr_lmdb(scale)
+            labels[f'hes{scale}'] = self.hes_stats(scale)
+        labels['prior'] = self.prior
+        return labels
+
+
+@dataclass
+class ImageTask:
+    index: int
+    hr_path: str
+    lr_paths: Dict[int, Optional[str]]  # scale -> official LR image, or None to generate
+
+
+@dataclass
+class ImageResult:
+    index: int
+    hr_path: str
+    keys: List[str] = field(default_factory=list)
+    hr_png: List[Tuple[bytes, Tuple[int, int, int]]] = field(default_factory=list)
+    lr_png: Dict[int, List[Tuple[bytes, Tuple[int, int, int]]]] = field(default_factory=dict)
+    vectors: Dict[int, np.ndarray] = field(default_factory=dict)  # scale -> (subs, rows, cols, 4)
+    samples: Dict[str, np.ndarray] = field(default_factory=dict)  # space -> values
+    notes: List[str] = field(default_factory=list)
+    error: Optional[str] = None
+
+
+# ----------------------------------------------------------------------------- per image (workers)
+
+def crop_positions(length: int, crop: int, step: int, thresh: int) -> List[int]:
+    """BasicSR's sub-image offsets: every ``step``, plus one at the border if > ``thresh`` remains."""
+    positions = list(range(0, length - crop + 1, step))
+    if length - (positions[-1] + crop) > thresh:
+        positions.append(length - crop)
+    return positions
+
+
+def read_lr_partner(path: str, hr_shape: Tuple[int, int], scale: int) -> np.ndarray:
+    lr = read_bgr(path)
+    expected = (hr_shape[0] // scale, hr_shape[1] // scale)
+    if lr.shape[:2] != expected:
+        raise BadInput(f'{path}: LR size {lr.shape[1]}x{lr.shape[0]} is not HR size / {scale} = '
+                       f'{expected[1]}x{expected[0]}.')
+    return lr
+
+
+def encode_png(image: np.ndarray, level: int) -> Tuple[bytes, Tuple[int, int, int]]:
+    ok, buffer = cv2.imencode('.png', image, [cv2.IMWRITE_PNG_COMPRESSION, level])
+    if not ok:
+        raise RuntimeError('PNG encoding failed')
+    return buffer.tobytes(), image.shape
+
+
+def to_rgb_tensor(images: Sequence[np.ndarray]) -> torch.Tensor:
+    """BGR uint8 images of one size -> ``(N, 3, H, W)`` RGB float in [0, 1]."""
+    stacked = np.stack(images)[..., ::-1].astype(np.float32) / 255.
+    return torch.from_numpy(stacked.copy()).permute(0, 3, 1, 2)
+
+
+def process_image(task: ImageTask, settings: Settings, todo: Dict[str, bool], samples_per_image: int
+                  ) -> ImageResult:
+    """Cut one HR image (and its LR partners) into sub-images and compute its statistics."""
+    result = ImageResult(task.index, task.hr_path)
+    try:
+        original = read_bgr(task.hr_path, result.notes)
+        hr = mod_crop(original, HR_MODULUS)
+        height, width = hr.shape[:2]
+        if min(height, width) < settings.crop_size:
+            raise BadInput(f'{task.hr_path}: {original.shape[1]}x{original.shape[0]} is smaller than the crop '
+                           f'size {settings.crop_size} (after cropping to multiples of {HR_MODULUS}).')
+        tops = crop_positions(height, settings.crop_size, settings.step, settings.thresh_size)
+        lefts = crop_positions(width, settings.crop_size, settings.step, settings.thresh_size)
+        corners = [(top, left) for top in tops for left in lefts]
+        stem = os.path.splitext(os.path.basename(task.hr_path))[0]
+        result.keys = [f'{stem}_s{i:03d}' for i in range(1, len(corners) + 1)]
+        crop = settings.crop_size
+        hr_subs = [hr[top:top + crop, left:left + crop] for top, left in corners]
+        if todo['hr']:
+            result.hr_png = [encode_png(sub, settings.compress_level) for sub in hr_subs]
+        for scale in settings.scales:
+            if todo[f'lr{scale}'] or todo[f'hes{scale}']:
+                lr_subs = lr_sub_images(task.lr_paths[scale], original.shape[:2], hr_subs, corners, crop, scale)
+            if todo[f'lr{scale}']:
+                result.lr_png[scale] = [encode_png(sub, settings.compress_level) for sub in lr_subs]
+            if todo[f'hes{scale}']:
+                result.vectors[scale] = grid_gradient_vectors(
+                    to_rgb_tensor(lr_subs), settings.patch_size(scale), settings.stride(scale)).numpy()
+        if todo['prior']:
+            result.samples = sample_prior_values(hr_subs, samples_per_image, settings.seed + task.index)
+    except BadInput as error:
+        result.error = str(error)
+    return result
+
+
+def lr_sub_images(lr_path: Optional[str], hr_shape, hr_subs, corners, crop: int, scale: int) -> List[np.ndarray]:
+    """LR sub-images aligned with the HR ones: cut from the official LR image, or bicubic of each."""
+    if lr_path is None:
+        return [bicubic_downsample(sub, scale) for sub in hr_subs]
+    lr = read_lr_partner(lr_path, hr_shape, scale)
+    size = crop // scale
+    return [lr[top // scale:top // scale + size, left // scale:left // scale + size] for top, left in corners]
+
+
+def sample_prior_values(hr_subs: List[np.ndarray], count: int, seed: int) -> Dict[str, np.ndarray]:
+    """``count`` random HR element values (RGB in [0, 1]) in each prior space."""
+    images = to_rgb_tensor(hr_subs)
+    generator = np.random.default_rng(seed)
+    picks = generator.integers(0, images.numel(), size=count)
+    return {space: to_space(images, space).flatten()[picks].numpy() for space in SPACES}
+
+
+# ----------------------------------------------------------------------------- outputs
+
+def check_outputs(outputs: Outputs, settings: Settings) -> None:
+    """Mark each output to build or skip; refuse outputs that are not ours or differ in settings."""
+    wanted = settings_by_output(settings)
+    for label, path in outputs.by_label().items():
+        if not os.path.lexists(path):
+            outputs.todo[label] = True
+            continue
+        recorded = read_recorded_settings(path)
+        if recorded is None:
+            raise BadInput(f'{path}: exists but was not made by prepare_div2k.py; move it away or choose '
+                           'another --output.')
+        if recorded != wanted[label]:
+            raise BadInput(f'{path}: was made with other settings ({recorded}); this run asks for '
+                           f'{wanted[label]}. Delete it or choose another --output.')
+        outputs.todo[label] = False
+
+
+def settings_by_output(settings: Settings) -> Dict[str, dict]:
+    """The settings each output depends on (what its manifest or metadata records)."""
+    hr = dict(crop_size=settings.crop_size, step=settings.step, thresh_size=settings.thresh_size,
+              compress_level=settings.compress_level, hr_modulus=HR_MODULUS)
+    wanted = {'hr': hr, 'prior': dict(hr, gmm_components=settings.gmm_components,
+                                      gmm_samples=settings.gmm_samples, seed=settings.seed)}
+    for scale in settings.scales:
+        wanted[f'lr{scale}'] = dict(hr, scale=scale)
+        wanted[f'hes{scale}'] = dict(hr, scale=scale, patch_size=settings.patch_size(scale),
+                                     stride=settings.stride(scale), num_classes=settings.num_classes)
+    return wanted
+
+
+def read_recorded_settings(path: str) -> Optional[dict]:
+    """The settings recorded in one of our outputs, or ``None`` if it is not ours."""
+    try:
+        if os.path.isdir(path):
+            with open(os.path.join(path, MANIFEST), encoding='utf-8') as handle:
+                return json.load(handle)['settings']
+        if path.endswith('.npz'):
+            with np.load(path, allow_pickle=False) as stats:
+                meta = json.loads(str(stats['meta']))
+                return meta['settings'] if meta.get('format') == HES_FORMAT else None
+        with open(path, encoding='utf-8') as handle:
+            return json.load(handle)['settings']
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+class LmdbWriter:
+    """A BasicSR ``LmdbMaker`` under an ``_incomplete_`` name, renamed by :meth:`finish`."""
+
+    def __init__(self, final_path: str, settings: dict, compress_level: int) -> None:
+        self.final_path = final_path
+        self.tmp_path = incomplete_path(final_path)
+        self.settings = settings
+        self.maker = LmdbMaker(self.tmp_path, compress_level=compress_level)
+
+    def put(self, key: str, png: Tuple[bytes, Tuple[int, int, int]]) -> None:
+        self.maker.put(png[0], key, png[1])
+
+    def finish(self) -> None:
+        self.maker.close()
+        with open(os.path.join(self.tmp_path, MANIFEST), 'w', encoding='utf-8') as handle:
+            json.dump(dict(made_by='datasets_prep/prepare_div2k.py', settings=self.settings), handle, indent=1)
+        os.replace(self.tmp_path, self.final_path)
+
+    def abandon(self) -> None:
+        try:
+            self.maker.close()
+        finally:
+            remove_path(self.tmp_path)
+
+
+def write_hes_stats(path: str, keys: List[str], vectors: List[np.ndarray], settings: Settings, scale: int,
+                    recorded: dict, lr_source: str) -> None:
+    """Write the HES statistics of one scale (``np.load`` reads it; ``meta`` is JSON).
+
+    Arrays: ``keys`` (sub-image keys), ``positions`` (candidate: sub-image index, top, left in
+    LR pixels), ``vectors`` (N x 4 gradient vectors), ``scores`` (N), ``thresholds`` (K-1,
+    Eq. 7), ``counts`` (K, candidates per class).
+    """
+    patch, stride = settings.patch_size(scale), settings.stride(scale)
+    rows = grid_positions(settings.crop_size // scale, patch, stride)
+    grid = np.array([(top, left) for top in rows for left in rows], dtype=np.int32)
+    all_vectors = np.concatenate([v.reshape(-1, 4) for v in vectors]).astype(np.float32)
+    sub_index = np.repeat(np.arange(len(keys), dtype=np.int32), len(grid))
+    positions = np.column_stack([sub_index, np.tile(grid, (len(keys), 1))])
+    scores = difficulty_scores(torch.from_numpy(all_vectors)).numpy()
+    thresholds = class_thresholds(scores, settings.num_classes)
+    counts = np.bincount(np.searchsorted(thresholds, scores, side='right'), minlength=settings.num_classes)
+    meta = dict(format=HES_FORMAT, version=HES_VERSION, settings=recorded, scale=scale, patch_size=patch,
+                gt_size=settings.gt_size, stride=stride, num_classes=settings.num_classes, score=SCORE_DEFINITION,
+                lr_source=lr_source)
+
+    def write(tmp_path: str) -> None:
+        with open(tmp_path, 'wb') as handle:
+            np.savez(handle, keys=np.array(keys), positions=positions, vectors=all_vectors, scores=scores,
+                     thresholds=thresholds, counts=counts.astype(np.int64), meta=np.array(json.dumps(meta)))
+
+    write_atomically(path, write)
+
+
+def write_prior(path: str, samples: Dict[str, List[np.ndarray]], settings: Settings, recorded: dict) -> None:
+    priors = []
+    for space in SPACES:
+        values = np.concatenate(samples[space])
+        print(f'[prior] fitting a {settings.gmm_components}-component mixture to {values.size} {space} values',
+              flush=True)
+        priors.append(fit_prior(values, space, settings.gmm_components, settings.seed))
+    write_atomically(path, lambda tmp: save_priors(priors, tmp, settings=recorded, samples=int(values.size),
+                                                   made_by='datasets_prep/prepare_div2k.py'))
+
+
+# ----------------------------------------------------------------------------- driver
+
+def build_tasks(input_root: str, hr_folder: str, lr_folder: str, scales: Sequence[int]) -> List[ImageTask]:
+    hr_paths = list_images(os.path.join(input_root, hr_folder))
+    lr_dirs = {s: os.path.join(input_root, lr_folder, f'X{s}') for s in scales}
+    tasks = []
+    for index, hr_path in enumerate(hr_paths):
+        stem = os.path.splitext(os.path.basename(hr_path))[0]
+        lr_paths: Dict[int, Optional[str]] = {}
+        for scale, lr_dir in lr_dirs.items():
+            lr_paths[scale] = os.path.join(lr_dir, f'{stem}x{scale}.png') if os.path.isdir(lr_dir) else None
+        tasks.append(ImageTask(index, hr_path, lr_paths))
+    return tasks
+
+
+def missing_partner(task: ImageTask) -> Optional[str]:
+    for scale, path in task.lr_paths.items():
+        if path is not None and not os.path.isfile(path):
+            return f'{task.hr_path}: no LR partner {path} for scale {scale}.'
+    return None
+
+
+class _Worker:
+    """Picklable callable for the process pool."""
+
+    def __init__(self, settings: Settings, todo: Dict[str, bool], samples_per_image: int) -> None:
+        self.args = (settings, todo, samples_per_image)
+
+    def __call__(self, task: ImageTask) -> ImageResult:
+        return process_image(task, *self.args)
+
+
+def _init_worker() -> None:
+    torch.set_num_threads(1)
+
+
+def run(args: argparse.Namespace) -> int:
+    start = time.time()
+    settings = Settings(scales=tuple(sorted(set(args.scales))), crop_size=args.crop_size, step=args.step,
+                        thresh_size=args.thresh_size, compress_level=args.compress_level, gt_size=args.gt_size,
+                        hes_stride=args.hes_stride, num_classes=args.num_classes,
+                        gmm_components=args.gmm_components, gmm_samples=args.gmm_samples, seed=args.seed)
+    validate_settings(settings)
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise BadInput(f'{args.output}: output path exists and is not a folder.')
+    tasks = build_tasks(args.input, args.hr_folder, args.lr_folder, settings.scales)
+    outputs = Outputs(args.output, settings.scales)
+    check_outputs(outputs, settings)
+    os.makedirs(args.output, exist_ok=True)
+    for name in remove_incomplete(args.output):
+        print(f'[prep] removed {name}, left by an interrupted run')
+    if not any(outputs.todo.values()):
+        print(f'[prep] every output in {args.output} is complete; nothing to do.')
+        return 0
+    for label, path in outputs.by_label().items():
+        if not outputs.todo[label]:
+            print(f'[prep] complete, skipped: {path}')
+
+    bad: List[str] = []
+    usable = []
+    for task in tasks:
+        problem = missing_partner(task)
+        if problem is None:
+            usable.append(task)
+        elif args.skip_bad:
+            bad.append(problem)
+        else:
+            raise BadInput(problem)
+    results = process_all(usable, settings, outputs, args, bad)
+    print_summary(results, bad, outputs, time.time() - start)
+    return 0
+
+
+def validate_settings(settings: Settings) -> None:
+    unsupported = [s for s in settings.scales if s not in SUPPORTED_SCALES]
+    if unsupported:
+        raise BadInput(f'--scales {unsupported} not supported; choose from {SUPPORTED_SCALES}.')
+    for name in ('crop_size', 'step', 'gt_size'):
+        value = getattr(settings, name)
+        if value <= 0 or value % HR_MODULUS:
+            raise BadInput(f'--{name.replace("_", "-")} {value} must be a positive multiple of {HR_MODULUS}, so '
+                           'that every scale aligns.')
+    if settings.gt_size > settings.crop_size:
+        raise BadInput(f'--gt-size {settings.gt_size} is larger than --crop-size {settings.crop_size}.')
+    if settings.num_classes < 2:
+        raise BadInput(f'--num-classes must be at least 2, got {settings.num_classes}.')
+
+
+def process_all(tasks: List[ImageTask], settings: Settings, outputs: Outputs, args, bad: List[str]
+                ) -> List[Tuple[str, int]]:
+    """Run every image through the workers, streaming into the outputs; all-or-nothing per output."""
+    if not tasks:
+        raise BadInput(f'{args.input}: no usable images.')
+    recorded = settings_by_output(settings)
+    writers: Dict[str, LmdbWriter] = {}
+    if outputs.todo['hr']:
+        writers['hr'] = LmdbWriter(outputs.hr_lmdb, recorded['hr'], settings.compress_level)
+    for scale in settings.scales:
+        if outputs.todo[f'lr{scale}']:
+            writers[f'lr{scale}'] = LmdbWriter(outputs.lr_lmdb(scale), recorded[f'lr{scale}'],
+                                               settings.compress_level)
+    keys: List[str] = []
+    vectors: Dict[int, List[np.ndarray]] = {s: [] for s in settings.scales}
+    samples: Dict[str, List[np.ndarray]] = {space: [] for space in SPACES}
+    done: List[Tuple[str, int]] = []
+    worker = _Worker(settings, outputs.todo, math.ceil(settings.gmm_samples / len(tasks)))
+    try:
+        with multiprocessing.get_context('fork').Pool(args.workers, initializer=_init_worker) as pool:
+            for result in tqdm(pool.imap(worker, tasks), total=len(tasks), desc='images', unit='img'):
+                for note in result.notes:
+                    print(f'[prep] note: {note}')
+                if result.error is not None:
+                    if not args.skip_bad:
+                        raise BadInput(result.error)
+                    bad.append(result.error)
+                    continue
+                store(result, writers, keys, vectors, samples)
+                done.append((result.hr_path, len(result.keys)))
+        if not done:
+            raise BadInput(f'{args.input}: every image was skipped; nothing to write.')
+        for writer in writers.values():
+            writer.finish()
+    except BaseException:
+        for writer in writers.values():
+            if os.path.exists(writer.tmp_path):
+                writer.abandon()
+        raise
+    lr_sources = {s: 'official' if tasks[0].lr_paths[s] else 'bicubic' for s in settings.scales}
+    for scale in settings.scales:
+        if outputs.todo[f'hes{scale}']:
+            write_hes_stats(outputs.hes_stats(scale), keys, vectors[scale], settings, scale,
+                            recorded[f'hes{scale}'], lr_sources[scale])
+    if outputs.todo['prior']:
+        write_prior(outputs.prior, samples, settings, recorded['prior'])
+    return done
+
+
+def store(result: ImageResult, writers: Dict[str, LmdbWriter], keys: List[str],
+          vectors: Dict[int, List[np.ndarray]], samples: Dict[str, List[np.ndarray]]) -> None:
+    keys.extend(result.keys)
+    for label, writer in writers.items():
+        pngs = result.hr_png if label == 'hr' else result.lr_png[int(label[2:])]
+        for key, png in zip(result.keys, pngs):
+            writer.put(key, png)
+    for scale, value in result.vectors.items():
+        vectors[scale].append(value)
+    for space, value in result.samples.items():
+        samples[space].append(value)
+
+
+def print_summary(done: List[Tuple[str, int]], bad: List[str], outputs: Outputs, seconds: float) -> None:
+    built = [path for label, path in outputs.by_label().items() if outputs.todo[label]]
+    total_bytes = sum(folder_bytes(p) for p in built)
+    print(f'[prep] done in {seconds:.1f} s: {len(done)} images, {sum(n for _, n in done)} sub-images, '
+          f'{total_bytes / 2**20:.1f} MiB written')
+    for path in built:
+        print(f'[prep]   {path}  {folder_bytes(path) / 2**20:.1f} MiB')
+    if bad:
+        print(f'[prep] skipped {len(bad)} bad input(s):')
+        for problem in bad:
+            print(f'[prep]   {problem}')
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='DIV2K -> BasicSR LMDBs + HES statistics + BDLoss prior.',
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('--input', required=True, help='DIV2K root holding the HR (and optional LR) folders')
+    parser.add_argument('--output', default='datasets/DIV2K', help='folder for the LMDBs and statistics')
+    parser.add_argument('--scales', type=int, nargs='+', default=[4], help='SR scales (2, 3, 4)')
+    parser.add_argument('--hr-folder', default='DIV2K_train_HR', help='HR folder inside --input')
+    parser.add_argument('--lr-folder', default='DIV2K_train_LR_bicubic',
+                        help='official LR folder inside --input (X2/, X3/, X4/); absent scales are generated')
+    parser.add_argument('--crop-size', type=int, default=480, help='HR sub-image side')
+    parser.add_argument('--step', type=int, default=240, help='HR sub-image step')
+    parser.add_argument('--thresh-size', type=int, default=48,
+                        help='add a border sub-image when more than this many pixels remain')
+    parser.add_argument('--compress-level', type=int, default=1, help='PNG compression inside the LMDBs')
+    parser.add_argument('--gt-size', type=int, default=128, help='training GT patch; HES patches are gt/scale')
+    parser.add_argument('--hes-stride', type=int, default=None, help='HES candidate grid stride in LR pixels '
+                        '(default: half the LR patch)')
+    parser.add_argument('--num-classes', type=int, default=10, help='K of Eq. 7')
+    parser.add_argument('--gmm-components', type=int, default=8, help='Gaussian components of the prior')
+    parser.add_argument('--gmm-samples', type=int, default=200_000, help='HR values the prior is fitted on')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--workers', type=int, default=max(1, min(4, os.cpu_count() or 1)))
+    parser.add_argument('--skip-bad', action='store_true', help='log and skip bad images instead of stopping')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except BadInput as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

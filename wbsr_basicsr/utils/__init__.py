@@ -1,0 +1,1 @@
+"""Helpers shared by the WBSR components and the preparation scripts."""
