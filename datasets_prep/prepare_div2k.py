@@ -135,11 +135,13 @@ def crop_positions(length: int, crop: int, step: int, thresh: int) -> List[int]:
 
 
 def read_lr_partner(path: str, hr_shape: Tuple[int, int], scale: int) -> np.ndarray:
+    """The official LR image; its size must be HR / scale, rounded down or (as MATLAB's imresize) up."""
     lr = read_bgr(path)
-    expected = (hr_shape[0] // scale, hr_shape[1] // scale)
-    if lr.shape[:2] != expected:
+    floor = (hr_shape[0] // scale, hr_shape[1] // scale)
+    ceil = (-(-hr_shape[0] // scale), -(-hr_shape[1] // scale))
+    if lr.shape[:2] not in (floor, ceil):
         raise BadInput(f'{path}: LR size {lr.shape[1]}x{lr.shape[0]} is not HR size / {scale} = '
-                       f'{expected[1]}x{expected[0]}.')
+                       f'{floor[1]}x{floor[0]}' + (f' or {ceil[1]}x{ceil[0]}.' if ceil != floor else '.'))
     return lr
 
 
