@@ -400,11 +400,15 @@ def validate_settings(settings: Settings) -> None:
     unsupported = [s for s in settings.scales if s not in SUPPORTED_SCALES]
     if unsupported:
         raise BadInput(f'--scales {unsupported} not supported; choose from {SUPPORTED_SCALES}.')
-    for name in ('crop_size', 'step', 'gt_size'):
+    for name in ('crop_size', 'step'):
         value = getattr(settings, name)
         if value <= 0 or value % HR_MODULUS:
             raise BadInput(f'--{name.replace("_", "-")} {value} must be a positive multiple of {HR_MODULUS}, so '
                            'that every scale aligns.')
+    misfit = [s for s in settings.scales if settings.gt_size % s or settings.gt_size // s < 3]
+    if misfit:
+        raise BadInput(f'--gt-size {settings.gt_size} must be divisible by every scale (not by {misfit}), '
+                       'giving LR patches of at least 3 pixels.')
     if settings.gt_size > settings.crop_size:
         raise BadInput(f'--gt-size {settings.gt_size} is larger than --crop-size {settings.crop_size}.')
     if settings.num_classes < 2:

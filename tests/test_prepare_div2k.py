@@ -260,3 +260,16 @@ def test_killed_run_leaves_nothing_that_looks_complete(tmp_path):
     assert 'left by an interrupted run' in result.stdout
     assert sorted(os.listdir(output)) == ['DIV2K_train_HR_sub.lmdb', 'DIV2K_train_LR_bicubic_X2_sub.lmdb',
                                           'bdloss_prior.json', 'hes_stats_X2.npz']
+
+
+@pytest.mark.parametrize('options, message', [
+    (['--scales', '5'], 'not supported'),
+    (['--scales', '3', '--gt-size', '128'], 'must be divisible by every scale (not by [3])'),
+    (['--crop-size', '100'], 'must be a positive multiple of 12'),
+    (['--num-classes', '1'], 'at least 2'),
+])
+def test_bad_settings_are_refused(tmp_path, capsys, options, message):
+    source = write_mini_div2k(tmp_path / 'DIV2K', names=COLOUR_PHOTOS[:1])
+    assert prepare_div2k.main(['--input', str(source), '--output', str(tmp_path / 'out'), *options]) == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()
