@@ -1,17 +1,21 @@
 """Helpers shared by the preparation scripts: image reading, bicubic LR, safe outputs."""
+import json
 import os
 import shutil
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import cv2
 import numpy as np
 
 import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
+from basicsr.utils.lmdb_util import LmdbMaker
 from basicsr.utils.matlab_functions import imresize
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 INCOMPLETE_PREFIX = '_incomplete_'
 """Outputs are built under this prefix and renamed when complete; leftovers are from killed runs."""
+MANIFEST = 'wbsr_prep.json'
+"""Written into every LMDB we make: who made it and with which settings."""
 
 
 class BadInput(Exception):
@@ -97,3 +101,29 @@ def folder_bytes(path: str) -> int:
     if os.path.isfile(path):
         return os.path.getsize(path)
     return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path) for name in names)
+
+
+class LmdbWriter:
+    """A BasicSR ``LmdbMaker`` under an ``_incomplete_`` name, renamed by :meth:`finish`."""
+
+    def __init__(self, final_path: str, settings: dict, compress_level: int, made_by: str) -> None:
+        self.final_path = final_path
+        self.tmp_path = incomplete_path(final_path)
+        self.settings = settings
+        self.made_by = made_by
+        self.maker = LmdbMaker(self.tmp_path, compress_level=compress_level)
+
+    def put(self, key: str, png: Tuple[bytes, Tuple[int, int, int]]) -> None:
+        self.maker.put(png[0], key, png[1])
+
+    def finish(self) -> None:
+        self.maker.close()
+        with open(os.path.join(self.tmp_path, MANIFEST), 'w', encoding='utf-8') as handle:
+            json.dump(dict(made_by=self.made_by, settings=self.settings), handle, indent=1)
+        os.replace(self.tmp_path, self.final_path)
+
+    def abandon(self) -> None:
+        try:
+            self.maker.close()
+        finally:
+            remove_path(self.tmp_path)

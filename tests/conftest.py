@@ -1,7 +1,9 @@
 """Shared fixtures: real photos from scikit-image, BasicSR option files and pipeline runs."""
+import importlib.util
 import logging
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Callable, Dict, Iterable, Tuple
 
 import cv2
@@ -74,6 +76,15 @@ def newest_log(folder: Path, prefix: str) -> str:
     logs = sorted(folder.glob(f'{prefix}_*.log'), key=lambda p: p.stat().st_mtime)
     assert logs, f'no {prefix} log in {folder}'
     return logs[-1].read_text()
+
+
+def load_script(name: str, path: Path) -> ModuleType:
+    """Import a script (e.g. ``datasets_prep/prepare_div2k.py``) as module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # worker processes unpickle its classes by module name
+    spec.loader.exec_module(module)
+    return module
 
 
 def _reset_basicsr_logger() -> None:

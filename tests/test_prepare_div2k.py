@@ -1,6 +1,5 @@
 """datasets_prep/prepare_div2k.py on scikit-image's photos arranged as a miniature DIV2K."""
 import functools
-import importlib.util
 import json
 import os
 import signal
@@ -16,7 +15,7 @@ import torch
 
 from basicsr.data import build_dataset
 from basicsr.utils import FileClient, imfrombytes
-from conftest import COLOUR_PHOTOS, photo_rgb
+from conftest import COLOUR_PHOTOS, load_script, photo_rgb
 from wbsr_basicsr.losses.bdloss_prior import load_prior
 from wbsr_basicsr.utils.gradient_stats import grid_gradient_vectors
 
@@ -24,14 +23,6 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / 'datasets_prep' / 'prepare_div2k.py'
 SMALL = ['--crop-size', '96', '--step', '48', '--thresh-size', '12', '--gt-size', '48', '--gmm-samples', '6000',
          '--gmm-components', '4', '--workers', '2']
-
-
-def load_script(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # worker processes unpickle its classes by module name
-    spec.loader.exec_module(module)
-    return module
 
 
 prepare_div2k = load_script('prepare_div2k', SCRIPT)
