@@ -7,25 +7,14 @@ step) on LR 16 x 3 x 32 x 32 with the same 128 x 128 targets. Prints median time
     python benchmarks/bench_bdloss_cost.py [--device cpu|cuda] [--repeats 7] [--components 8]
 """
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
 
 import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
 from basicsr.archs.srresnet_arch import MSRResNet
+from timing import interleaved_medians
 from wbsr_basicsr.losses.bd_loss import BDLoss
-
-
-def timed(fn, device: torch.device) -> float:
-    if device.type == 'cuda':
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device.type == 'cuda':
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -58,13 +47,7 @@ def main() -> None:
         optimizer.step()
 
     steps = {'BDLoss fwd+bwd': bdloss_step, 'MSRResNet x4 step': training_step}
-    for fn in steps.values():
-        fn()
-    times = {name: [] for name in steps}
-    for _ in range(args.repeats):
-        for name, fn in steps.items():
-            times[name].append(timed(fn, device))
-    medians = {name: statistics.median(t) for name, t in times.items()}
+    medians = dict(zip(steps, interleaved_medians(list(steps.values()), device, args.repeats)))
     print(f'device={device} torch={torch.__version__} threads={torch.get_num_threads()} repeats={args.repeats} '
           f'space={args.space} components={args.components}')
     for name, seconds in medians.items():

@@ -7,9 +7,7 @@ times every subnet and prints its time ratio next to its FLOPs ratio.
     python benchmarks/bench_supernet_speed.py [--device cpu|cuda] [--repeats 15] [--subnets]
 """
 import argparse
-import statistics
-import time
-from typing import Callable, List, Tuple
+from typing import List, Tuple
 
 import torch
 
@@ -17,6 +15,7 @@ import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
 from basicsr.archs.rcan_arch import RCAN
 from basicsr.archs.srresnet_arch import MSRResNet
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
+from timing import interleaved_medians
 from wbsr_basicsr.archs.wbsr_rcan_arch import WBSRRCAN
 
 CASES = {
@@ -24,29 +23,6 @@ CASES = {
     'MSRResNet x4': (lambda: MSRResNet(num_feat=64, num_block=16, upscale=4), WBSRMSRResNet, (64, 256), (64, 512)),
     'RCAN x4': (lambda: RCAN(3, 3, num_group=10, num_block=20), WBSRRCAN, (64, 128), (64, 256)),
 }
-
-
-def time_once(fn: Callable[[], torch.Tensor], device: torch.device) -> float:
-    if device.type == 'cuda':
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device.type == 'cuda':
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
-
-
-def interleaved_medians(fns: List[Callable[[], torch.Tensor]], device: torch.device, repeats: int) -> List[float]:
-    """Median seconds of each function, run in rotating order after one warm-up each."""
-    for fn in fns:
-        fn()
-    times: List[List[float]] = [[] for _ in fns]
-    for r in range(repeats):
-        order = list(range(len(fns)))
-        order = order[r % len(fns):] + order[:r % len(fns)]
-        for i in order:
-            times[i].append(time_once(fns[i], device))
-    return [statistics.median(t) for t in times]
 
 
 def bench_case(name: str, device: torch.device, repeats: int, with_subnets: bool) -> List[Tuple]:

@@ -1,7 +1,9 @@
 """Helpers shared by the preparation scripts: image reading, bicubic LR, safe outputs."""
+import argparse
 import json
 import os
 import shutil
+import sys
 from typing import Callable, List, Optional, Tuple
 
 import cv2
@@ -20,6 +22,22 @@ MANIFEST = 'wbsr_prep.json'
 
 class BadInput(Exception):
     """A problem with one input file or the output folder; the message names it."""
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options every preparation script takes: worker processes and skipping bad images."""
+    parser.add_argument('--workers', type=int, default=max(1, min(4, os.cpu_count() or 1)),
+                        help='worker processes')
+    parser.add_argument('--skip-bad', action='store_true', help='log and skip bad images instead of stopping')
+
+
+def run_cli(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a script; a :class:`BadInput` becomes one ``error:`` line on stderr and exit status 1."""
+    try:
+        return run(args)
+    except BadInput as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 1
 
 
 def list_images(folder: str) -> List[str]:

@@ -33,8 +33,9 @@ import cv2
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from prep_common import (MANIFEST, BadInput, LmdbWriter, bicubic_downsample, folder_bytes,  # noqa: E402
-                         incomplete_path, list_images, mod_crop, read_bgr, remove_incomplete, remove_path)
+from prep_common import (MANIFEST, BadInput, LmdbWriter, add_run_options, bicubic_downsample,  # noqa: E402
+                         folder_bytes, incomplete_path, list_images, mod_crop, read_bgr, remove_incomplete,
+                         remove_path, run_cli)
 
 STANDARD_SETS = ('Set5', 'Set14', 'B100', 'Urban100', 'Manga109')
 DIV8K_SETS = {'Test2K': (1201, 1300, 4), 'Test4K': (1301, 1400, 2), 'Test8K': (1401, 1500, 1)}
@@ -198,18 +199,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--output', default='datasets', help='where the sets are written')
     parser.add_argument('--scales', type=int, nargs='+', default=[2, 3, 4])
     parser.add_argument('--lmdb', action='store_true', help='also pack every folder into a BasicSR LMDB')
-    parser.add_argument('--workers', type=int, default=max(1, min(4, os.cpu_count() or 1)))
-    parser.add_argument('--skip-bad', action='store_true', help='log and skip bad images instead of stopping')
+    add_run_options(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parse_args(argv)
-    try:
-        return run(args)
-    except BadInput as error:
-        print(f'error: {error}', file=sys.stderr)
-        return 1
+    return run_cli(run, parse_args(argv))
 
 
 if __name__ == '__main__':

@@ -36,8 +36,9 @@ import torch
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from prep_common import (MANIFEST, BadInput, LmdbWriter, bicubic_downsample, folder_bytes, list_images,  # noqa: E402
-                         mod_crop, read_bgr, remove_incomplete, write_atomically)
+from prep_common import (MANIFEST, BadInput, LmdbWriter, add_run_options, bicubic_downsample,  # noqa: E402
+                         folder_bytes, list_images, mod_crop, read_bgr, remove_incomplete, run_cli,
+                         write_atomically)
 
 from wbsr_basicsr.losses.bdloss_prior import SPACES, fit_prior, save_priors, to_space  # noqa: E402
 from wbsr_basicsr.utils.gradient_stats import (SCORE_DEFINITION, class_thresholds, difficulty_scores,  # noqa: E402
@@ -499,18 +500,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--gmm-components', type=int, default=8, help='Gaussian components of the prior')
     parser.add_argument('--gmm-samples', type=int, default=200_000, help='HR values the prior is fitted on')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--workers', type=int, default=max(1, min(4, os.cpu_count() or 1)))
-    parser.add_argument('--skip-bad', action='store_true', help='log and skip bad images instead of stopping')
+    add_run_options(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parse_args(argv)
-    try:
-        return run(args)
-    except BadInput as error:
-        print(f'error: {error}', file=sys.stderr)
-        return 1
+    return run_cli(run, parse_args(argv))
 
 
 if __name__ == '__main__':

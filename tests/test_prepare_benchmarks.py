@@ -4,7 +4,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
 from basicsr.data import build_dataset
 from conftest import load_script, photo_rgb
