@@ -41,15 +41,13 @@ from prep_common import (MANIFEST, BadInput, LmdbWriter, add_run_options, bicubi
                          write_atomically)
 
 from wbsr_basicsr.losses.bdloss_prior import SPACES, fit_prior, save_priors, to_space  # noqa: E402
-from wbsr_basicsr.utils.gradient_stats import (SCORE_DEFINITION, class_thresholds, difficulty_scores,  # noqa: E402
-                                               grid_gradient_vectors, grid_positions)
+from wbsr_basicsr.data.hes_statistics import HES_FORMAT, HESStatistics  # noqa: E402
+from wbsr_basicsr.utils.gradient_stats import grid_gradient_vectors, grid_positions  # noqa: E402
 
 SUPPORTED_SCALES = (2, 3, 4)
 HR_MODULUS = 12  # lcm of the supported scales
 PRIOR_SUBS_PER_IMAGE = 4
 MADE_BY = 'datasets_prep/prepare_div2k.py'
-HES_FORMAT = 'wbsr-hes-stats'
-HES_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -263,31 +261,16 @@ def read_recorded_settings(path: str) -> Optional[dict]:
 
 def write_hes_stats(path: str, keys: List[str], vectors: List[np.ndarray], settings: Settings, scale: int,
                     recorded: dict, lr_source: str) -> None:
-    """Write the HES statistics of one scale (``np.load`` reads it; ``meta`` is JSON).
-
-    Arrays: ``keys`` (sub-image keys), ``positions`` (candidate: sub-image index, top, left in
-    LR pixels), ``vectors`` (N x 4 gradient vectors), ``scores`` (N), ``thresholds`` (K-1,
-    Eq. 7), ``counts`` (K, candidates per class).
-    """
+    """Write the HES statistics of one scale (format: :mod:`wbsr_basicsr.data.hes_statistics`)."""
     patch, stride = settings.patch_size(scale), settings.stride(scale)
     rows = grid_positions(settings.crop_size // scale, patch, stride)
     grid = np.array([(top, left) for top in rows for left in rows], dtype=np.int32)
-    all_vectors = np.concatenate([v.reshape(-1, 4) for v in vectors]).astype(np.float32)
     sub_index = np.repeat(np.arange(len(keys), dtype=np.int32), len(grid))
     positions = np.column_stack([sub_index, np.tile(grid, (len(keys), 1))])
-    scores = difficulty_scores(torch.from_numpy(all_vectors)).numpy()
-    thresholds = class_thresholds(scores, settings.num_classes)
-    counts = np.bincount(np.searchsorted(thresholds, scores, side='right'), minlength=settings.num_classes)
-    meta = dict(format=HES_FORMAT, version=HES_VERSION, settings=recorded, scale=scale, patch_size=patch,
-                gt_size=settings.gt_size, stride=stride, num_classes=settings.num_classes, score=SCORE_DEFINITION,
-                lr_source=lr_source)
-
-    def write(tmp_path: str) -> None:
-        with open(tmp_path, 'wb') as handle:
-            np.savez(handle, keys=np.array(keys), positions=positions, vectors=all_vectors, scores=scores,
-                     thresholds=thresholds, counts=counts.astype(np.int64), meta=np.array(json.dumps(meta)))
-
-    write_atomically(path, write)
+    all_vectors = np.concatenate([v.reshape(-1, 4) for v in vectors]).astype(np.float32)
+    statistics = HESStatistics(keys, positions, all_vectors, scale, patch, stride,
+                               dict(settings=recorded, gt_size=settings.gt_size, lr_source=lr_source))
+    write_atomically(path, lambda tmp_path: statistics.save(tmp_path, settings.num_classes))
 
 
 def write_prior(path: str, samples: Dict[str, List[np.ndarray]], settings: Settings, recorded: dict) -> None:

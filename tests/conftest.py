@@ -16,8 +16,15 @@ from basicsr.utils import logger as basicsr_logger
 from basicsr.utils.matlab_functions import imresize
 from skimage import data as skimage_data
 
+REPO = Path(__file__).resolve().parents[1]
+PREPARE_DIV2K = REPO / 'datasets_prep' / 'prepare_div2k.py'
 COLOUR_PHOTOS = ('astronaut', 'chelsea', 'coffee', 'rocket', 'immunohistochemistry', 'hubble_deep_field')
 """Colour photos bundled inside scikit-image's wheel (no download)."""
+
+
+def bicubic_downsample(image: np.ndarray, scale: int) -> np.ndarray:
+    """MATLAB-bicubic 1/scale of a uint8 image, rounded back to uint8."""
+    return np.clip(np.round(imresize(image.astype(np.float64) / 255., 1 / scale) * 255.), 0, 255).astype(np.uint8)
 
 
 def photo_rgb(name: str) -> np.ndarray:
@@ -38,7 +45,7 @@ def write_paired_folder(root: Path, scale: int, hr_size: int, names: Iterable[st
         rgb = photo_rgb(name)
         top, left = (rgb.shape[0] - hr_size) // 2, (rgb.shape[1] - hr_size) // 2
         hr = rgb[top:top + hr_size, left:left + hr_size]
-        lr = np.clip(np.round(imresize(hr.astype(np.float64) / 255., 1 / scale) * 255.), 0, 255).astype(np.uint8)
+        lr = bicubic_downsample(hr, scale)
         cv2.imwrite(str(gt_dir / f'{name}.png'), cv2.cvtColor(hr, cv2.COLOR_RGB2BGR))
         cv2.imwrite(str(lq_dir / f'{name}.png'), cv2.cvtColor(lr, cv2.COLOR_RGB2BGR))
     return gt_dir, lq_dir
@@ -50,8 +57,9 @@ PSNR = dict(type='calculate_psnr', crop_border=SCALE, test_y_channel=True)
 
 
 def paired_dataset(name: str, gt_dir: Path, lq_dir: Path, **extra) -> dict:
-    return dict(name=name, type='PairedImageDataset', dataroot_gt=str(gt_dir), dataroot_lq=str(lq_dir),
-                io_backend=dict(type='disk'), **extra)
+    options = dict(name=name, type='PairedImageDataset', dataroot_gt=str(gt_dir), dataroot_lq=str(lq_dir),
+                   io_backend=dict(type='disk'))
+    return dict(options, **extra)
 
 
 def train_options(gt_dir: Path, lq_dir: Path, total_iter: int) -> dict:
@@ -87,6 +95,21 @@ def load_script(name: str, path: Path) -> ModuleType:
     return module
 
 
+def write_mini_div2k(root: Path, names=COLOUR_PHOTOS[:3], official_scales=()) -> Path:
+    """``root/DIV2K_train_HR/0001.png ...`` (+ official LR for ``official_scales``), DIV2K's layout."""
+    hr_dir = root / 'DIV2K_train_HR'
+    hr_dir.mkdir(parents=True)
+    for index, name in enumerate(names, start=1):
+        bgr = cv2.cvtColor(photo_rgb(name), cv2.COLOR_RGB2BGR)
+        cv2.imwrite(str(hr_dir / f'{index:04d}.png'), bgr)
+        for scale in official_scales:
+            lr_dir = root / 'DIV2K_train_LR_bicubic' / f'X{scale}'
+            lr_dir.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(lr_dir / f'{index:04d}x{scale}.png'),
+                        bicubic_downsample(bgr, scale))
+    return root
+
+
 def _reset_basicsr_logger() -> None:
     """BasicSR configures its root logger once per process; let each pipeline run log anew."""
     logger = logging.getLogger('basicsr')
@@ -115,3 +138,16 @@ def run_pipeline(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
 def tiny_pairs(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, Path]:
     """Three photos, 96 x 96 HR with their x2 LR, as BasicSR paired folders."""
     return write_paired_folder(tmp_path_factory.mktemp('pairs'), scale=SCALE, hr_size=96)
+
+
+@pytest.fixture(scope='session')
+def mini_div2k_x2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three photos prepared by prepare_div2k.py for x2: 96-pixel sub-images, LR patches of 24."""
+    root = tmp_path_factory.mktemp('mini_div2k')
+    source = write_mini_div2k(root / 'DIV2K')
+    script = load_script('prepare_div2k', PREPARE_DIV2K)
+    argv = ['--input', str(source), '--output', str(root / 'out'), '--scales', '2', '--crop-size', '96', '--step',
+            '48', '--thresh-size', '12', '--gt-size', '48', '--gmm-samples', '3000', '--gmm-components', '3',
+            '--workers', '2']
+    assert script.main(argv) == 0
+    return root / 'out'

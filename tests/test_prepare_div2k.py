@@ -15,32 +15,15 @@ import torch
 
 from basicsr.data import build_dataset
 from basicsr.utils import FileClient, imfrombytes
-from conftest import COLOUR_PHOTOS, load_script, photo_rgb
+from conftest import COLOUR_PHOTOS, PREPARE_DIV2K as SCRIPT, load_script, photo_rgb, write_mini_div2k
 from wbsr_basicsr.losses.bdloss_prior import load_prior
 from wbsr_basicsr.utils.gradient_stats import grid_gradient_vectors
 
-REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / 'datasets_prep' / 'prepare_div2k.py'
 SMALL = ['--crop-size', '96', '--step', '48', '--thresh-size', '12', '--gt-size', '48', '--gmm-samples', '6000',
          '--gmm-components', '4', '--workers', '2']
 
 
 prepare_div2k = load_script('prepare_div2k', SCRIPT)
-
-
-def write_mini_div2k(root: Path, names=COLOUR_PHOTOS[:3], official_scales=()) -> Path:
-    """``root/DIV2K_train_HR/0001.png ...`` (+ official LR for ``official_scales``), DIV2K's layout."""
-    hr_dir = root / 'DIV2K_train_HR'
-    hr_dir.mkdir(parents=True)
-    for index, name in enumerate(names, start=1):
-        bgr = cv2.cvtColor(photo_rgb(name), cv2.COLOR_RGB2BGR)
-        cv2.imwrite(str(hr_dir / f'{index:04d}.png'), bgr)
-        for scale in official_scales:
-            lr_dir = root / 'DIV2K_train_LR_bicubic' / f'X{scale}'
-            lr_dir.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(lr_dir / f'{index:04d}x{scale}.png'),
-                        prepare_div2k.bicubic_downsample(bgr, scale))
-    return root
 
 
 def prepare(input_root: Path, output: Path, *extra: str) -> int:

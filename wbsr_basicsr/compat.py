@@ -12,14 +12,18 @@ applies two fixes at run time:
    which fails on a machine without a GPU, and loads with ``torch.load``'s default, which
    since torch 2.6 refuses the Python objects that scheduler states contain. It is replaced
    by :func:`load_resume_state`, which loads onto the GPU when the run uses one and onto the
-   CPU otherwise.
+   CPU otherwise, and records the resumed iteration as ``opt['path']['resume_iter']``.
+
+One hook is added: ``basicsr.train.create_train_val_dataloader`` is wrapped so that a
+training dataset with a ``training_sampler(...)`` method (the HES dataset) supplies the
+sampler in place of BasicSR's ``EnlargedSampler``; nothing changes for other datasets.
 """
 import importlib.util
 import os
 import sys
 import types
 from os import path as osp
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
@@ -32,6 +36,8 @@ def install() -> None:
     import basicsr.train
 
     basicsr.train.load_resume_state = load_resume_state
+    if not getattr(basicsr.train.create_train_val_dataloader, 'wbsr_wrapped', False):
+        basicsr.train.create_train_val_dataloader = _with_dataset_samplers(basicsr.train.create_train_val_dataloader)
 
 
 def _alias_functional_tensor() -> None:
@@ -75,4 +81,25 @@ def load_resume_state(opt: dict) -> Optional[dict]:
     device = torch.device('cuda', torch.cuda.current_device()) if use_gpu else torch.device('cpu')
     resume_state = torch.load(path, map_location=device, weights_only=False)
     check_resume(opt, resume_state['iter'])
+    opt['path']['resume_iter'] = resume_state['iter']
     return resume_state
+
+
+def _with_dataset_samplers(create_train_val_dataloader: Callable) -> Callable:
+    """Wrap BasicSR's loader factory: a dataset may supply its own training sampler."""
+
+    def create(opt: dict, logger) -> tuple:
+        from basicsr.data import build_dataloader
+
+        train_loader, train_sampler, val_loaders, total_epochs, total_iters = create_train_val_dataloader(opt, logger)
+        dataset = None if train_loader is None else train_loader.dataset
+        if hasattr(dataset, 'training_sampler'):
+            train_sampler = dataset.training_sampler(train_sampler.num_replicas, train_sampler.rank, total_iters,
+                                                     opt['path'].get('resume_iter', 0), opt.get('manual_seed') or 0)
+            train_loader = build_dataloader(dataset, opt['datasets']['train'], num_gpu=opt['num_gpu'], dist=opt['dist'],
+                                            sampler=train_sampler, seed=opt['manual_seed'])
+            logger.info(f'{type(dataset).__name__} supplies its sampler: {type(train_sampler).__name__}.')
+        return train_loader, train_sampler, val_loaders, total_epochs, total_iters
+
+    create.wbsr_wrapped = True
+    return create

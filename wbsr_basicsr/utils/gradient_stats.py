@@ -58,6 +58,11 @@ def gradient_vectors_at(images: Tensor, patch_size: int, tops: Sequence[int], le
     left = torch.as_tensor(list(lefts), dtype=torch.long, device=images.device).view(1, -1)
     mean = _window_sums(magnitudes, top, left, window) / window**2
     mean_sq = _window_sums(magnitudes**2, top, left, window) / window**2
+    return _vectors_from_moments(mean, mean_sq)
+
+
+def _vectors_from_moments(mean: Tensor, mean_sq: Tensor) -> Tensor:
+    """``(N, 2, ...)`` first and second moments of ``|Gh|``, ``|Gv|`` -> ``(N, ..., 4)`` vectors."""
     std = (mean_sq - mean**2).clamp_min(0).sqrt()
     return torch.stack([mean[:, 0], std[:, 0], mean[:, 1], std[:, 1]], dim=-1).float()
 
@@ -83,9 +88,11 @@ def grid_gradient_vectors(images: Tensor, patch_size: int, stride: int) -> Tenso
 def patch_gradient_vectors(patches: Tensor) -> Tensor:
     """``(N, C, P, P)`` patches in [0, 1] -> ``(N, 4)`` gradient vectors, one per whole patch."""
     height, width = patches.shape[-2:]
-    if height != width:
-        raise ValueError(f'Patches must be square, got {height} x {width}.')
-    return gradient_vectors_at(patches, height, [0], [0])[:, 0, 0]
+    if height != width or height < 3:
+        raise ValueError(f'Patches must be square and at least 3 x 3, got {height} x {width}.')
+    # One window covering the patch: direct moments, ~3x faster than integral images on one patch.
+    magnitudes = sobel_magnitudes(luminance(patches.float())).double()
+    return _vectors_from_moments(magnitudes.mean(dim=(-2, -1)), magnitudes.square().mean(dim=(-2, -1)))
 
 
 def difficulty_scores(vectors: Tensor) -> Tensor:

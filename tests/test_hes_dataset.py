@@ -1,0 +1,161 @@
+"""HES dataset: Eq. 8 frequencies, the natural distribution, the exact switch in train_pipeline."""
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+import basicsr.train
+from basicsr.data import build_dataset
+from conftest import newest_log, paired_dataset, train_options
+from wbsr_basicsr.data.hes_paired_dataset import HESPairedImageDataset, HESSampler, class_level_probabilities
+from wbsr_basicsr.utils.gradient_stats import gradient_vectors_at, patch_gradient_vectors
+
+SEED_TRIALS = 4000
+
+
+def lmdb_options(root: Path, **hes) -> dict:
+    return dict(name='hes', type='HESPairedImageDataset', phase='train', scale=2,
+                dataroot_gt=str(root / 'DIV2K_train_HR_sub.lmdb'),
+                dataroot_lq=str(root / 'DIV2K_train_LR_bicubic_X2_sub.lmdb'), io_backend=dict(type='lmdb'),
+                gt_size=48, use_hflip=True, use_rot=True, batch_size_per_gpu=4,
+                hes=dict(dict(stats_file=str(root / 'hes_stats_X2.npz'), num_classes=10, delta=0.8), **hes))
+
+
+@pytest.fixture(scope='module')
+def hes_dataset(mini_div2k_x2) -> HESPairedImageDataset:
+    return build_dataset(lmdb_options(mini_div2k_x2))
+
+
+def test_class_level_frequencies_follow_eq8(hes_dataset):
+    expected = class_level_probabilities(hes_dataset.class_counts, 0.8)
+    assert np.allclose(expected, 0.8**-np.arange(10) / (0.8**-np.arange(10)).sum())  # every class is non-empty
+    drawn = hes_dataset.draw_class_level(np.random.default_rng(0), SEED_TRIALS)
+    observed = np.bincount(hes_dataset.candidate_class[drawn], minlength=10)
+    assert stats.chisquare(observed, expected * SEED_TRIALS).pvalue > 0.01
+    # The same candidates under uniform sampling: clearly not Eq. 8.
+    uniform = np.bincount(hes_dataset.candidate_class, minlength=10) / len(hes_dataset.candidate_class)
+    assert stats.chisquare(observed, uniform * SEED_TRIALS).pvalue < 1e-6
+
+
+def test_class_level_items_carry_their_candidate_class(hes_dataset):
+    for candidate in np.random.default_rng(1).integers(0, len(hes_dataset.candidate_class), 60):
+        item = hes_dataset[len(hes_dataset) + int(candidate)]
+        assert item['lq'].shape == (3, 24, 24) and item['gt'].shape == (3, 48, 48)
+        assert item['hes_class_level'] == 1
+        assert item['hes_class'] == hes_dataset.candidate_class[candidate]
+        # The stored vector, swapped on rotation, is the vector of the augmented patch.
+        assert torch.allclose(item['hes_vector'], patch_gradient_vectors(item['lq'][None])[0], atol=1e-5)
+
+
+def natural_class_distribution(dataset: HESPairedImageDataset) -> np.ndarray:
+    """Classes of PairedImageDataset's draws: an image uniformly, then any crop position uniformly."""
+    distribution = np.zeros(dataset.hes.num_classes)
+    size = dataset.patch_size
+    for index in range(len(dataset)):
+        lq = dataset._read_lq_rgb(index)[None]
+        tops, lefts = range(lq.shape[-2] - size + 1), range(lq.shape[-1] - size + 1)
+        vectors = gradient_vectors_at(lq, size, tops, lefts).reshape(-1, 4)
+        distribution += np.bincount(dataset.classify(vectors), minlength=len(distribution)) / len(vectors)
+    return distribution / len(dataset)
+
+
+def test_sample_level_items_follow_the_natural_distribution(hes_dataset):
+    random.seed(0)  # BasicSR crops and flips with Python's random
+    draws = np.random.default_rng(2).integers(0, len(hes_dataset), 2000)
+    observed = np.bincount([hes_dataset[int(i)]['hes_class'] for i in draws], minlength=10)
+    natural = natural_class_distribution(hes_dataset)
+    assert stats.chisquare(observed, natural * len(draws)).pvalue > 0.01
+    eq8 = class_level_probabilities(hes_dataset.class_counts, 0.8)
+    assert stats.chisquare(observed, eq8 * len(draws)).pvalue < 1e-6
+
+
+def test_sampler_switches_at_the_iteration_on_every_rank(hes_dataset):
+    n = len(hes_dataset)
+    ranks = [HESSampler(hes_dataset, 2, rank, 4, batch_size=4, switch_iter=5, first_iter=0, seed=0) for rank in (0, 1)]
+    for sampler in ranks:
+        sampler.set_epoch(0)
+    streams = [list(sampler) for sampler in ranks]
+    per_epoch = ranks[0].iters_per_epoch
+    assert per_epoch > 5
+    for stream in streams:
+        assert all(i < n for i in stream[:5 * 4]) and all(i >= n for i in stream[5 * 4:per_epoch * 4])
+    assert streams[0][20:] != streams[1][20:]  # ranks draw their own class-level patches
+    for sampler in ranks:
+        sampler.set_epoch(1)  # second epoch: every iteration is past the switch
+        assert all(i >= n for i in sampler)
+    resumed = HESSampler(hes_dataset, 1, 0, 4, batch_size=4, switch_iter=5, first_iter=7, seed=0)
+    resumed.set_epoch(0)
+    assert all(i >= n for i in resumed)  # resumed past the switch: class-level from the first batch
+
+
+@pytest.mark.parametrize('hes, message', [
+    (dict(num_classes=1), 'at least 2'),
+    (dict(delta=1.0), r'delta must lie in \(0, 1\)'),
+    (dict(delta=0), r'delta must lie in \(0, 1\)'),
+    (dict(start_frac=1.5), 'start_frac'),
+])
+def test_bad_hes_options_raise(mini_div2k_x2, hes, message):
+    with pytest.raises(ValueError, match=message):
+        build_dataset(lmdb_options(mini_div2k_x2, **hes))
+
+
+def test_statistics_for_another_scale_or_patch_raise(mini_div2k_x2, tmp_path):
+    options = lmdb_options(mini_div2k_x2)
+    options['gt_size'] = 64
+    with pytest.raises(ValueError, match='is for scale 2 and LR patch 24; this dataset uses scale 2 and LR patch 32'):
+        build_dataset(options)
+    options = lmdb_options(mini_div2k_x2)
+    options['hes']['stats_file'] = str(tmp_path / 'missing.npz')
+    with pytest.raises(ValueError, match='does not exist'):
+        build_dataset(options)
+    (tmp_path / 'other.npz').write_bytes(b'not an npz')
+    options['hes']['stats_file'] = str(tmp_path / 'other.npz')
+    with pytest.raises(ValueError, match="is not a 'wbsr-hes-stats' version 1 file"):
+        build_dataset(options)
+
+
+def hes_train_options(gt_dir: Path, lq_dir: Path, total_iter: int, prefetch_mode) -> dict:
+    """Three photos from disk (statistics computed at start), 3 iterations per epoch, 2 workers."""
+    opt = train_options(gt_dir, lq_dir, total_iter)
+    opt['name'] = 'hes_switch'
+    opt['model_type'] = 'HESSRModel'
+    opt['datasets']['train'] = paired_dataset(
+        'tiny_hes', gt_dir, lq_dir, type='HESPairedImageDataset', gt_size=32, use_hflip=True, use_rot=True,
+        num_worker_per_gpu=2, batch_size_per_gpu=2, dataset_enlarge_ratio=2, prefetch_mode=prefetch_mode,
+        hes=dict(num_classes=4, delta=0.5, start_iter=4))
+    opt['val']['val_freq'] = 1000
+    return opt
+
+
+def logged_phases(log: str) -> dict:
+    """Iteration -> share of class-level patches in its batch (print_freq is 1)."""
+    return {int(it): float(share) for it, share in re.findall(r'iter:\s+(\d+),.*?hes_class_level: ([-+.\deE]+)', log)}
+
+
+@pytest.mark.parametrize('prefetch_mode', [None, 'cpu'])
+def test_switch_in_train_pipeline_with_workers_and_resume(tmp_path, tiny_pairs, run_pipeline, monkeypatch,
+                                                          prefetch_mode):
+    monkeypatch.chdir(tmp_path)
+    opt = hes_train_options(*tiny_pairs, total_iter=5, prefetch_mode=prefetch_mode)
+    if prefetch_mode == 'cpu':
+        opt['datasets']['train']['num_prefetch_queue'] = 2
+    run_pipeline(basicsr.train.train_pipeline, tmp_path, opt)
+    log = newest_log(tmp_path / 'experiments' / 'hes_switch', 'train')
+    assert 'HESPairedImageDataset supplies its sampler: HESSampler.' in log
+    assert 'HES: scored 75 candidates' in log
+    # 3 iterations per epoch; switch after iteration 4, in the middle of the second epoch.
+    assert logged_phases(log) == {1: 0.0, 2: 0.0, 3: 0.0, 4: 0.0, 5: 1.0}
+    last = [line for line in log.splitlines() if 'hes_class_0' in line][-1]
+    histogram = [float(v) for v in re.findall(r'hes_class_\d: ([-+.\deE]+)', last)]
+    assert len(histogram) == 4 and abs(sum(histogram) - 1) < 1e-3
+
+    # Resume from the state at iteration 4 (mid-epoch, before the switch) and run past it.
+    opt = hes_train_options(*tiny_pairs, total_iter=8, prefetch_mode=prefetch_mode)
+    run_pipeline(basicsr.train.train_pipeline, tmp_path, opt, '--auto_resume')
+    log = newest_log(tmp_path / 'experiments' / 'hes_switch', 'train')
+    assert 'iter: 4.' in log
+    assert logged_phases(log) == {5: 1.0, 6: 1.0, 7: 1.0, 8: 1.0}

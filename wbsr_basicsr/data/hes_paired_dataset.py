@@ -1,0 +1,245 @@
+"""Hierarchical Equalization Sampling (paper Sec. 4.1.1, Eq. 7-8) in BasicSR's data pipeline.
+
+Training starts with sample-level sampling, the patches BasicSR's ``PairedImageDataset``
+draws, and switches to class-level sampling after ``start_iter`` iterations: candidate LR
+patches fall in K classes by the quantile thresholds of their difficulty scores (Eq. 7), and
+candidate ``i`` of class ``k`` is drawn with probability ``w_i = 1 / (N_k delta^k)``,
+normalised (Eq. 8 as DESIGN.md reads it): class ``k`` holds mass proportional to
+``delta^-k``, balanced across classes and tilted towards the hard ones.
+
+Which phase an item belongs to is decided in the main process by :class:`HESSampler`, which
+knows the iteration of every batch it hands out (also after ``--auto_resume``, and the same
+on every rank). Index ``i < len(dataset)`` asks for the sample-level patch of image ``i``;
+index ``len(dataset) + c`` asks for candidate ``c``. Worker processes, either prefetch mode
+and distributed ranks therefore see the switch at the same, exact iteration.
+"""
+import time
+from dataclasses import dataclass
+from os import path as osp
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from basicsr.data.data_sampler import EnlargedSampler
+from basicsr.data.paired_image_dataset import PairedImageDataset
+from basicsr.data.transforms import augment
+from basicsr.utils import FileClient, get_root_logger, imfrombytes, img2tensor
+from basicsr.utils.registry import DATASET_REGISTRY
+from torchvision.transforms.functional import normalize
+from tqdm import tqdm
+
+from wbsr_basicsr.utils.gradient_stats import assign_classes, patch_gradient_vectors
+
+from .hes_statistics import HESStatistics
+
+
+@dataclass(frozen=True)
+class HESOptions:
+    """The ``hes:`` block of the dataset options."""
+
+    num_classes: int = 10
+    delta: float = 0.9
+    start_frac: float = 0.7
+    start_iter: Optional[int] = None
+    stats_file: Optional[str] = None
+    stride: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.num_classes, int) or self.num_classes < 2:
+            raise ValueError(f'hes.num_classes (K) must be an integer of at least 2, got {self.num_classes!r}.')
+        if not 0 < self.delta < 1:
+            raise ValueError(f'hes.delta must lie in (0, 1), got {self.delta!r}.')
+        if not 0 <= self.start_frac <= 1:
+            raise ValueError(f'hes.start_frac must lie in [0, 1], got {self.start_frac!r}.')
+        if self.start_iter is not None and self.start_iter < 0:
+            raise ValueError(f'hes.start_iter must be non-negative, got {self.start_iter!r}.')
+
+    def switch_iter(self, total_iter: int) -> int:
+        """Iterations of sample-level sampling; class-level from the next one on."""
+        return self.start_iter if self.start_iter is not None else round(self.start_frac * total_iter)
+
+
+@DATASET_REGISTRY.register()
+class HESPairedImageDataset(PairedImageDataset):
+    """BasicSR's ``PairedImageDataset`` (every option, LMDB or disk) plus an ``hes:`` block.
+
+    ``hes``: ``num_classes`` (K, default 10), ``delta`` (in (0, 1), default 0.9),
+    ``start_frac`` (of ``train.total_iter``, default 0.7) or ``start_iter`` (absolute),
+    ``stats_file`` (``hes_stats_X{s}.npz`` from the preparation step; computed at start when
+    absent), ``stride`` (candidate grid stride in LR pixels when computing; default half a
+    patch). Items also carry ``hes_vector`` (the LR patch's gradient vector), ``hes_class`` and
+    ``hes_class_level`` (1 for a class-level draw, 0 for a sample-level one).
+    """
+
+    def __init__(self, opt: dict) -> None:
+        super().__init__(opt)
+        if opt['phase'] != 'train':
+            raise ValueError('HESPairedImageDataset is a training dataset; validate with PairedImageDataset.')
+        self.hes = HESOptions(**(opt.get('hes') or {}))
+        self.scale = opt['scale']
+        if opt.get('gt_size') is None or opt['gt_size'] % self.scale:
+            raise ValueError(f"HESPairedImageDataset needs gt_size divisible by scale {self.scale}, "
+                             f"got {opt.get('gt_size')}.")
+        self.patch_size = opt['gt_size'] // self.scale
+        statistics = self._statistics()
+        self._index_candidates(statistics)
+
+    # ------------------------------------------------------------------ statistics and classes
+
+    def _statistics(self) -> HESStatistics:
+        if self.hes.stats_file is None:
+            return self._compute_statistics()
+        statistics = HESStatistics.load(self.hes.stats_file)
+        if (statistics.scale, statistics.patch_size) != (self.scale, self.patch_size):
+            raise ValueError(f'HES statistics file {self.hes.stats_file} is for scale {statistics.scale} and LR patch '
+                             f'{statistics.patch_size}; this dataset uses scale {self.scale} and LR patch '
+                             f"{self.patch_size} (gt_size {self.opt['gt_size']}).")
+        return statistics
+
+    def _compute_statistics(self) -> HESStatistics:
+        logger = get_root_logger()
+        logger.info(f"HES: no stats_file; scoring the candidate patches of {len(self.paths)} LR images.")
+        started = time.time()
+        stride = self.hes.stride or max(1, self.patch_size // 2)
+        images = ((self._key(i), self._read_lq_rgb(i)) for i in tqdm(range(len(self.paths)), desc='HES statistics'))
+        statistics = HESStatistics.from_lr_images(images, self.scale, self.patch_size, stride)
+        logger.info(f'HES: scored {len(statistics.vectors)} candidates in {time.time() - started:.1f} s '
+                    '(make hes_stats_X{s}.npz with datasets_prep/prepare_div2k.py to skip this).')
+        return statistics
+
+    def _index_candidates(self, statistics: HESStatistics) -> None:
+        """Map candidates onto this dataset's images and precompute the Eq. 7-8 distribution."""
+        position_of = {self._key(i): i for i in range(len(self.paths))}
+        unknown = [k for k in statistics.keys if k not in position_of]
+        if unknown:
+            raise ValueError(f'HES statistics {self.hes.stats_file} name images this dataset does not have, '
+                             f'e.g. {unknown[:3]}.')
+        image_of_key = np.array([position_of[k] for k in statistics.keys], dtype=np.int64)
+        self.thresholds = statistics.thresholds(self.hes.num_classes)
+        self.candidate_image = image_of_key[statistics.positions[:, 0]]
+        self.candidate_corner = statistics.positions[:, 1:].astype(np.int64)
+        self.candidate_vector = statistics.vectors
+        self.candidate_class = assign_classes(statistics.scores, self.thresholds)
+        self.class_counts = np.bincount(self.candidate_class, minlength=self.hes.num_classes)
+        self.class_members = [np.flatnonzero(self.candidate_class == k) for k in range(self.hes.num_classes)]
+        self.class_probabilities = class_level_probabilities(self.class_counts, self.hes.delta)
+
+    def draw_class_level(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """``count`` candidate ids drawn with Eq. 8's probabilities: a class, then a member uniformly."""
+        classes = rng.choice(self.hes.num_classes, size=count, p=self.class_probabilities)
+        picks = rng.random(count)
+        return np.array([self.class_members[k][int(u * len(self.class_members[k]))] for k, u in zip(classes, picks)],
+                        dtype=np.int64)
+
+    def classify(self, vectors: Tensor) -> np.ndarray:
+        """Eq. 7 classes of gradient vectors ``(N, 4)`` under this dataset's thresholds."""
+        return assign_classes(vectors.sum(dim=-1).numpy(), self.thresholds)
+
+    def training_sampler(self, num_replicas: int, rank: int, total_iter: int, first_iter: int,
+                         seed: int) -> 'HESSampler':
+        """The sampler that replaces BasicSR's ``EnlargedSampler`` here (see ``wbsr_basicsr.compat``)."""
+        return HESSampler(self, num_replicas, rank, self.opt.get('dataset_enlarge_ratio', 1),
+                          self.opt['batch_size_per_gpu'], self.hes.switch_iter(total_iter), first_iter, seed)
+
+    # ------------------------------------------------------------------ items
+
+    def __getitem__(self, index: int) -> Dict:
+        if index >= len(self.paths):
+            item, vector = self._candidate_item(int(index) - len(self.paths))
+        else:
+            item = super().__getitem__(index)
+            vector = patch_gradient_vectors(self._unnormalized(item['lq'])[None])[0]
+        item['hes_class_level'] = int(index >= len(self.paths))
+        item['hes_vector'] = vector
+        item['hes_class'] = int(self.classify(vector[None])[0])
+        return item
+
+    def _unnormalized(self, lq: Tensor) -> Tensor:
+        """The LR patch in [0, 1], undoing the optional mean/std normalisation."""
+        if self.mean is None and self.std is None:
+            return lq
+        std = torch.as_tensor(self.std if self.std is not None else 1.).view(-1, 1, 1)
+        return lq * std + torch.as_tensor(self.mean if self.mean is not None else 0.).view(-1, 1, 1)
+
+    def _candidate_item(self, candidate: int) -> Tuple[Dict, Tensor]:
+        """The class-level item (candidate's LR patch, the GT patch above it) and its gradient vector.
+
+        The stored vector is reused: flips keep ``|Gh|`` and ``|Gv|``, a 90-degree rotation swaps them.
+        """
+        image = int(self.candidate_image[candidate])
+        top, left = (int(v) for v in self.candidate_corner[candidate])
+        img_gt, img_lq, gt_path, lq_path = self._read_pair(image)
+        size, scale = self.patch_size, self.scale
+        img_lq = img_lq[top:top + size, left:left + size]
+        img_gt = img_gt[top * scale:(top + size) * scale, left * scale:(left + size) * scale]
+        (img_gt, img_lq), (_, _, rot90) = augment([img_gt, img_lq], self.opt['use_hflip'], self.opt['use_rot'],
+                                                  return_status=True)
+        img_gt, img_lq = img2tensor([img_gt, img_lq], bgr2rgb=True, float32=True)
+        if self.mean is not None or self.std is not None:
+            normalize(img_lq, self.mean, self.std, inplace=True)
+            normalize(img_gt, self.mean, self.std, inplace=True)
+        vector = torch.from_numpy(self.candidate_vector[candidate])
+        if rot90:
+            vector = vector[[2, 3, 0, 1]]
+        return {'lq': img_lq, 'gt': img_gt, 'lq_path': lq_path, 'gt_path': gt_path}, vector
+
+    def _client(self) -> FileClient:
+        if self.file_client is None:
+            self.file_client = FileClient(self.io_backend_opt.pop('type'), **self.io_backend_opt)
+        return self.file_client
+
+    def _read_pair(self, index: int):
+        gt_path, lq_path = self.paths[index]['gt_path'], self.paths[index]['lq_path']
+        img_gt = imfrombytes(self._client().get(gt_path, 'gt'), float32=True)
+        img_lq = imfrombytes(self._client().get(lq_path, 'lq'), float32=True)
+        return img_gt, img_lq, gt_path, lq_path
+
+    def _read_lq_rgb(self, index: int) -> Tensor:
+        img_lq = imfrombytes(self._client().get(self.paths[index]['lq_path'], 'lq'), float32=True)
+        return img2tensor(img_lq, bgr2rgb=True, float32=True)
+
+    def _key(self, index: int) -> str:
+        """The image's key: its LMDB key, or its file name without extension."""
+        return osp.splitext(osp.basename(self.paths[index]['lq_path']))[0]
+
+
+def class_level_probabilities(class_counts: np.ndarray, delta: float) -> np.ndarray:
+    """Eq. 8's class masses: ``sum_{i in k} 1 / (N_k delta^k)`` = ``delta^-k`` over non-empty classes."""
+    mass = np.where(class_counts > 0, delta**-np.arange(len(class_counts), dtype=np.float64), 0.)
+    return mass / mass.sum()
+
+
+class HESSampler(EnlargedSampler):
+    """BasicSR's ``EnlargedSampler`` stream, with class-level draws after ``switch_iter``.
+
+    It yields image indices as BasicSR's sampler does while the batch being filled belongs to
+    an iteration up to ``switch_iter``, and ``len(dataset) + candidate`` after. BasicSR's loop
+    consumes ``len(self) // batch_size`` batches per epoch (``drop_last``), starting at
+    iteration ``first_iter + 1`` (the resume iteration, or 0), so the iteration of every
+    position is known here, in the main process.
+    """
+
+    def __init__(self, dataset: HESPairedImageDataset, num_replicas: int, rank: int, ratio: int, batch_size: int,
+                 switch_iter: int, first_iter: int, seed: int) -> None:
+        super().__init__(dataset, num_replicas, rank, ratio)
+        self.batch_size = batch_size
+        self.switch_iter = switch_iter
+        self.iters_per_epoch = self.num_samples // batch_size
+        self.epoch_start_iter = first_iter
+        self.seed = seed
+        self._last_epoch: Optional[int] = None
+
+    def set_epoch(self, epoch: int) -> None:
+        if self._last_epoch is not None:
+            self.epoch_start_iter += (epoch - self._last_epoch) * self.iters_per_epoch
+        self._last_epoch = epoch
+        super().set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        sample_level: List[int] = list(super().__iter__())
+        first_class_level = min(len(sample_level), max(0, self.switch_iter - self.epoch_start_iter) * self.batch_size)
+        rng = np.random.default_rng([self.seed, self.epoch, self.rank])
+        drawn = self.dataset.draw_class_level(rng, len(sample_level) - first_class_level) + len(self.dataset)
+        return iter(sample_level[:first_class_level] + drawn.tolist())
