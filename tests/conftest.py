@@ -87,7 +87,9 @@ def newest_log(folder: Path, prefix: str) -> str:
 
 
 def load_script(name: str, path: Path) -> ModuleType:
-    """Import a script (e.g. ``datasets_prep/prepare_div2k.py``) as module ``name``."""
+    """Import a script (e.g. ``datasets_prep/prepare_div2k.py``) as module ``name``, once."""
+    if name in sys.modules:
+        return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # worker processes unpickle its classes by module name
