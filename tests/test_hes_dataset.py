@@ -1,6 +1,7 @@
 """HES dataset: Eq. 8 frequencies, the natural distribution, the exact switch in train_pipeline."""
 import random
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import torch
 from scipy import stats
 
 import basicsr.train
-from basicsr.data import build_dataset
+from basicsr.data import build_dataloader, build_dataset
 from conftest import newest_log, paired_dataset, train_options
 from wbsr_basicsr.data.hes_paired_dataset import HESPairedImageDataset, HESSampler, class_level_probabilities
 from wbsr_basicsr.utils.gradient_stats import gradient_vectors_at, patch_gradient_vectors
@@ -56,7 +57,7 @@ def natural_class_distribution(dataset: HESPairedImageDataset) -> np.ndarray:
     distribution = np.zeros(dataset.hes.num_classes)
     size = dataset.patch_size
     for index in range(len(dataset)):
-        lq = dataset._read_lq_rgb(index)[None]
+        lq = dataset._read_lq_rgb(index, dataset._client())[None]
         tops, lefts = range(lq.shape[-2] - size + 1), range(lq.shape[-1] - size + 1)
         vectors = gradient_vectors_at(lq, size, tops, lefts).reshape(-1, 4)
         distribution += np.bincount(dataset.classify(vectors), minlength=len(distribution)) / len(vectors)
@@ -101,6 +102,21 @@ def test_sampler_switches_at_the_iteration_on_every_rank(hes_dataset):
 def test_bad_hes_options_raise(mini_div2k_x2, hes, message):
     with pytest.raises(ValueError, match=message):
         build_dataset(lmdb_options(mini_div2k_x2, **hes))
+
+
+def test_lmdb_statistics_computed_at_start_and_loaded_by_workers(mini_div2k_x2, tmp_path):
+    # A copy: LMDB opens a path once per process, and the module's dataset holds the original.
+    shutil.copytree(mini_div2k_x2, tmp_path / 'copy')
+    options = lmdb_options(tmp_path / 'copy')
+    del options['hes']['stats_file']
+    dataset = build_dataset(options)
+    reference = build_dataset(lmdb_options(mini_div2k_x2))
+    assert np.array_equal(dataset.candidate_class, reference.candidate_class)  # same grid, same classes
+    assert dataset.file_client is None and options['io_backend']['type'] == 'lmdb'
+    sampler = dataset.training_sampler(1, 0, total_iter=10, first_iter=0, seed=0)  # switch after 7
+    loader = build_dataloader(dataset, dict(options, num_worker_per_gpu=2), num_gpu=0, dist=False, sampler=sampler)
+    batch = next(iter(loader))
+    assert batch['lq'].shape == (4, 3, 24, 24) and batch['hes_class_level'].tolist() == [0, 0, 0, 0]
 
 
 def test_statistics_for_another_scale_or_patch_raise(mini_div2k_x2, tmp_path):

@@ -15,7 +15,7 @@ import torch
 
 from basicsr.data import build_dataset
 from basicsr.utils import FileClient, imfrombytes
-from conftest import COLOUR_PHOTOS, PREPARE_DIV2K as SCRIPT, load_script, photo_rgb, write_mini_div2k
+from conftest import COLOUR_PHOTOS, PREPARE_DIV2K as SCRIPT, load_script, write_mini_div2k
 from wbsr_basicsr.losses.bdloss_prior import load_prior
 from wbsr_basicsr.utils.gradient_stats import grid_gradient_vectors
 

@@ -30,7 +30,7 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from torchvision.transforms.functional import normalize
 from tqdm import tqdm
 
-from wbsr_basicsr.utils.gradient_stats import assign_classes, patch_gradient_vectors
+from wbsr_basicsr.utils.gradient_stats import assign_classes, difficulty_scores, patch_gradient_vectors
 
 from .hes_statistics import HESStatistics
 
@@ -103,8 +103,16 @@ class HESPairedImageDataset(PairedImageDataset):
         logger.info(f"HES: no stats_file; scoring the candidate patches of {len(self.paths)} LR images.")
         started = time.time()
         stride = self.hes.stride or max(1, self.patch_size // 2)
-        images = ((self._key(i), self._read_lq_rgb(i)) for i in tqdm(range(len(self.paths)), desc='HES statistics'))
-        statistics = HESStatistics.from_lr_images(images, self.scale, self.patch_size, stride)
+        # A client of our own, closed afterwards: BasicSR's workers open theirs after the fork.
+        backend = dict(self.io_backend_opt)
+        client = FileClient(backend.pop('type'), **backend)
+        try:
+            images = ((self._key(i), self._read_lq_rgb(i, client))
+                      for i in tqdm(range(len(self.paths)), desc='HES statistics'))
+            statistics = HESStatistics.from_lr_images(images, self.scale, self.patch_size, stride)
+        finally:
+            for env in getattr(client.client, '_client', {}).values():  # LMDB environments
+                env.close()
         logger.info(f'HES: scored {len(statistics.vectors)} candidates in {time.time() - started:.1f} s '
                     '(make hes_stats_X{s}.npz with datasets_prep/prepare_div2k.py to skip this).')
         return statistics
@@ -130,12 +138,15 @@ class HESPairedImageDataset(PairedImageDataset):
         """``count`` candidate ids drawn with Eq. 8's probabilities: a class, then a member uniformly."""
         classes = rng.choice(self.hes.num_classes, size=count, p=self.class_probabilities)
         picks = rng.random(count)
-        return np.array([self.class_members[k][int(u * len(self.class_members[k]))] for k, u in zip(classes, picks)],
-                        dtype=np.int64)
+        drawn = np.empty(count, dtype=np.int64)
+        for k, members in enumerate(self.class_members):
+            in_class = classes == k
+            drawn[in_class] = members[(picks[in_class] * len(members)).astype(np.int64)]
+        return drawn
 
     def classify(self, vectors: Tensor) -> np.ndarray:
         """Eq. 7 classes of gradient vectors ``(N, 4)`` under this dataset's thresholds."""
-        return assign_classes(vectors.sum(dim=-1).numpy(), self.thresholds)
+        return assign_classes(difficulty_scores(vectors).numpy(), self.thresholds)
 
     def training_sampler(self, num_replicas: int, rank: int, total_iter: int, first_iter: int,
                          seed: int) -> 'HESSampler':
@@ -196,8 +207,8 @@ class HESPairedImageDataset(PairedImageDataset):
         img_lq = imfrombytes(self._client().get(lq_path, 'lq'), float32=True)
         return img_gt, img_lq, gt_path, lq_path
 
-    def _read_lq_rgb(self, index: int) -> Tensor:
-        img_lq = imfrombytes(self._client().get(self.paths[index]['lq_path'], 'lq'), float32=True)
+    def _read_lq_rgb(self, index: int, client: FileClient) -> Tensor:
+        img_lq = imfrombytes(client.get(self.paths[index]['lq_path'], 'lq'), float32=True)
         return img2tensor(img_lq, bgr2rgb=True, float32=True)
 
     def _key(self, index: int) -> str:
