@@ -1,7 +1,8 @@
 """Data-loading time per batch: HESPairedImageDataset (both phases) against BasicSR's PairedImageDataset.
 
 Same LMDB, same workers, same batch size, runs interleaved; prints median seconds per batch and
-the ratio to PairedImageDataset (target: at most 1.05). The LMDBs and statistics come from
+the ratio to PairedImageDataset (target: at most 1.05). A second, identical PairedImageDataset
+loader is timed too: its ratio shows the noise of the measurement. The LMDBs and statistics come from
 ``datasets_prep/prepare_div2k.py``:
 
     python benchmarks/bench_hes_loading.py --root datasets/DIV2K --scale 4 [--workers 2] [--batches 60]
@@ -12,6 +13,7 @@ import time
 from os import path as osp
 from typing import Callable, Dict, List
 
+import numpy as np
 import torch
 
 import wbsr_basicsr  # noqa: F401  (compatibility fixes, registers the HES dataset)
@@ -30,13 +32,28 @@ def dataset_options(args: argparse.Namespace, dataset_type: str) -> dict:
     return options
 
 
-def loader_timer(args: argparse.Namespace, dataset_type: str, switch_iter: int) -> Callable[[], float]:
+class ImagesOfDraws(EnlargedSampler):
+    """BasicSR's sampler, but yielding the images that the class-level phase draws (a control)."""
+
+    def __init__(self, dataset, hes_dataset) -> None:
+        super().__init__(dataset, 1, 0, 1)
+        self.hes_dataset = hes_dataset
+
+    def __iter__(self):
+        drawn = self.hes_dataset.draw_class_level(np.random.default_rng(self.epoch), self.num_samples)
+        return iter(self.hes_dataset.candidate_image[drawn].tolist())
+
+
+def loader_timer(args: argparse.Namespace, dataset_type: str, switch_iter: int, hes_dataset=None
+                 ) -> Callable[[], float]:
     """A function that runs ``args.batches`` batches through a fresh loader; returns seconds per batch."""
     opt = dataset_options(args, dataset_type)
     dataset = build_dataset(opt)
     if dataset_type == 'HESPairedImageDataset':
         sampler = dataset.training_sampler(1, 0, total_iter=10**9, first_iter=0, seed=0)
         sampler.switch_iter = switch_iter
+    elif hes_dataset is not None:
+        sampler = ImagesOfDraws(dataset, hes_dataset)
     else:
         sampler = EnlargedSampler(dataset, 1, 0, 1)
     loader = build_dataloader(dataset, opt, num_gpu=0, dist=False, sampler=sampler, seed=0)
@@ -68,9 +85,14 @@ def main() -> None:
     torch.manual_seed(0)
     timers: Dict[str, Callable[[], float]] = {
         'PairedImageDataset': loader_timer(args, 'PairedImageDataset', 0),
+        'PairedImageDataset 2': loader_timer(args, 'PairedImageDataset', 0),  # control: the noise floor
         'HES sample-level': loader_timer(args, 'HESPairedImageDataset', 10**9),
         'HES class-level': loader_timer(args, 'HESPairedImageDataset', 0),
     }
+    # Control for the class-level phase: BasicSR's dataset on the images that phase draws (textured
+    # images have larger PNGs, slower to decode: a cost of HES's choice of data, not of its code).
+    timers['Paired, HES images'] = loader_timer(args, 'PairedImageDataset', 0,
+                                                build_dataset(dataset_options(args, 'HESPairedImageDataset')))
     times: Dict[str, List[float]] = {name: [] for name in timers}
     for _ in range(args.rounds):
         for name, timer in timers.items():
@@ -80,7 +102,9 @@ def main() -> None:
           f'batches/run={args.batches} rounds={args.rounds}')
     for name, values in times.items():
         median = statistics.median(values)
-        print(f'{name:<20}{median * 1000:>9.1f} ms/batch   ratio {median / reference:.3f}')
+        print(f'{name:<22}{median * 1000:>9.1f} ms/batch   ratio {median / reference:.3f}')
+    class_level = statistics.median(times['HES class-level']) / statistics.median(times['Paired, HES images'])
+    print(f'HES class-level / Paired on the same images: {class_level:.3f}')
 
 
 if __name__ == '__main__':
