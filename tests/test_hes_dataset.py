@@ -60,7 +60,7 @@ def natural_class_distribution(dataset: HESPairedImageDataset) -> np.ndarray:
         lq = dataset._read_lq_rgb(index, dataset._client())[None]
         tops, lefts = range(lq.shape[-2] - size + 1), range(lq.shape[-1] - size + 1)
         vectors = gradient_vectors_at(lq, size, tops, lefts).reshape(-1, 4)
-        distribution += np.bincount(dataset.classify(vectors), minlength=len(distribution)) / len(vectors)
+        distribution += np.bincount(dataset.classify(vectors.numpy()), minlength=len(distribution)) / len(vectors)
     return distribution / len(dataset)
 
 

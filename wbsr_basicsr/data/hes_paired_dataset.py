@@ -144,9 +144,9 @@ class HESPairedImageDataset(PairedImageDataset):
             drawn[in_class] = members[(picks[in_class] * len(members)).astype(np.int64)]
         return drawn
 
-    def classify(self, vectors: Tensor) -> np.ndarray:
-        """Eq. 7 classes of gradient vectors ``(N, 4)`` under this dataset's thresholds."""
-        return assign_classes(difficulty_scores(vectors).numpy(), self.thresholds)
+    def classify(self, vectors: np.ndarray) -> np.ndarray:
+        """Eq. 7 classes of gradient vectors ``(..., 4)`` under this dataset's thresholds."""
+        return assign_classes(difficulty_scores(vectors), self.thresholds)
 
     def training_sampler(self, num_replicas: int, rank: int, total_iter: int, first_iter: int,
                          seed: int) -> 'HESSampler':
@@ -164,7 +164,7 @@ class HESPairedImageDataset(PairedImageDataset):
             vector = patch_gradient_vectors(self._unnormalized(item['lq'])[None])[0]
         item['hes_class_level'] = int(index >= len(self.paths))
         item['hes_vector'] = vector
-        item['hes_class'] = int(self.classify(vector[None])[0])
+        item['hes_class'] = int(self.classify(vector.numpy()))
         return item
 
     def _unnormalized(self, lq: Tensor) -> Tensor:

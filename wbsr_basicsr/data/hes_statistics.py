@@ -37,7 +37,7 @@ class HESStatistics:
     @property
     def scores(self) -> np.ndarray:
         """Difficulty score of each candidate (the shared definition)."""
-        return difficulty_scores(torch.from_numpy(self.vectors)).numpy()
+        return difficulty_scores(self.vectors)
 
     def thresholds(self, num_classes: int) -> np.ndarray:
         """Eq. 7 thresholds of the candidates' scores for ``num_classes`` classes."""

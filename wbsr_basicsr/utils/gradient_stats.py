@@ -14,13 +14,14 @@ Classes follow Eq. 7: ``t_k = sorted(s)[floor(k N / K)]``, class ``k`` = number 
 not above ``s``.
 """
 import functools
-from typing import List, Sequence
+from typing import List, Sequence, TypeVar
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+Vectors = TypeVar('Vectors', Tensor, np.ndarray)
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 SOBEL_H = ((-1., 0., 1.), (-2., 0., 2.), (-1., 0., 1.))  # responds to horizontal change
 VECTOR_FIELDS = ('mean_abs_gh', 'std_abs_gh', 'mean_abs_gv', 'std_abs_gv')
@@ -100,9 +101,10 @@ def patch_gradient_vectors(patches: Tensor) -> Tensor:
     return torch.stack([mean, std], dim=-1).reshape(-1, 4)
 
 
-def difficulty_scores(vectors: Tensor) -> Tensor:
-    """The scalar score ``s = sum(g)`` of each gradient vector (``(..., 4)`` -> ``(...)``)."""
-    return vectors.sum(dim=-1)
+def difficulty_scores(vectors: Vectors) -> Vectors:
+    """The scalar score ``s = sum(g)`` of each gradient vector: ``(..., 4)`` -> ``(...)``, for torch
+    tensors and numpy arrays alike (workers classify single patches in numpy, which is cheaper)."""
+    return vectors.sum(-1)
 
 
 def grid_positions(length: int, patch_size: int, stride: int) -> List[int]:
