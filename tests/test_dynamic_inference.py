@@ -1,0 +1,91 @@
+"""Dynamic inference core: coverage, merge weights, Eq. 15 / 16 routing, target FLOPs, batching."""
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from conftest import photo_rgb
+from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
+from wbsr_basicsr.models.dynamic_inference import (PatchLayout, alpha_for_target, chop, merge, patch_classes,
+                                                   route_budget, route_ceil, run_routed)
+from wbsr_basicsr.utils.gradient_stats import class_thresholds, difficulty_scores, patch_gradient_vectors
+
+@pytest.mark.parametrize('height, width', [(32, 32), (37, 53), (100, 61), (20, 45), (7, 9)])
+def test_patches_cover_every_pixel_and_merge_weights_sum_to_one(height, width):
+    layout = PatchLayout.cover(height, width, patch_size=32, stride=28)
+    coverage = torch.zeros(max(height, 32), max(width, 32))
+    for top, left in layout.corners:
+        coverage[top:top + 32, left:left + 32] += 1
+    assert coverage.min() >= 1  # every pixel (of the padded image) is covered
+    # merge() divides by the coverage: per pixel, the weights 1 / count of its patches sum to 1.
+    ones = torch.ones(len(layout.corners), 1, 32 * 2, 32 * 2)
+    assert torch.equal(merge(ones, layout, 2), torch.ones(1, 1, height * 2, width * 2))
+
+
+@pytest.mark.parametrize('height, width', [(37, 53), (20, 45)])
+def test_chop_and_merge_reproduce_a_patchwise_operation(height, width):
+    image = torch.rand(1, 3, height, width)
+    layout = PatchLayout.cover(height, width, 32, 28)
+    upsampled = merge(F.interpolate(chop(image, layout), scale_factor=3, mode='nearest'), layout, 3)
+    assert torch.allclose(upsampled, F.interpolate(image, scale_factor=3, mode='nearest'))
+
+
+def test_ceil_routing_is_eq15():
+    classes = np.arange(10)  # k = 1..10
+    assert route_ceil(classes, 10, 3).tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 2]
+    assert route_ceil(classes, 10, 9).tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 8]
+    assert route_ceil(classes, 10, 10).tolist() == list(range(10))
+
+
+def test_budget_routing_is_monotone_in_alpha():
+    net = WBSRMSRResNet()
+    costs = [net.flops(s) for s in net.subnets]
+    classes = np.random.default_rng(0).integers(0, 10, 500)
+    averages = [np.mean(np.asarray(costs)[route_budget(classes, 10, costs, a)]) for a in np.linspace(0, 10, 201)]
+    assert all(b >= a for a, b in zip(averages, averages[1:]))
+    assert averages[0] == min(costs) and averages[-1] == max(costs)  # alpha 10: even class 1 asks for C_t
+    # alpha = 1: the hardest class asks for the full cost and gets the full network.
+    assert route_budget(np.array([9]), 10, costs, 1.0).tolist() == [len(costs) - 1]
+
+
+@pytest.mark.parametrize('target', [0.4, 0.5, 0.65, 0.8])
+def test_target_flops_within_two_percent_on_calibration_patches(target):
+    image = torch.from_numpy(photo_rgb('astronaut')).permute(2, 0, 1)[None].float() / 255.
+    layout = PatchLayout.cover(*image.shape[-2:], 32, 28)
+    scores = difficulty_scores(patch_gradient_vectors(chop(image, layout))).numpy()
+    classes = patch_classes(chop(image, layout), class_thresholds(scores, 10))
+    net = WBSRMSRResNet()
+    costs = np.array([net.flops(s) for s in net.subnets], dtype=np.float64)
+    alpha = alpha_for_target(classes, 10, costs, target)
+    achieved = costs[route_budget(classes, 10, costs, alpha)].mean() / costs.max()
+    assert abs(achieved - target) <= 0.02, (alpha, achieved)
+
+
+def test_run_routed_equals_each_subnet_on_its_patches_and_flops_add_up():
+    torch.manual_seed(0)
+    net = WBSRMSRResNet(num_feat=16, num_block=4, widths=(8, 16), depths=(2, 4), upscale=2).eval()
+    image = torch.rand(1, 3, 45, 70)
+    layout = PatchLayout.cover(45, 70, 16, 12)
+    patches = chop(image, layout)
+    subnet_ids = np.random.default_rng(1).integers(0, len(net.subnets), len(patches))
+    outputs = run_routed(net, patches, subnet_ids, max_batch=3)
+    assert net.active_subnet == net.full_subnet
+    for index in range(len(patches)):
+        net.set_subnet(net.subnets[subnet_ids[index]])
+        with torch.no_grad():
+            assert torch.allclose(outputs[index], net(patches[index:index + 1])[0], atol=1e-5)
+    net.set_subnet(None)
+    # FLOPs accounting: the average per 16 x 16 patch is the mean of each patch's subnet cost.
+    per_patch = [net.flops(net.subnets[i], lr_hw=(16, 16)) for i in subnet_ids]
+    assert np.mean(per_patch) == pytest.approx(
+        sum(net.flops(s, (16, 16)) * np.sum(subnet_ids == i) for i, s in enumerate(net.subnets)) / len(patches))
+    assert merge(outputs, layout, 2).shape == (1, 3, 90, 140)
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match='stride'):
+        PatchLayout.cover(40, 40, 32, 40)
+    with pytest.raises(ValueError, match='target_flops'):
+        alpha_for_target(np.arange(10), 10, [1, 2, 3], 1.5)
+    with pytest.raises(ValueError, match='ascending'):
+        alpha_for_target(np.arange(10), 10, [3, 2, 1], 0.5)
