@@ -30,7 +30,8 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from torchvision.transforms.functional import normalize
 from tqdm import tqdm
 
-from wbsr_basicsr.utils.gradient_stats import assign_classes, difficulty_scores, patch_gradient_vectors
+from wbsr_basicsr.utils.gradient_stats import (assign_classes, class_thresholds, difficulty_scores,
+                                               patch_gradient_vectors)
 
 from .hes_statistics import HESStatistics
 
@@ -125,11 +126,12 @@ class HESPairedImageDataset(PairedImageDataset):
             raise ValueError(f'HES statistics {self.hes.stats_file} name images this dataset does not have, '
                              f'e.g. {unknown[:3]}.')
         image_of_key = np.array([position_of[k] for k in statistics.keys], dtype=np.int64)
-        self.thresholds = statistics.thresholds(self.hes.num_classes)
+        scores = statistics.scores
+        self.thresholds = class_thresholds(scores, self.hes.num_classes)
         self.candidate_image = image_of_key[statistics.positions[:, 0]]
         self.candidate_corner = statistics.positions[:, 1:].astype(np.int64)
         self.candidate_vector = statistics.vectors
-        self.candidate_class = assign_classes(statistics.scores, self.thresholds)
+        self.candidate_class = assign_classes(scores, self.thresholds)
         self.class_counts = np.bincount(self.candidate_class, minlength=self.hes.num_classes)
         self.class_members = [np.flatnonzero(self.candidate_class == k) for k in range(self.hes.num_classes)]
         self.class_probabilities = class_level_probabilities(self.class_counts, self.hes.delta)

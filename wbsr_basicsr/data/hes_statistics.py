@@ -39,10 +39,6 @@ class HESStatistics:
         """Difficulty score of each candidate (the shared definition)."""
         return difficulty_scores(self.vectors)
 
-    def thresholds(self, num_classes: int) -> np.ndarray:
-        """Eq. 7 thresholds of the candidates' scores for ``num_classes`` classes."""
-        return class_thresholds(self.scores, num_classes)
-
     @classmethod
     def from_lr_images(cls, images: Iterable[Tuple[str, torch.Tensor]], scale: int, patch_size: int,
                        stride: int, **meta) -> 'HESStatistics':

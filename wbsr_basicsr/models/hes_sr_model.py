@@ -32,8 +32,9 @@ class HESLogging:
         self._hes_class_level[0] += int(self._hes_batch['class_level'].sum())
         self._hes_class_level[1] += len(self._hes_batch['class_level'])
         self.log_dict['hes_class_level'] = self._hes_class_level[0] / self._hes_class_level[1]
+        total = self._hes_counts.sum()
         for k, count in enumerate(self._hes_counts):
-            self.log_dict[f'hes_class_{k}'] = count / self._hes_counts.sum()
+            self.log_dict[f'hes_class_{k}'] = count / total
         if current_iter % self._hes_print_freq == 0:
             self._hes_counts[:] = 0
             self._hes_class_level = [0, 0]
