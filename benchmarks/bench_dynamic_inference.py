@@ -19,7 +19,8 @@ from timing import interleaved_medians
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
 from wbsr_basicsr.models.dynamic_inference import (PatchLayout, alpha_for_target, chop, merge, patch_classes,
                                                    route_budget, run_routed)
-from wbsr_basicsr.utils.gradient_stats import class_thresholds, difficulty_scores, patch_gradient_vectors
+from wbsr_basicsr.utils.gradient_stats import (assign_classes, class_thresholds, difficulty_scores,
+                                               patch_gradient_vectors)
 
 
 def load_lr(args: argparse.Namespace) -> torch.Tensor:
@@ -51,7 +52,7 @@ def main() -> None:
     scores = difficulty_scores(patch_gradient_vectors(patches)).cpu().numpy()
     thresholds = class_thresholds(scores, 10)
     costs = np.array([net.flops(s) for s in net.subnets], dtype=np.float64)
-    classes = patch_classes(patches, thresholds)
+    classes = assign_classes(scores, thresholds)
     alpha = alpha_for_target(classes, 10, costs, args.target)
     subnet_ids = route_budget(classes, 10, costs, alpha)
     flops_ratio = costs[subnet_ids].mean() / costs.max()

@@ -40,6 +40,21 @@ def run_cli(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
         return 1
 
 
+def write_manifest(folder: str, made_by: str, settings: dict) -> None:
+    """Record in ``folder`` which script made it and with which settings."""
+    with open(os.path.join(folder, MANIFEST), 'w', encoding='utf-8') as handle:
+        json.dump(dict(made_by=made_by, settings=settings), handle, indent=1)
+
+
+def manifest_settings(folder: str) -> Optional[dict]:
+    """The settings in the manifest of an output folder we made, or ``None`` if it has none."""
+    try:
+        with open(os.path.join(folder, MANIFEST), encoding='utf-8') as handle:
+            return json.load(handle)['settings']
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def list_images(folder: str) -> List[str]:
     """Sorted image paths directly in ``folder``; a clear error if there are none."""
     if not os.path.isdir(folder):
@@ -136,8 +151,7 @@ class LmdbWriter:
 
     def finish(self) -> None:
         self.maker.close()
-        with open(os.path.join(self.tmp_path, MANIFEST), 'w', encoding='utf-8') as handle:
-            json.dump(dict(made_by=self.made_by, settings=self.settings), handle, indent=1)
+        write_manifest(self.tmp_path, self.made_by, self.settings)
         os.replace(self.tmp_path, self.final_path)
 
     def abandon(self) -> None:

@@ -22,7 +22,6 @@ Grayscale images become 3 channels (logged). Each set is built under an ``_incom
 name and renamed when complete; a re-run skips complete sets.
 """
 import argparse
-import json
 import multiprocessing
 import os
 import sys
@@ -33,9 +32,9 @@ import cv2
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from prep_common import (MANIFEST, BadInput, LmdbWriter, add_run_options, bicubic_downsample,  # noqa: E402
-                         folder_bytes, incomplete_path, list_images, mod_crop, read_bgr, remove_incomplete,
-                         remove_path, run_cli)
+from prep_common import (BadInput, LmdbWriter, add_run_options, bicubic_downsample,  # noqa: E402
+                         folder_bytes, incomplete_path, list_images, manifest_settings, mod_crop, read_bgr,
+                         remove_incomplete, remove_path, run_cli, write_manifest)
 
 STANDARD_SETS = ('Set5', 'Set14', 'B100', 'Urban100', 'Manga109')
 DIV8K_SETS = {'Test2K': (1201, 1300, 4), 'Test4K': (1301, 1400, 2), 'Test8K': (1401, 1500, 1)}
@@ -117,8 +116,7 @@ def build_set(name: str, paths: List[str], factor: int, args: argparse.Namespace
         if args.lmdb:
             for folder in folders:
                 pack_folder(os.path.join(tmp, folder), os.path.join(tmp, f'{folder}.lmdb'), name)
-        with open(os.path.join(tmp, MANIFEST), 'w', encoding='utf-8') as handle:
-            json.dump(dict(made_by=MADE_BY, settings=set_settings(name, factor, args)), handle, indent=1)
+        write_manifest(tmp, MADE_BY, set_settings(name, factor, args))
         os.replace(tmp, final)
     except BaseException:
         remove_path(tmp)
@@ -145,14 +143,6 @@ def set_settings(name: str, factor: int, args: argparse.Namespace) -> dict:
     return dict(set=name, pre_downsample=factor, modulus=MODULUS, scales=sorted(set(args.scales)), lmdb=args.lmdb)
 
 
-def recorded_settings(folder: str) -> Optional[dict]:
-    try:
-        with open(os.path.join(folder, MANIFEST), encoding='utf-8') as handle:
-            return json.load(handle)['settings']
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 def run(args: argparse.Namespace) -> int:
     start = time.time()
     if any(s not in (2, 3, 4) for s in args.scales):
@@ -166,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         if not os.path.lexists(final):
             todo[name] = (paths, factor)
             continue
-        recorded = recorded_settings(final)
+        recorded = manifest_settings(final)
         if recorded is None:
             raise BadInput(f'{final}: exists but was not made by prepare_benchmarks.py; move it away or choose '
                            'another --output.')

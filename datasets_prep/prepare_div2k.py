@@ -36,12 +36,12 @@ import torch
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from prep_common import (MANIFEST, BadInput, LmdbWriter, add_run_options, bicubic_downsample,  # noqa: E402
-                         folder_bytes, list_images, mod_crop, read_bgr, remove_incomplete, run_cli,
+from prep_common import (BadInput, LmdbWriter, add_run_options, bicubic_downsample, folder_bytes,  # noqa: E402
+                         list_images, manifest_settings, mod_crop, read_bgr, remove_incomplete, run_cli,
                          write_atomically)
 
 from wbsr_basicsr.losses.bdloss_prior import SPACES, fit_prior, save_priors, to_space  # noqa: E402
-from wbsr_basicsr.data.hes_statistics import HES_FORMAT, HESStatistics  # noqa: E402
+from wbsr_basicsr.data.hes_statistics import HESStatistics  # noqa: E402
 from wbsr_basicsr.utils.gradient_stats import grid_gradient_vectors, grid_positions  # noqa: E402
 
 SUPPORTED_SCALES = (2, 3, 4)
@@ -245,14 +245,11 @@ def settings_by_output(settings: Settings) -> Dict[str, dict]:
 
 def read_recorded_settings(path: str) -> Optional[dict]:
     """The settings recorded in one of our outputs, or ``None`` if it is not ours."""
+    if os.path.isdir(path):
+        return manifest_settings(path)
     try:
-        if os.path.isdir(path):
-            with open(os.path.join(path, MANIFEST), encoding='utf-8') as handle:
-                return json.load(handle)['settings']
         if path.endswith('.npz'):
-            with np.load(path, allow_pickle=False) as stats:
-                meta = json.loads(str(stats['meta']))
-                return meta['settings'] if meta.get('format') == HES_FORMAT else None
+            return HESStatistics.load(path).meta['settings']
         with open(path, encoding='utf-8') as handle:
             return json.load(handle)['settings']
     except (OSError, ValueError, KeyError, TypeError):

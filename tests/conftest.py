@@ -13,18 +13,12 @@ import yaml
 
 import wbsr_basicsr  # noqa: F401  (compatibility fixes and registration, before basicsr)
 from basicsr.utils import logger as basicsr_logger
-from basicsr.utils.matlab_functions import imresize
 from skimage import data as skimage_data
 
 REPO = Path(__file__).resolve().parents[1]
 PREPARE_DIV2K = REPO / 'datasets_prep' / 'prepare_div2k.py'
 COLOUR_PHOTOS = ('astronaut', 'chelsea', 'coffee', 'rocket', 'immunohistochemistry', 'hubble_deep_field')
 """Colour photos bundled inside scikit-image's wheel (no download)."""
-
-
-def bicubic_downsample(image: np.ndarray, scale: int) -> np.ndarray:
-    """MATLAB-bicubic 1/scale of a uint8 image, rounded back to uint8."""
-    return np.clip(np.round(imresize(image.astype(np.float64) / 255., 1 / scale) * 255.), 0, 255).astype(np.uint8)
 
 
 def photo_rgb(name: str) -> np.ndarray:
@@ -45,7 +39,7 @@ def write_paired_folder(root: Path, scale: int, hr_size: int, names: Iterable[st
         rgb = photo_rgb(name)
         top, left = (rgb.shape[0] - hr_size) // 2, (rgb.shape[1] - hr_size) // 2
         hr = rgb[top:top + hr_size, left:left + hr_size]
-        lr = bicubic_downsample(hr, scale)
+        lr = prep_common().bicubic_downsample(hr, scale)
         cv2.imwrite(str(gt_dir / f'{name}.png'), cv2.cvtColor(hr, cv2.COLOR_RGB2BGR))
         cv2.imwrite(str(lq_dir / f'{name}.png'), cv2.cvtColor(lr, cv2.COLOR_RGB2BGR))
     return gt_dir, lq_dir
@@ -108,8 +102,13 @@ def write_mini_div2k(root: Path, names=COLOUR_PHOTOS[:3], official_scales=()) ->
             lr_dir = root / 'DIV2K_train_LR_bicubic' / f'X{scale}'
             lr_dir.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(lr_dir / f'{index:04d}x{scale}.png'),
-                        bicubic_downsample(bgr, scale))
+                        prep_common().bicubic_downsample(bgr, scale))
     return root
+
+
+def prep_common() -> ModuleType:
+    """``datasets_prep/prep_common.py``, whose MATLAB-bicubic downsampling the fixtures use too."""
+    return load_script('prep_common', REPO / 'datasets_prep' / 'prep_common.py')
 
 
 def _reset_basicsr_logger() -> None:
