@@ -12,7 +12,9 @@ Input, as distributed: ``<input>/DIV2K_train_HR/0001.png ...`` and optionally
   LR image when ``X{s}`` is present, else MATLAB-bicubic downsampled from each HR sub-image.
 - ``hes_stats_X{s}.npz``: the gradient vector of every candidate LR patch (side
   ``gt_size / s``) on a grid over every LR sub-image, the Eq. 7 class thresholds, the class
-  counts (see :func:`write_hes_stats`).
+  counts (see :func:`write_stats`).
+- ``routing_stats_X{s}.npz``: the same for the patches dynamic inference routes
+  (``--routing-patch`` 32, ``--routing-stride`` 28): the thresholds WBSRModel routes with.
 - ``bdloss_prior.json``: Gaussian mixtures of HR values in the ``detail`` and ``intensity``
   spaces (BDLoss, Eq. 12).
 
@@ -48,6 +50,7 @@ SUPPORTED_SCALES = (2, 3, 4)
 HR_MODULUS = 12  # lcm of the supported scales
 PRIOR_SUBS_PER_IMAGE = 4
 MADE_BY = 'datasets_prep/prepare_div2k.py'
+STATS_KINDS = ('hes', 'routing')  # gradient statistics for HES sampling and for routing at inference
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class Settings:
     compress_level: int = 1
     gt_size: int = 128
     hes_stride: Optional[int] = None
+    routing_patch: int = 32
+    routing_stride: int = 28
     num_classes: int = 10
     gmm_components: int = 8
     gmm_samples: int = 200_000
@@ -70,6 +75,12 @@ class Settings:
 
     def stride(self, scale: int) -> int:
         return self.hes_stride or max(1, self.patch_size(scale) // 2)
+
+    def grid(self, kind: str, scale: int) -> Tuple[int, int]:
+        """LR patch size and stride of the ``hes`` or ``routing`` statistics of one scale."""
+        if kind == 'hes':
+            return self.patch_size(scale), self.stride(scale)
+        return self.routing_patch, self.routing_stride
 
 
 @dataclass
@@ -86,19 +97,21 @@ class Outputs:
     def lr_lmdb(self, scale: int) -> str:
         return os.path.join(self.folder, f'DIV2K_train_LR_bicubic_X{scale}_sub.lmdb')
 
-    def hes_stats(self, scale: int) -> str:
-        return os.path.join(self.folder, f'hes_stats_X{scale}.npz')
+    def stats(self, kind: str, scale: int) -> str:
+        """``hes_stats_X{s}.npz`` or ``routing_stats_X{s}.npz``."""
+        return os.path.join(self.folder, f'{kind}_stats_X{scale}.npz')
 
     @property
     def prior(self) -> str:
         return os.path.join(self.folder, 'bdloss_prior.json')
 
     def by_label(self) -> Dict[str, str]:
-        """Every output path under its label: ``hr``, ``lr<s>``, ``hes<s>``, ``prior``."""
+        """Every output path under its label: ``hr``, ``lr<s>``, ``hes<s>``, ``routing<s>``, ``prior``."""
         labels = {'hr': self.hr_lmdb}
         for scale in self.scales:
             labels[f'lr{scale}'] = self.lr_lmdb(scale)
-            labels[f'hes{scale}'] = self.hes_stats(scale)
+            for kind in STATS_KINDS:
+                labels[f'{kind}{scale}'] = self.stats(kind, scale)
         labels['prior'] = self.prior
         return labels
 
@@ -117,7 +130,7 @@ class ImageResult:
     keys: List[str] = field(default_factory=list)
     hr_png: List[Tuple[bytes, Tuple[int, int, int]]] = field(default_factory=list)
     lr_png: Dict[int, List[Tuple[bytes, Tuple[int, int, int]]]] = field(default_factory=dict)
-    vectors: Dict[int, np.ndarray] = field(default_factory=dict)  # scale -> (subs, rows, cols, 4)
+    vectors: Dict[str, np.ndarray] = field(default_factory=dict)  # 'hes4', 'routing4' -> (subs, rows, cols, 4)
     samples: Dict[str, np.ndarray] = field(default_factory=dict)  # space -> values
     notes: List[str] = field(default_factory=list)
     error: Optional[str] = None
@@ -178,13 +191,14 @@ def process_image(task: ImageTask, settings: Settings, todo: Dict[str, bool], sa
         if todo['hr']:
             result.hr_png = [encode_png(sub, settings.compress_level) for sub in hr_subs]
         for scale in settings.scales:
-            if todo[f'lr{scale}'] or todo[f'hes{scale}']:
+            stats_todo = [kind for kind in STATS_KINDS if todo[f'{kind}{scale}']]
+            if todo[f'lr{scale}'] or stats_todo:
                 lr_subs = lr_sub_images(task.lr_paths[scale], original.shape[:2], hr_subs, corners, crop, scale)
             if todo[f'lr{scale}']:
                 result.lr_png[scale] = [encode_png(sub, settings.compress_level) for sub in lr_subs]
-            if todo[f'hes{scale}']:
-                result.vectors[scale] = grid_gradient_vectors(
-                    to_rgb_tensor(lr_subs), settings.patch_size(scale), settings.stride(scale)).numpy()
+            for kind in stats_todo:
+                result.vectors[f'{kind}{scale}'] = grid_gradient_vectors(to_rgb_tensor(lr_subs),
+                                                                         *settings.grid(kind, scale)).numpy()
         if todo['prior']:
             result.samples = sample_prior_values(hr_subs, samples_per_image, settings.seed + task.index)
     except BadInput as error:
@@ -238,8 +252,10 @@ def settings_by_output(settings: Settings) -> Dict[str, dict]:
                                       gmm_samples=settings.gmm_samples, seed=settings.seed)}
     for scale in settings.scales:
         wanted[f'lr{scale}'] = dict(hr, scale=scale)
-        wanted[f'hes{scale}'] = dict(hr, scale=scale, patch_size=settings.patch_size(scale),
-                                     stride=settings.stride(scale), num_classes=settings.num_classes)
+        for kind in STATS_KINDS:
+            patch, stride = settings.grid(kind, scale)
+            wanted[f'{kind}{scale}'] = dict(hr, scale=scale, patch_size=patch, stride=stride,
+                                            num_classes=settings.num_classes)
     return wanted
 
 
@@ -256,10 +272,10 @@ def read_recorded_settings(path: str) -> Optional[dict]:
         return None
 
 
-def write_hes_stats(path: str, keys: List[str], vectors: List[np.ndarray], settings: Settings, scale: int,
-                    recorded: dict, lr_source: str) -> None:
-    """Write the HES statistics of one scale (format: :mod:`wbsr_basicsr.data.hes_statistics`)."""
-    patch, stride = settings.patch_size(scale), settings.stride(scale)
+def write_stats(path: str, kind: str, keys: List[str], vectors: List[np.ndarray], settings: Settings, scale: int,
+                recorded: dict, lr_source: str) -> None:
+    """Write the ``hes`` or ``routing`` statistics of one scale (:mod:`wbsr_basicsr.data.hes_statistics`)."""
+    patch, stride = settings.grid(kind, scale)
     rows = grid_positions(settings.crop_size // scale, patch, stride)
     grid = np.array([(top, left) for top in rows for left in rows], dtype=np.int32)
     sub_index = np.repeat(np.arange(len(keys), dtype=np.int32), len(grid))
@@ -321,7 +337,8 @@ def run(args: argparse.Namespace) -> int:
     start = time.time()
     settings = Settings(scales=tuple(sorted(set(args.scales))), crop_size=args.crop_size, step=args.step,
                         thresh_size=args.thresh_size, compress_level=args.compress_level, gt_size=args.gt_size,
-                        hes_stride=args.hes_stride, num_classes=args.num_classes,
+                        hes_stride=args.hes_stride, routing_patch=args.routing_patch,
+                        routing_stride=args.routing_stride, num_classes=args.num_classes,
                         gmm_components=args.gmm_components, gmm_samples=args.gmm_samples, seed=args.seed)
     validate_settings(settings)
     if os.path.exists(args.output) and not os.path.isdir(args.output):
@@ -370,6 +387,10 @@ def validate_settings(settings: Settings) -> None:
                        'giving LR patches of at least 3 pixels.')
     if settings.gt_size > settings.crop_size:
         raise BadInput(f'--gt-size {settings.gt_size} is larger than --crop-size {settings.crop_size}.')
+    too_big = [s for s in settings.scales if not 3 <= settings.routing_patch <= settings.crop_size // s]
+    if too_big or not 0 < settings.routing_stride <= settings.routing_patch:
+        raise BadInput(f'--routing-patch {settings.routing_patch} must lie in [3, crop-size / scale] for every scale '
+                       f'and --routing-stride {settings.routing_stride} in (0, routing-patch].')
     if settings.num_classes < 2:
         raise BadInput(f'--num-classes must be at least 2, got {settings.num_classes}.')
 
@@ -389,7 +410,7 @@ def process_all(tasks: List[ImageTask], settings: Settings, outputs: Outputs, ar
             writers[f'lr{scale}'] = LmdbWriter(outputs.lr_lmdb(scale), recorded[f'lr{scale}'],
                                                settings.compress_level, MADE_BY)
     keys: List[str] = []
-    vectors: Dict[int, List[np.ndarray]] = {s: [] for s in settings.scales}
+    vectors: Dict[str, List[np.ndarray]] = {f'{k}{s}': [] for k in STATS_KINDS for s in settings.scales}
     samples: Dict[str, List[np.ndarray]] = {space: [] for space in SPACES}
     done: List[Tuple[str, int]] = []
     worker = _Worker(settings, outputs.todo, math.ceil(settings.gmm_samples / len(tasks)))
@@ -418,10 +439,12 @@ def process_all(tasks: List[ImageTask], settings: Settings, outputs: Outputs, ar
     lr_sources = {s: 'official' if tasks[0].lr_paths[s] else 'bicubic' for s in settings.scales}
     started = time.time()
     for scale in settings.scales:
-        if outputs.todo[f'hes{scale}']:
-            write_hes_stats(outputs.hes_stats(scale), keys, vectors[scale], settings, scale,
-                            recorded[f'hes{scale}'], lr_sources[scale])
-    stage_seconds['HES statistics'] = time.time() - started
+        for kind in STATS_KINDS:
+            label = f'{kind}{scale}'
+            if outputs.todo[label]:
+                write_stats(outputs.stats(kind, scale), kind, keys, vectors[label], settings, scale, recorded[label],
+                            lr_sources[scale])
+    stage_seconds['gradient statistics'] = time.time() - started
     started = time.time()
     if outputs.todo['prior']:
         write_prior(outputs.prior, samples, settings, recorded['prior'])
@@ -430,14 +453,14 @@ def process_all(tasks: List[ImageTask], settings: Settings, outputs: Outputs, ar
 
 
 def store(result: ImageResult, writers: Dict[str, LmdbWriter], keys: List[str],
-          vectors: Dict[int, List[np.ndarray]], samples: Dict[str, List[np.ndarray]]) -> None:
+          vectors: Dict[str, List[np.ndarray]], samples: Dict[str, List[np.ndarray]]) -> None:
     keys.extend(result.keys)
     for label, writer in writers.items():
         pngs = result.hr_png if label == 'hr' else result.lr_png[int(label[2:])]
         for key, png in zip(result.keys, pngs):
             writer.put(key, png)
-    for scale, value in result.vectors.items():
-        vectors[scale].append(value)
+    for label, value in result.vectors.items():
+        vectors[label].append(value)
     for space, value in result.samples.items():
         samples[space].append(value)
 
@@ -476,6 +499,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--gt-size', type=int, default=128, help='training GT patch; HES patches are gt/scale')
     parser.add_argument('--hes-stride', type=int, default=None, help='HES candidate grid stride in LR pixels '
                         '(default: half the LR patch)')
+    parser.add_argument('--routing-patch', type=int, default=32, help='LR patch side that dynamic inference routes')
+    parser.add_argument('--routing-stride', type=int, default=28, help='LR stride of the routed patches')
     parser.add_argument('--num-classes', type=int, default=10, help='K of Eq. 7')
     parser.add_argument('--gmm-components', type=int, default=8, help='Gaussian components of the prior')
     parser.add_argument('--gmm-samples', type=int, default=200_000, help='HR values the prior is fitted on')

@@ -6,8 +6,9 @@ from torch.nn import functional as F
 
 from conftest import photo_rgb
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
-from wbsr_basicsr.models.dynamic_inference import (PatchLayout, alpha_for_target, chop, merge, patch_classes,
-                                                   route_budget, route_ceil, run_routed)
+from wbsr_basicsr.models.dynamic_inference import (InferenceRow, PatchLayout, Router, alpha_for_target, chop,
+                                                   infer_image, merge, parse_rows, patch_classes, route_budget,
+                                                   route_ceil, run_routed)
 from wbsr_basicsr.utils.gradient_stats import class_thresholds, difficulty_scores, patch_gradient_vectors
 
 @pytest.mark.parametrize('height, width', [(32, 32), (37, 53), (100, 61), (20, 45), (7, 9)])
@@ -61,25 +62,72 @@ def test_target_flops_within_two_percent_on_calibration_patches(target):
     assert abs(achieved - target) <= 0.02, (alpha, achieved)
 
 
-def test_run_routed_equals_each_subnet_on_its_patches_and_flops_add_up():
+def test_run_routed_equals_each_subnet_on_its_patches_merged():
     torch.manual_seed(0)
     net = WBSRMSRResNet(num_feat=16, num_block=4, widths=(8, 16), depths=(2, 4), upscale=2).eval()
     image = torch.rand(1, 3, 45, 70)
     layout = PatchLayout.cover(45, 70, 16, 12)
     patches = chop(image, layout)
     subnet_ids = np.random.default_rng(1).integers(0, len(net.subnets), len(patches))
-    outputs = run_routed(net, patches, subnet_ids, max_batch=3)
+    merged = run_routed(net, patches, subnet_ids, layout, max_batch=3)
     assert net.active_subnet == net.full_subnet
-    for index in range(len(patches)):
-        net.set_subnet(net.subnets[subnet_ids[index]])
-        with torch.no_grad():
-            assert torch.allclose(outputs[index], net(patches[index:index + 1])[0], atol=1e-5)
+    expected = []
+    with torch.no_grad():
+        for index in range(len(patches)):
+            net.set_subnet(net.subnets[subnet_ids[index]])
+            expected.append(net(patches[index:index + 1]))
     net.set_subnet(None)
-    # FLOPs accounting: the average per 16 x 16 patch is the mean of each patch's subnet cost.
-    per_patch = [net.flops(net.subnets[i], lr_hw=(16, 16)) for i in subnet_ids]
-    assert np.mean(per_patch) == pytest.approx(
-        sum(net.flops(s, (16, 16)) * np.sum(subnet_ids == i) for i, s in enumerate(net.subnets)) / len(patches))
-    assert merge(outputs, layout, 2).shape == (1, 3, 90, 140)
+    assert merged.shape == (1, 3, 90, 140)
+    assert torch.allclose(merged, merge(torch.cat(expected), layout, 2), atol=1e-5)
+
+
+@pytest.mark.parametrize('height, width, channels', [(45, 70, 3), (20, 13, 3), (40, 40, 1)])
+def test_infer_image_flops_usage_and_shapes(height, width, channels):
+    """FLOPs accounting is the mean of the per-patch subnet costs; odd sizes, a tiny and a gray image."""
+    torch.manual_seed(0)
+    net = WBSRMSRResNet(num_in_ch=channels, num_out_ch=channels, num_feat=16, num_block=4, widths=(8, 16),
+                        depths=(2, 4), upscale=2)
+    scores = difficulty_scores(patch_gradient_vectors(torch.rand(200, channels, 16, 16) ** 3)).numpy()
+    router = Router.from_scores(scores, 4, 16, 12)
+    image = torch.rand(1, channels, height, width)
+    result = infer_image(net, image, InferenceRow('ceil'), router, 16, 12, max_batch=2)
+    assert result.sr.shape == (1, channels, 2 * height, 2 * width)
+    per_patch = [net.flops(net.subnets[i], (16, 16)) for i in result.subnet_ids]
+    assert result.flops_per_patch == pytest.approx(np.mean(per_patch))
+    assert len(result.subnet_ids) == len(result.layout.corners)
+    assert result.router_flops_per_patch == router.flops(channels) > 0
+    assert np.array_equal(result.subnet_ids, route_ceil(router.classes(chop(image, result.layout)), 4, 4))
+    full = infer_image(net, image, InferenceRow('fixed', subnet=net.full_subnet), None, 16, 12)
+    assert full.flops_per_patch == net.flops(None, (16, 16)) and full.router_flops_per_patch == 0
+
+
+def test_router_round_trip_and_target_calibration():
+    scores = np.random.default_rng(0).gamma(2., 0.1, 5000)
+    router = Router.from_scores(scores, 10, 32, 28)
+    assert sum(router.class_counts) == 5000 and Router.from_dict(router.to_dict()) == router
+    net = WBSRMSRResNet()
+    costs = [net.flops(s) for s in net.subnets]
+    alpha = router.alpha_for_target(costs, 0.65)
+    achieved = np.asarray(costs)[route_budget(router.calibration_classes(), 10, costs, alpha)].mean() / max(costs)
+    assert abs(achieved - 0.65) <= 0.02
+
+
+def test_inference_rows_from_options():
+    net = WBSRMSRResNet()
+    small = WBSRMSRResNet(widths=(36, 64), depths=(4, 16))
+    rows = parse_rows([{'mode': 'ceil'}, {'mode': 'fixed', 'subnet': 'all'}, {'mode': 'target_flops', 'target': 0.5},
+                       {'mode': 'budget', 'alpha': 0.8}], small)
+    assert [r.label for r in rows] == ['ceil', *[f'fixed_{w}x{d}' for w, d in small.subnets], 'target_0.5',
+                                       'budget_0.8']
+    assert parse_rows([{'mode': 'fixed', 'subnet': [52, 8]}], net)[0].subnet == (52, 8)
+    assert parse_rows([{'mode': 'fixed', 'subnet': 'full'}], net)[0].subnet == (64, 16)
+    for spec, message in [({'mode': 'fast'}, 'Unknown inference mode'), ({'mode': 'ceil', 'alpha': 1}, 'takes no option'),
+                          ({'mode': 'budget'}, 'takes alpha'), ({'mode': 'target_flops', 'target': 1.5}, r'\(0, 1\]'),
+                          ({'mode': 'fixed', 'subnet': [50, 8]}, 'Unknown subnet')]:
+        with pytest.raises(ValueError, match=message):
+            parse_rows([spec], net)
+    with pytest.raises(ValueError, match='repeat'):
+        parse_rows([{'mode': 'ceil'}, {'mode': 'ceil'}], net)
 
 
 def test_bad_arguments_raise():

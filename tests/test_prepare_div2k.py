@@ -17,10 +17,11 @@ from basicsr.data import build_dataset
 from basicsr.utils import FileClient, imfrombytes
 from conftest import COLOUR_PHOTOS, PREPARE_DIV2K as SCRIPT, load_script, write_mini_div2k
 from wbsr_basicsr.losses.bdloss_prior import load_prior
+from wbsr_basicsr.data.hes_statistics import HESStatistics
 from wbsr_basicsr.utils.gradient_stats import grid_gradient_vectors
 
 SMALL = ['--crop-size', '96', '--step', '48', '--thresh-size', '12', '--gt-size', '48', '--gmm-samples', '6000',
-         '--gmm-components', '4', '--workers', '2']
+         '--gmm-components', '4', '--routing-patch', '16', '--routing-stride', '12', '--workers', '2']
 
 
 prepare_div2k = load_script('prepare_div2k', SCRIPT)
@@ -54,7 +55,7 @@ def test_outputs_complete_and_nothing_incomplete_left(prepared):
     _, output = prepared
     assert sorted(os.listdir(output)) == [
         'DIV2K_train_HR_sub.lmdb', 'DIV2K_train_LR_bicubic_X2_sub.lmdb', 'DIV2K_train_LR_bicubic_X4_sub.lmdb',
-        'bdloss_prior.json', 'hes_stats_X2.npz', 'hes_stats_X4.npz']
+        'bdloss_prior.json', 'hes_stats_X2.npz', 'hes_stats_X4.npz', 'routing_stats_X2.npz', 'routing_stats_X4.npz']
 
 
 def test_lmdbs_read_by_basicsr_paired_image_dataset(prepared):
@@ -123,6 +124,13 @@ def test_hes_statistics_thresholds_counts_and_vectors(prepared):
     rows = positions[:, 0] == index
     assert np.allclose(vectors[rows], expected, atol=1e-6)
     assert positions[rows][:, 1:].max() == 24 - 12
+
+    # Routing statistics: the same LR sub-images, chopped as dynamic inference chops them.
+    routing = HESStatistics.load(str(output / 'routing_stats_X4.npz'))
+    assert (routing.patch_size, routing.stride, routing.scale) == (16, 12, 4)
+    routed_rows = routing.positions[:, 0] == index
+    assert np.allclose(routing.vectors[routed_rows], grid_gradient_vectors(rgb, 16, 12).reshape(-1, 4).numpy(),
+                       atol=1e-6)
 
 
 def test_prior_file_has_both_spaces(prepared):
@@ -233,11 +241,12 @@ def test_killed_run_leaves_nothing_that_looks_complete(tmp_path):
     assert result.returncode == 0, result.stderr
     assert 'left by an interrupted run' in result.stdout
     assert sorted(os.listdir(output)) == ['DIV2K_train_HR_sub.lmdb', 'DIV2K_train_LR_bicubic_X2_sub.lmdb',
-                                          'bdloss_prior.json', 'hes_stats_X2.npz']
+                                          'bdloss_prior.json', 'hes_stats_X2.npz', 'routing_stats_X2.npz']
 
 
 @pytest.mark.parametrize('options, message', [
     (['--scales', '5'], 'not supported'),
+    (['--scales', '4', '--routing-stride', '40'], 'routing-stride'),
     (['--scales', '3', '--gt-size', '128'], 'must be divisible by every scale (not by [3])'),
     (['--crop-size', '100'], 'must be a positive multiple of 12'),
     (['--num-classes', '1'], 'at least 2'),

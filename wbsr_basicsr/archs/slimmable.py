@@ -98,11 +98,11 @@ class SlimmableSupernet(nn.Module):
 
     def set_subnet(self, subnet: Optional[Sequence[int]]) -> None:
         """Select the subnet for following forwards; ``None`` selects the full network."""
-        self._active = self.full_subnet if subnet is None else self._check_subnet(subnet)
+        self._active = self.full_subnet if subnet is None else self.validate_subnet(subnet)
 
     def flops(self, subnet: Optional[Sequence[int]] = None, lr_hw: Tuple[int, int] = (32, 32)) -> int:
         """FLOPs (2 x MACs) of one LR patch of size ``lr_hw`` through ``subnet`` (default: full)."""
-        width, depth = self.full_subnet if subnet is None else self._check_subnet(subnet)
+        width, depth = self.full_subnet if subnet is None else self.validate_subnet(subnet)
         return self._subnet_flops(width, depth, *lr_hw)
 
     def plain_options(self, subnet: Optional[Sequence[int]] = None) -> dict:
@@ -139,7 +139,8 @@ class SlimmableSupernet(nn.Module):
         """FLOPs of subnet ``(width, depth)`` on one ``lr_h`` x ``lr_w`` patch."""
         raise NotImplementedError
 
-    def _check_subnet(self, subnet: Sequence[int]) -> Subnet:
+    def validate_subnet(self, subnet: Sequence[int]) -> Subnet:
+        """``subnet`` as a ``(width, depth)`` tuple; ``ValueError`` if this supernet has no such subnet."""
         try:
             width, depth = (int(v) for v in subnet)
         except (TypeError, ValueError):

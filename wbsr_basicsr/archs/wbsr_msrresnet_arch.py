@@ -89,7 +89,7 @@ class WBSRMSRResNet(SlimmableSupernet):
         return out + F.interpolate(x, scale_factor=self.upscale, mode='bilinear', align_corners=False)
 
     def plain_options(self, subnet: Optional[Sequence[int]] = None) -> dict:
-        width, depth = self.full_subnet if subnet is None else self._check_subnet(subnet)
+        width, depth = self.full_subnet if subnet is None else self.validate_subnet(subnet)
         return dict(num_in_ch=self.num_in_ch, num_out_ch=self.num_out_ch, num_feat=width, num_block=depth,
                     upscale=self.upscale)
 

@@ -137,7 +137,7 @@ class WBSRRCAN(SlimmableSupernet):
         return self.conv_last(out) / self.img_range + mean
 
     def plain_options(self, subnet: Optional[Sequence[int]] = None) -> dict:
-        width, depth = self.full_subnet if subnet is None else self._check_subnet(subnet)
+        width, depth = self.full_subnet if subnet is None else self.validate_subnet(subnet)
         return dict(num_in_ch=self.num_in_ch, num_out_ch=self.num_out_ch, num_feat=width, num_group=self.num_group,
                     num_block=depth, squeeze_factor=self.squeeze_factor, upscale=self.upscale,
                     res_scale=self.res_scale, img_range=self.img_range, rgb_mean=self.rgb_mean)

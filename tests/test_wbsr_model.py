@@ -1,0 +1,116 @@
+"""WBSRModel through BasicSR's real train / resume / test pipelines, on prepared LMDBs of real photos."""
+import json
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import basicsr.test
+import basicsr.train
+from basicsr.metrics import calculate_psnr
+from basicsr.utils import img2tensor, tensor2img
+from conftest import NETWORK, PSNR, SCALE, newest_log, paired_dataset
+from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
+from wbsr_basicsr.models.dynamic_inference import InferenceRow, infer_image
+
+ROWS = [dict(mode='ceil'), dict(mode='target_flops', target=0.6), dict(mode='budget', alpha=1.0),
+        dict(mode='fixed', subnet='all')]
+SSIM = dict(type='calculate_ssim', crop_border=SCALE, test_y_channel=True)
+
+
+def wbsr_train_options(prepared: Path, val_pairs, total_iter: int, strategy: str = 'sandwich',
+                       name: str = 'wbsr_tiny') -> dict:
+    gt_dir, lq_dir = val_pairs
+    train = dict(name='mini_div2k', type='HESPairedImageDataset',
+                 dataroot_gt=str(prepared / 'DIV2K_train_HR_sub.lmdb'),
+                 dataroot_lq=str(prepared / f'DIV2K_train_LR_bicubic_X{SCALE}_sub.lmdb'), io_backend=dict(type='lmdb'),
+                 gt_size=48, use_hflip=True, use_rot=True, num_worker_per_gpu=1, batch_size_per_gpu=4,
+                 dataset_enlarge_ratio=10, prefetch_mode=None,
+                 hes=dict(stats_file=str(prepared / f'hes_stats_X{SCALE}.npz'), start_iter=2))
+    return dict(
+        name=name, model_type='WBSRModel', scale=SCALE, num_gpu=0, manual_seed=0,
+        datasets=dict(train=train, val=paired_dataset('tiny_val', gt_dir, lq_dir)),
+        network_g=NETWORK,
+        routing=dict(stats_file=str(prepared / f'routing_stats_X{SCALE}.npz'), num_classes=10, patch_size=32,
+                     stride=28, max_batch=5),
+        path=dict(pretrain_network_g=None, strict_load_g=True, resume_state=None),
+        train=dict(ema_decay=0.9, optim_g=dict(type='Adam', lr=2e-4, betas=[0.9, 0.999]),
+                   scheduler=dict(type='MultiStepLR', milestones=[100], gamma=0.5), total_iter=total_iter,
+                   warmup_iter=-1, subnet_sampling=dict(strategy=strategy, num_random=1), sigma_lr=1e-2,
+                   pixel_opt=dict(type='BDLoss', gmm_file=str(prepared / 'bdloss_prior.json'), init_sigma=0.05)),
+        val=dict(val_freq=4, save_img=False, rows=[dict(mode='ceil'), dict(mode='fixed', subnet='full')],
+                 metrics=dict(psnr=PSNR)),
+        logger=dict(print_freq=1, save_checkpoint_freq=2, use_tb_logger=False),
+    )
+
+
+def test_train_resume_and_test_with_hes_and_bdloss(tmp_path, mini_div2k_x2, tiny_pairs, run_pipeline, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    experiment = tmp_path / 'experiments' / 'wbsr_tiny'
+    run_pipeline(basicsr.train.train_pipeline, tmp_path, wbsr_train_options(mini_div2k_x2, tiny_pairs, 4))
+    log = newest_log(experiment, 'train')
+    assert len(re.findall(r'l_pix: ', log)) == 4 and 'l_pix_full: ' in log
+    sigmas = [float(v) for v in re.findall(r'(?<!_)sigma: ([-+.\deE]+)', log)]
+    assert len(sigmas) == 4 and sigmas[-1] != pytest.approx(0.05, abs=1e-6)  # sigma learns
+    levels = [float(v) for v in re.findall(r'hes_class_level: ([.\deE+-]+)', log)]
+    assert levels[:2] == [0.0, 0.0] and levels[2:] == [1.0, 1.0]  # class-level from iteration 3
+    assert re.search(r'WBSR tiny_val: 3 images', log) and re.search(r'\n\s*ceil\s+\d+\.\d+', log)
+    checkpoint = torch.load(experiment / 'models' / 'net_g_4.pth', weights_only=True)
+    extras = checkpoint['wbsr']
+    assert set(checkpoint) == {'params', 'params_ema', 'wbsr'}
+    assert len(extras['router']['thresholds']) == 9 and extras['router']['patch_size'] == 32
+    assert extras['sigma'] == pytest.approx(sigmas[-1], rel=1e-3)
+    assert extras['prior']['space'] == 'detail' and len(extras['prior']['weights']) == 3
+    plain = WBSRMSRResNet(**{k: v for k, v in NETWORK.items() if k != 'type'})
+    plain.load_state_dict(checkpoint['params'], strict=True)  # keys of BasicSR's MSRResNet
+
+    # Resume past the switch: class-level from the first batch, sigma and optimizer state restored.
+    run_pipeline(basicsr.train.train_pipeline, tmp_path, wbsr_train_options(mini_div2k_x2, tiny_pairs, 6),
+                 '--auto_resume')
+    log = newest_log(experiment, 'train')
+    assert 'Resuming training from epoch: ' in log and 'iter: 4.' in log
+    assert [float(v) for v in re.findall(r'hes_class_level: ([.\deE+-]+)', log)] == [1.0, 1.0]
+    resumed_sigmas = [float(v) for v in re.findall(r'(?<!_)sigma: ([-+.\deE]+)', log)]
+    assert abs(resumed_sigmas[0] - sigmas[-1]) < abs(sigmas[-1] - 0.05)  # continues, not restarted at 0.05
+
+    # test.py: every row, the checkpoint alone supplies the routing thresholds.
+    test_opt = dict(name='wbsr_tiny_test', model_type='WBSRModel', scale=SCALE, num_gpu=0, manual_seed=0,
+                    datasets=dict(test_1=paired_dataset('tiny_test', *tiny_pairs)), network_g=NETWORK,
+                    routing=dict(patch_size=32, stride=28),
+                    path=dict(pretrain_network_g=str(experiment / 'models' / 'net_g_latest.pth'), strict_load_g=True,
+                              param_key_g='params_ema'),
+                    val=dict(save_img=True, suffix=None, rows=ROWS, metrics=dict(psnr=PSNR, ssim=SSIM)))
+    run_pipeline(basicsr.test.test_pipeline, tmp_path, test_opt)
+    results = tmp_path / 'results' / 'wbsr_tiny_test'
+    table = json.loads((results / 'wbsr_table_tiny_test.json').read_text())
+    labels = [row['row'] for row in table['rows']]
+    assert labels == ['ceil', 'target_0.6', 'budget_1', 'fixed_8x1', 'fixed_8x2', 'fixed_16x1', 'fixed_16x2']
+    by_label = {row['row']: row for row in table['rows']}
+    assert by_label['fixed_16x2']['flops_percent'] == pytest.approx(100.)
+    assert by_label['fixed_8x1']['flops_percent'] < by_label['fixed_16x2']['flops_percent']
+    for row in table['rows']:
+        assert sum(row['usage']) == pytest.approx(1.)
+        assert row['patches'] == 3 * 4  # 48 x 48 LR, 32-pixel patches every 28 px: 2 x 2 each
+        assert row['router_gflops'] > 0 if not row['row'].startswith('fixed') else row['router_gflops'] == 0
+    log = newest_log(results, 'test')
+    assert 'WBSR tiny_test: 3 images' in log and 'fixed_16x2' in log
+    visual = results / 'visualization' / 'tiny_test'
+    assert len(list(visual.glob('*_ceil_subnets.png'))) == 3 and len(list(visual.glob('*_fixed_8x1.png'))) == 3
+    # The full-network row equals what the checkpoint's EMA weights give, merged patch by patch.
+    ema = torch.load(experiment / 'models' / 'net_g_latest.pth', weights_only=True)['params_ema']
+    assert by_label['fixed_16x2']['psnr'] == pytest.approx(patchwise_psnr(ema, *tiny_pairs), abs=1e-3)
+
+
+def patchwise_psnr(state, gt_dir: Path, lq_dir: Path) -> float:
+    net = WBSRMSRResNet(**{k: v for k, v in NETWORK.items() if k != 'type'}).eval()
+    net.load_state_dict(state, strict=True)
+    scores = []
+    for gt_path in sorted(gt_dir.iterdir()):
+        lq = img2tensor(cv2.imread(str(lq_dir / gt_path.name)).astype('float32') / 255., bgr2rgb=True, float32=True)
+        result = infer_image(net, lq[None], InferenceRow('fixed', subnet=net.full_subnet), None, 32, 28)
+        scores.append(calculate_psnr(tensor2img(result.sr), cv2.imread(str(gt_path)), crop_border=SCALE,
+                                     test_y_channel=True))
+    return float(np.mean(scores))

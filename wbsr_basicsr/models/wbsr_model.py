@@ -1,0 +1,358 @@
+"""The WBSR model: supernet training (Sec. 4.1) and gradient-projection dynamic inference (Sec. 4.2).
+
+``WBSRModel`` is BasicSR's ``SRModel`` with a slimmable supernet as ``network_g``:
+
+- training runs several subnets per iteration (:mod:`.subnet_sampling`), with BDLoss's sigma
+  as its own optimizer group at a constant ``train.sigma_lr``, and logs the HES phase and class
+  histogram;
+- validation and ``test.py`` chop each LR image into patches, route them (:mod:`.dynamic_inference`)
+  and report, for every row of ``val.rows``, PSNR / SSIM, FLOPs per patch, subnet usage and time;
+- network files carry a ``wbsr`` entry next to ``params``: the routing thresholds, the BDLoss
+  prior and sigma, so a checkpoint alone is enough to test or resume.
+"""
+import contextlib
+import json
+import os
+from collections import OrderedDict
+from os import path as osp
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from torch import Tensor, distributed
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from basicsr.metrics import calculate_metric
+from basicsr.models.sr_model import SRModel
+from basicsr.utils import get_root_logger, imwrite, tensor2img
+from basicsr.utils.dist_util import master_only
+from basicsr.utils.registry import MODEL_REGISTRY
+
+from wbsr_basicsr.archs.slimmable import SlimmableSupernet
+from wbsr_basicsr.data.hes_statistics import HESStatistics
+from wbsr_basicsr.utils.allocation_map import allocation_map
+
+from .dynamic_inference import InferenceRow, Router, RowResult, infer_image, parse_rows
+from .hes_sr_model import HESLogging
+from .subnet_sampling import SubnetSampling
+
+CHECKPOINT_FORMAT = 'wbsr-checkpoint'
+CHECKPOINT_VERSION = 1
+DEFAULT_ROWS = ({'mode': 'ceil'}, {'mode': 'fixed', 'subnet': 'full'})
+DEFAULT_SIGMA_LR = 1e-2  # Balanced MSE's learning rate for its noise scale
+
+
+@MODEL_REGISTRY.register()
+class WBSRModel(HESLogging, SRModel):
+    """Supernet training and dynamic inference; options beyond ``SRModel``'s:
+
+    ``routing``: ``stats_file`` (``routing_stats_X{s}.npz`` from ``prepare_div2k.py``; optional
+    when ``pretrain_network_g`` is a WBSR checkpoint, which carries the thresholds),
+    ``num_classes`` (K, 10), ``patch_size`` (32), ``stride`` (28), ``max_batch`` (patches per
+    forward, 256). ``train.subnet_sampling``: ``strategy`` and ``num_random``
+    (:mod:`.subnet_sampling`); ``train.sigma_lr`` (1e-2). ``val.rows``: inference rows, the
+    first one the primary (best-metric tracking); default ``ceil`` and the full network.
+    """
+
+    def __init__(self, opt: dict) -> None:
+        train_opt = opt.get('train') or {}
+        self.subnet_sampling = SubnetSampling(**(train_opt.get('subnet_sampling') or {}))
+        self.sigma_lr: float = train_opt.get('sigma_lr', DEFAULT_SIGMA_LR)
+        super().__init__(opt)
+        self.supernet: SlimmableSupernet = self.get_bare_model(self.net_g)
+        if not isinstance(self.supernet, SlimmableSupernet):
+            raise ValueError(f"WBSRModel needs a slimmable supernet as network_g (WBSRMSRResNet, WBSRRCAN), got "
+                             f"{opt['network_g']['type']}.")
+        self._init_hes_logging(opt)
+        routing = dict(opt.get('routing') or {})
+        self.patch_size: int = routing.get('patch_size', 32)
+        self.stride: int = routing.get('stride', 28)
+        self.max_batch: int = routing.get('max_batch', 256)
+        extras = self._load_checkpoint_extras()
+        self.router = self._build_router(routing, extras)
+        self.rows: List[InferenceRow] = parse_rows((opt.get('val') or {}).get('rows', DEFAULT_ROWS), self.supernet)
+        routed = [row.label for row in self.rows if row.needs_router]
+        if routed and self.router is None:
+            raise ValueError(f'Inference rows {routed} need routing thresholds: set routing.stats_file (made by '
+                             'datasets_prep/prepare_div2k.py) or load a WBSR checkpoint with pretrain_network_g.')
+        self.validation_tables: Dict[str, List[Dict]] = {}
+
+    # ------------------------------------------------------------------ set-up and checkpoints
+
+    def model_to_device(self, net: torch.nn.Module) -> torch.nn.Module:
+        """BasicSR's placement, plus DistributedDataParallel on the CPU (gloo), which BasicSR lacks."""
+        if self.opt['dist'] and self.device.type == 'cpu':
+            return DistributedDataParallel(net.to(self.device))
+        return super().model_to_device(net)
+
+    def setup_optimizers(self) -> None:
+        """``optim_g`` over the network; BDLoss's sigma as its own group (``sigma_lr``, no decay)."""
+        optim_opt = dict(self.opt['train']['optim_g'])
+        optim_type = optim_opt.pop('type')
+        groups = [{'params': [p for p in self.net_g.parameters() if p.requires_grad]}]
+        self.sigma_params = list(getattr(self.cri_pix, 'sigma_parameters', list)())
+        if self.sigma_params:
+            groups.append({'params': self.sigma_params, 'lr': self.sigma_lr, 'weight_decay': 0.})
+        self.optimizer_g = self.get_optimizer(optim_type, groups, **optim_opt)
+        self.optimizers.append(self.optimizer_g)
+
+    def update_learning_rate(self, current_iter: int, warmup_iter: int = -1) -> None:
+        """BasicSR's schedule for the network; sigma keeps ``sigma_lr`` (as in Balanced MSE)."""
+        super().update_learning_rate(current_iter, warmup_iter)
+        if self.sigma_params:
+            self.optimizer_g.param_groups[-1]['lr'] = self.sigma_lr
+
+    def _load_checkpoint_extras(self) -> Optional[Dict]:
+        """The ``wbsr`` entry of ``pretrain_network_g`` (None for a plain BasicSR file); restores sigma."""
+        path = self.opt['path'].get('pretrain_network_g')
+        if not path:
+            return None
+        extras = torch.load(path, map_location='cpu', weights_only=True).get('wbsr')
+        if extras is None:
+            return None
+        if extras.get('format') != CHECKPOINT_FORMAT or extras.get('version') != CHECKPOINT_VERSION:
+            raise ValueError(f"{path}: its 'wbsr' entry is not a {CHECKPOINT_FORMAT!r} version {CHECKPOINT_VERSION}.")
+        if self.is_train and extras.get('sigma') is not None and self.sigma_params:
+            with torch.no_grad():
+                self.cri_pix.log_sigma.fill_(float(np.log(extras['sigma'])))
+        return extras
+
+    def _build_router(self, routing: Dict, extras: Optional[Dict]) -> Optional[Router]:
+        """Thresholds from ``routing.stats_file`` if given, else from the loaded checkpoint."""
+        logger = get_root_logger()
+        if routing.get('stats_file'):
+            statistics = HESStatistics.load(routing['stats_file'])
+            if statistics.patch_size != self.patch_size:
+                raise ValueError(f"Routing statistics {routing['stats_file']} are for {statistics.patch_size}-pixel LR "
+                                 f'patches; routing.patch_size is {self.patch_size}.')
+            router = Router.from_scores(statistics.scores, routing.get('num_classes', 10), self.patch_size,
+                                        self.stride)
+            logger.info(f"Routing thresholds from {routing['stats_file']}: {len(statistics.vectors)} training patches, "
+                        f'K = {router.num_classes}.')
+            return router
+        if extras is not None and extras.get('router') is not None:
+            router = Router.from_dict(extras['router'])
+            if router.patch_size != self.patch_size:
+                raise ValueError(f"{self.opt['path']['pretrain_network_g']}: its routing thresholds are for "
+                                 f'{router.patch_size}-pixel patches; routing.patch_size is {self.patch_size}.')
+            return Router(router.thresholds, router.class_counts, router.patch_size, self.stride)
+        return None
+
+    def checkpoint_extras(self) -> Dict:
+        """What travels with the network: routing thresholds, BDLoss prior and sigma, subnets."""
+        loss = getattr(self, 'cri_pix', None)
+        prior = getattr(loss, 'prior', None)
+        return {
+            'format': CHECKPOINT_FORMAT,
+            'version': CHECKPOINT_VERSION,
+            'router': None if self.router is None else self.router.to_dict(),
+            'subnets': [list(s) for s in self.supernet.subnets],
+            'sigma': loss.sigma.item() if hasattr(loss, 'sigma') else None,
+            'prior': None if prior is None else {'space': prior.space, 'weights': list(map(float, prior.weights)),
+                                                 'means': list(map(float, prior.means)),
+                                                 'variances': list(map(float, prior.variances))},
+        }
+
+    @master_only
+    def save_network(self, net, net_label: str, current_iter: int, param_key='params') -> None:
+        """BasicSR's network file plus the ``wbsr`` entry, written to a temporary name and renamed."""
+        nets = net if isinstance(net, list) else [net]
+        keys = param_key if isinstance(param_key, list) else [param_key]
+        state = {key: {k: v.cpu() for k, v in self.get_bare_model(n).state_dict().items()}
+                 for n, key in zip(nets, keys)}
+        if net_label == 'net_g':
+            state['wbsr'] = self.checkpoint_extras()
+        label = 'latest' if current_iter == -1 else current_iter
+        path = osp.join(self.opt['path']['models'], f'{net_label}_{label}.pth')
+        tmp_path = f'{path}.tmp-{os.getpid()}'
+        torch.save(state, tmp_path)
+        os.replace(tmp_path, path)
+
+    # ------------------------------------------------------------------ training
+
+    def feed_data(self, data: dict) -> None:
+        super().feed_data(data)
+        self._remember_hes_batch(data)
+
+    def optimize_parameters(self, current_iter: int) -> None:
+        """One iteration: forward and backward each planned subnet, average gradients across ranks, step."""
+        self.optimizer_g.zero_grad()
+        classes = None if self._hes_batch is None else self._hes_batch['class'].numpy()
+        steps = self.subnet_sampling.plan(current_iter, self.opt.get('manual_seed') or 0, len(self.supernet.subnets),
+                                          classes, self._hes_num_classes)
+        full = len(self.supernet.subnets) - 1
+        losses: Dict[str, Tensor] = OrderedDict()
+        sync_off = self.net_g.no_sync() if isinstance(self.net_g, DistributedDataParallel) else contextlib.nullcontext()
+        try:
+            with sync_off:
+                for index, rows, weight in steps:
+                    self.supernet.set_subnet(self.supernet.subnets[index])
+                    lq, gt = (self.lq, self.gt) if rows is None else (self.lq[rows], self.gt[rows])
+                    terms = self._loss_terms(self.net_g(lq), gt)
+                    (weight * sum(terms.values())).backward()
+                    for name, value in terms.items():
+                        losses[name] = losses.get(name, 0) + weight * value.detach()
+                        if index == full and rows is None:
+                            losses[f'{name}_full'] = value.detach()
+        finally:
+            self.supernet.set_subnet(None)
+        self._average_gradients()
+        self.optimizer_g.step()
+        self.log_dict = self.reduce_loss_dict(losses)
+        if self.sigma_params:
+            self.log_dict['sigma'] = self.cri_pix.sigma.item()
+        self._log_hes(current_iter)
+        if self.ema_decay > 0:
+            self.model_ema(decay=self.ema_decay)
+
+    def _loss_terms(self, output: Tensor, gt: Tensor) -> Dict[str, Tensor]:
+        """SRModel's pixel and perceptual losses of one subnet's output."""
+        terms: Dict[str, Tensor] = OrderedDict()
+        if self.cri_pix:
+            terms['l_pix'] = self.cri_pix(output, gt)
+        if self.cri_perceptual:
+            percep, style = self.cri_perceptual(output, gt)
+            for name, value in (('l_percep', percep), ('l_style', style)):
+                if value is not None:
+                    terms[name] = value
+        return terms
+
+    def _average_gradients(self) -> None:
+        """All-reduce the gradients of every rank's subnets (DDP's own sync is off: ranks may train
+        different subnets). A parameter no rank used keeps no gradient, as on one process."""
+        if not self.opt['dist']:
+            return
+        params = [p for group in self.optimizer_g.param_groups for p in group['params']]
+        used = torch.tensor([float(p.grad is not None) for p in params], device=self.device)
+        distributed.all_reduce(used)
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        flat = torch._utils._flatten_dense_tensors(grads)
+        distributed.all_reduce(flat)
+        flat /= self.opt['world_size']
+        for param, grad, count in zip(params, torch._utils._unflatten_dense_tensors(flat, grads), used.tolist()):
+            param.grad = grad if count > 0 else None
+
+    # ------------------------------------------------------------------ dynamic inference
+
+    def inference_net(self) -> SlimmableSupernet:
+        """The EMA network when there is one (as ``SRModel.test``), else the trained one."""
+        return self.net_g_ema if hasattr(self, 'net_g_ema') else self.supernet
+
+    def infer(self, lq: Tensor, row: InferenceRow) -> RowResult:
+        """Run one inference row on one ``(1, C, H, W)`` LR image."""
+        net = self.inference_net()
+        was_training = net.training
+        net.eval()
+        try:
+            return infer_image(net, lq, row, self.router, self.patch_size, self.stride, self.max_batch)
+        finally:
+            net.train(was_training)
+
+    def nondist_validation(self, dataloader, current_iter: int, tb_logger, save_img: bool) -> None:
+        """Every row on every image: metrics on the whole image, FLOPs, subnet usage, time."""
+        dataset_name = dataloader.dataset.opt['name']
+        metric_opts = self.opt['val'].get('metrics') or {}
+        full_flops = self.supernet.flops(None, (self.patch_size, self.patch_size))
+        totals = {row.label: RowTotals(len(self.supernet.subnets), full_flops) for row in self.rows}
+        images = tqdm(dataloader, unit='image', desc=f'WBSR {dataset_name}', disable=not self.opt['val'].get('pbar'))
+        for val_data in images:
+            img_name = osp.splitext(osp.basename(val_data['lq_path'][0]))[0]
+            lq = val_data['lq'].to(self.device)
+            gt_img = tensor2img([val_data['gt']]) if 'gt' in val_data else None
+            for row in self.rows:
+                result = self.infer(lq, row)
+                sr_img = tensor2img([result.sr.detach().cpu()])
+                scores = {name: calculate_metric({'img': sr_img, 'img2': gt_img}, dict(metric_opt))
+                          for name, metric_opt in metric_opts.items()} if gt_img is not None else {}
+                totals[row.label].add(scores, result)
+                if save_img:
+                    self._save_images(sr_img, result, row, dataset_name, img_name, current_iter)
+        summary = [dict(row=row.label, **totals[row.label].summary()) for row in self.rows]
+        self.validation_tables[dataset_name] = summary
+        self._report(dataset_name, summary, metric_opts, current_iter, tb_logger)
+
+    def _save_images(self, sr_img: np.ndarray, result: RowResult, row: InferenceRow, dataset_name: str,
+                     img_name: str, current_iter: int) -> None:
+        if self.opt['is_train']:
+            stem = osp.join(self.opt['path']['visualization'], img_name, f'{img_name}_{current_iter}_{row.label}')
+        else:
+            stem = osp.join(self.opt['path']['visualization'], dataset_name, f'{img_name}_{row.label}')
+        imwrite(sr_img, f'{stem}.png')
+        if row.needs_router:
+            imwrite(allocation_map(sr_img, result.layout.corners, result.subnet_ids, self.patch_size,
+                                   self.opt['scale'], len(self.supernet.subnets)), f'{stem}_subnets.png')
+
+    def _report(self, dataset_name: str, summary: List[Dict], metric_opts: Dict, current_iter: int,
+                tb_logger) -> None:
+        """BasicSR's metric lines for the primary row; the table of all rows; tensorboard; a JSON in test."""
+        if metric_opts:
+            self._initialize_best_metric_results(dataset_name)
+            self.metric_results = {name: summary[0][name] for name in metric_opts}
+            for name, value in self.metric_results.items():
+                self._update_best_metric_result(dataset_name, name, value, current_iter)
+            self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+        get_root_logger().info(format_table(dataset_name, summary, list(metric_opts), self.supernet, self.patch_size,
+                                            self.stride))
+        if tb_logger:
+            for entry in summary:
+                for key in (*metric_opts, 'gflops', 'flops_percent', 'seconds'):
+                    tb_logger.add_scalar(f"wbsr/{dataset_name}/{entry['row']}/{key}", entry[key], current_iter)
+        if not self.opt['is_train']:
+            path = osp.join(self.opt['path']['results_root'], f'wbsr_table_{dataset_name}.json')
+            tmp_path = f'{path}.tmp-{os.getpid()}'
+            with open(tmp_path, 'w', encoding='utf-8') as handle:
+                json.dump({'dataset': dataset_name, 'subnets': [list(s) for s in self.supernet.subnets],
+                           'rows': summary}, handle, indent=1)
+            os.replace(tmp_path, path)
+
+
+class RowTotals:
+    """Running sums of one inference row over a dataset."""
+
+    def __init__(self, num_subnets: int, full_flops: float) -> None:
+        self.full_flops = full_flops
+        self.images = 0
+        self.metrics: Dict[str, float] = {}
+        self.flops = 0.
+        self.router_flops = 0.
+        self.patches = 0
+        self.seconds = 0.
+        self.usage = np.zeros(num_subnets, dtype=np.int64)
+
+    def add(self, scores: Dict[str, float], result: RowResult) -> None:
+        self.images += 1
+        for name, value in scores.items():
+            self.metrics[name] = self.metrics.get(name, 0.) + float(value)
+        count = len(result.subnet_ids)
+        self.patches += count
+        self.flops += result.flops_per_patch * count
+        self.router_flops += result.router_flops_per_patch * count
+        self.seconds += result.seconds
+        self.usage += np.bincount(result.subnet_ids, minlength=len(self.usage))
+
+    def summary(self) -> Dict:
+        """Image-averaged metrics and time; patch-averaged FLOPs (the paper's convention) and usage."""
+        flops = self.flops / self.patches
+        return dict({name: value / self.images for name, value in self.metrics.items()},
+                    gflops=flops / 1e9, flops_percent=100. * flops / self.full_flops,
+                    router_gflops=self.router_flops / self.patches / 1e9, seconds=self.seconds / self.images,
+                    usage=(self.usage / self.patches).tolist(), patches=self.patches, images=self.images)
+
+
+def format_table(dataset_name: str, summary: List[Dict], metric_names: List[str], net: SlimmableSupernet,
+                 patch_size: int, stride: int) -> str:
+    """The per-dataset table: one line per inference row."""
+    subnets = ' '.join(f'{w}x{d}' for w, d in net.subnets)
+    lines = [f'WBSR {dataset_name}: {summary[0]["images"]} images, {patch_size}x{patch_size} LR patches every '
+             f'{stride} px; FLOPs per patch (router apart), % of the full network; usage = % of patches per subnet '
+             f'({subnets})']
+    header = f"{'row':<16}" + ''.join(f'{name:>9}' for name in metric_names) + \
+        f"{'GFLOPs':>9}{'%full':>7}{'router G':>10}{'s/img':>8}  usage"
+    lines.append(header)
+    for entry in summary:
+        metrics = ''.join(f'{entry[name]:>9.4f}' for name in metric_names)
+        usage = ' '.join(f'{100 * u:3.0f}' for u in entry['usage'])
+        lines.append(f"{entry['row']:<16}{metrics}{entry['gflops']:>9.3f}{entry['flops_percent']:>7.1f}"
+                     f"{entry['router_gflops']:>10.5f}{entry['seconds']:>8.3f}  {usage}")
+    return '\n'.join(lines)
