@@ -1,7 +1,7 @@
 """Compatibility fixes that let ``basicsr==1.4.2`` run with modern torch and on the CPU.
 
 Nothing under site-packages is edited; :func:`install` (called by ``import wbsr_basicsr``)
-applies two fixes at run time:
+applies three fixes at run time:
 
 1. **torchvision >= 0.17.** BasicSR 1.4.2, the latest PyPI release, imports
    ``torchvision.transforms.functional_tensor.rgb_to_grayscale``. torchvision 0.17
@@ -13,6 +13,11 @@ applies two fixes at run time:
    since torch 2.6 refuses the Python objects that scheduler states contain. It is replaced
    by :func:`load_resume_state`, which loads onto the GPU when the run uses one and onto the
    CPU otherwise, and records the resumed iteration as ``opt['path']['resume_iter']``.
+
+3. **Distributed on the CPU.** BasicSR's ``init_dist`` pins a CUDA device and uses NCCL; on a
+   machine without a GPU ``--launcher pytorch`` now starts a gloo process group instead
+   (``WBSRModel`` then wraps the network in CPU ``DistributedDataParallel``). With GPUs
+   nothing changes.
 
 One hook is added: ``basicsr.train.create_train_val_dataloader`` is wrapped so that a
 training dataset with a ``training_sampler(...)`` method (the HES dataset) supplies the
@@ -31,11 +36,15 @@ LEGACY_MODULE = 'torchvision.transforms.functional_tensor'
 
 
 def install() -> None:
-    """Apply both fixes; safe to call more than once."""
+    """Apply the fixes and the hook; safe to call more than once."""
     _alias_functional_tensor()
     import basicsr.train
 
     basicsr.train.load_resume_state = load_resume_state
+    import basicsr.utils.options
+
+    if not getattr(basicsr.utils.options.init_dist, 'wbsr_wrapped', False):
+        basicsr.utils.options.init_dist = _with_cpu_fallback(basicsr.utils.options.init_dist)
     if not getattr(basicsr.train.create_train_val_dataloader, 'wbsr_wrapped', False):
         basicsr.train.create_train_val_dataloader = _with_dataset_samplers(basicsr.train.create_train_val_dataloader)
 
@@ -50,6 +59,19 @@ def _alias_functional_tensor() -> None:
     alias.__doc__ = 'Alias installed by wbsr_basicsr.compat for basicsr 1.4.2.'
     alias.rgb_to_grayscale = functional.rgb_to_grayscale
     sys.modules[LEGACY_MODULE] = alias
+
+
+def _with_cpu_fallback(init_dist: Callable) -> Callable:
+    """``init_dist`` that starts a gloo process group for ``--launcher pytorch`` without CUDA."""
+
+    def init_dist_any_device(launcher: str, backend: str = 'nccl', **kwargs) -> None:
+        if launcher == 'pytorch' and not torch.cuda.is_available():
+            torch.distributed.init_process_group(backend='gloo')
+            return
+        init_dist(launcher, backend, **kwargs)
+
+    init_dist_any_device.wbsr_wrapped = True
+    return init_dist_any_device
 
 
 def latest_training_state(states_dir: str) -> Optional[str]:

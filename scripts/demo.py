@@ -1,0 +1,128 @@
+"""WBSR end to end on scikit-image's bundled photos, on the CPU: the README's first command.
+
+1. Five photos in DIV2K's layout -> ``datasets_prep/prepare_div2k.py`` (LMDBs, HES and routing
+   statistics, BDLoss prior) in ``datasets/demo/prepared``.
+2. Two other photos, mod-cropped with their bicubic x2 LR, as a held-out test set.
+3. ``wbsr_basicsr/train.py -opt options/demo/train_WBSR_demo.yml``: a small supernet, HES, BDLoss.
+4. ``wbsr_basicsr/test.py -opt options/demo/test_WBSR_demo.yml``: every subnet and dynamic inference.
+5. The table, with bicubic upsampling for reference, and where the allocation maps are.
+
+    python scripts/demo.py [--iters N]      (from the repository root; make demo sets up .venv first)
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import cv2
+import numpy as np
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / 'datasets_prep'))
+from prep_common import bicubic_downsample, mod_crop  # noqa: E402
+
+TRAIN_PHOTOS = ('astronaut', 'rocket', 'immunohistochemistry', 'hubble_deep_field', 'retina')
+HELDOUT_PHOTOS = ('chelsea', 'coffee')
+DEMO = Path('datasets/demo')
+TRAIN_OPT = Path('options/demo/train_WBSR_demo.yml')
+TEST_OPT = Path('options/demo/test_WBSR_demo.yml')
+SCALE = 2
+
+
+def photo_bgr(name: str) -> np.ndarray:
+    from skimage import data
+    return cv2.cvtColor(getattr(data, name)()[..., :3], cv2.COLOR_RGB2BGR)
+
+
+def write_sources() -> None:
+    """Training photos as ``DIV2K_train_HR/0001.png ...``; held-out GT and bicubic LR pairs."""
+    hr_dir = DEMO / 'source' / 'DIV2K_train_HR'
+    gt_dir, lr_dir = DEMO / 'heldout' / 'GT', DEMO / 'heldout' / f'LRbicx{SCALE}'
+    for folder in (hr_dir, gt_dir, lr_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    for index, name in enumerate(TRAIN_PHOTOS, start=1):
+        cv2.imwrite(str(hr_dir / f'{index:04d}.png'), photo_bgr(name))
+    for name in HELDOUT_PHOTOS:
+        gt = mod_crop(photo_bgr(name), 12)
+        cv2.imwrite(str(gt_dir / f'{name}.png'), gt)
+        cv2.imwrite(str(lr_dir / f'{name}.png'), bicubic_downsample(gt, SCALE))
+
+
+def run(step: str, command: List[str]) -> float:
+    print(f'\n[demo] {step}: {" ".join(command)}', flush=True)
+    started = time.time()
+    subprocess.run(command, check=True, cwd=REPO)
+    return time.time() - started
+
+
+def bicubic_reference(metrics: Dict[str, dict]) -> Dict[str, float]:
+    """BasicSR's metrics of MATLAB-bicubic x2 upsampling on the held-out photos."""
+    import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
+    from basicsr.metrics import calculate_metric
+    from basicsr.utils.matlab_functions import imresize
+
+    totals = {name: 0. for name in metrics}
+    for name in HELDOUT_PHOTOS:
+        gt = cv2.imread(str(REPO / DEMO / 'heldout' / 'GT' / f'{name}.png'))
+        lr = cv2.imread(str(REPO / DEMO / 'heldout' / f'LRbicx{SCALE}' / f'{name}.png'))
+        up = np.clip(imresize(lr.astype(np.float64) / 255., SCALE) * 255., 0, 255).round().astype(np.uint8)
+        for metric, options in metrics.items():
+            totals[metric] += calculate_metric({'img': up, 'img2': gt}, dict(options))
+    return {name: value / len(HELDOUT_PHOTOS) for name, value in totals.items()}
+
+
+def print_summary(seconds: Dict[str, float]) -> None:
+    test_opt = yaml.safe_load((REPO / TEST_OPT).read_text())
+    results = REPO / 'results' / test_opt['name']
+    dataset = test_opt['datasets']['test_1']['name']
+    table = json.loads((results / f'wbsr_table_{dataset}.json').read_text())
+    metrics = list(test_opt['val']['metrics'])
+    subnets = [f'{w}x{d}' for w, d in table['subnets']]
+    print(f'\n[demo] {dataset} ({", ".join(HELDOUT_PHOTOS)}), x{SCALE}: FLOPs per 32x32 LR patch; usage = % of '
+          f'patches per subnet ({" ".join(subnets)})')
+    print(f"{'row':<14}" + ''.join(f'{m:>9}' for m in metrics) + f"{'GFLOPs':>9}{'%full':>7}{'s/img':>8}  usage")
+    for row in table['rows']:
+        usage = ' '.join(f'{100 * u:3.0f}' for u in row['usage'])
+        print(f"{row['row']:<14}" + ''.join(f'{row[m]:>9.4f}' for m in metrics) +
+              f"{row['gflops']:>9.3f}{row['flops_percent']:>7.1f}{row['seconds']:>8.3f}  {usage}")
+    bicubic = bicubic_reference(test_opt['val']['metrics'])
+    print(f"{'bicubic':<14}" + ''.join(f'{bicubic[m]:>9.4f}' for m in metrics))
+    maps = sorted((results / 'visualization' / dataset).glob('*_subnets.png'))
+    print(f'\n[demo] allocation maps (Fig. 3c): {len(maps)} in {maps[0].parent if maps else results}')
+    print('[demo] time: ' + ', '.join(f'{step} {value:.0f} s' for step, value in seconds.items()))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--iters', type=int, help='training iterations (default: the demo options, 800)')
+    args = parser.parse_args()
+    os.chdir(REPO)
+    seconds: Dict[str, float] = {}
+    started = time.time()
+    write_sources()
+    seconds['photos'] = time.time() - started
+    seconds['prepare'] = run('prepare', [
+        sys.executable, 'datasets_prep/prepare_div2k.py', '--input', str(DEMO / 'source'), '--output',
+        str(DEMO / 'prepared'), '--scales', str(SCALE), '--crop-size', '240', '--step', '120', '--thresh-size', '24',
+        '--gt-size', '64', '--gmm-samples', '50000', '--workers', '2'])
+    train_opt = TRAIN_OPT
+    if args.iters:
+        options = yaml.safe_load(TRAIN_OPT.read_text())
+        options['train']['total_iter'] = args.iters
+        options['train']['scheduler']['periods'] = [args.iters]
+        options['logger']['save_checkpoint_freq'] = args.iters
+        train_opt = DEMO / 'train_WBSR_demo.yml'
+        train_opt.write_text(yaml.safe_dump(options, sort_keys=False))
+    seconds['train'] = run('train', [sys.executable, 'wbsr_basicsr/train.py', '-opt', str(train_opt)])
+    seconds['test'] = run('test', [sys.executable, 'wbsr_basicsr/test.py', '-opt', str(TEST_OPT)])
+    print_summary(seconds)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Every shipped option file names registered components, builds its network and parses its rows."""
+from pathlib import Path
+
+import pytest
+import yaml
+
+from basicsr.utils.options import ordered_yaml
+from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY
+from conftest import REPO
+from wbsr_basicsr.archs.slimmable import SlimmableSupernet
+from wbsr_basicsr.models.dynamic_inference import parse_rows
+from wbsr_basicsr.models.subnet_sampling import SubnetSampling
+
+OPTION_FILES = sorted((REPO / 'options').rglob('*.yml'))
+PAPER_PARAMS = {('MSRResNet', 4): 1_517_571, ('RCAN', 4): 15_592_355}
+
+
+def load(path: Path) -> dict:
+    with open(path) as handle:
+        return yaml.load(handle, Loader=ordered_yaml()[0])
+
+
+def test_the_paper_set_is_shipped():
+    names = {p.stem for p in OPTION_FILES}
+    for arch in ('MSRResNet', 'RCAN'):
+        for scale in (2, 4):
+            assert {f'train_WBSR_{arch}_x{scale}', f'train_{arch}_x{scale}_baseline', f'test_WBSR_{arch}_x{scale}'} <= names
+    assert {'train_WBSR_MSRResNet_x4_HES_only', 'train_WBSR_MSRResNet_x4_BDLoss_only'} <= names
+
+
+@pytest.mark.parametrize('path', OPTION_FILES, ids=lambda p: p.stem)
+def test_option_file_is_consistent(path):
+    opt = load(path)
+    assert opt['name'] and opt['model_type'] in MODEL_REGISTRY
+    for dataset in opt['datasets'].values():
+        assert dataset['type'] in DATASET_REGISTRY
+        assert f"x{opt['scale']}" in dataset['dataroot_lq'].lower()  # the LR data of this scale
+    network = dict(opt['network_g'])
+    net = ARCH_REGISTRY.get(network.pop('type'))(**network)
+    assert network['upscale'] == opt['scale']
+    arch = opt['network_g']['type'].replace('WBSR', '')
+    if (arch, opt['scale']) in PAPER_PARAMS and network.get('num_feat') == 64:
+        assert sum(p.numel() for p in net.parameters()) == PAPER_PARAMS[(arch, opt['scale'])]
+    if 'train' in opt:
+        assert opt['train']['pixel_opt']['type'] in LOSS_REGISTRY
+        SubnetSampling(**opt['train'].get('subnet_sampling', {}))
+    if opt['model_type'] == 'WBSRModel':
+        assert isinstance(net, SlimmableSupernet) and len(net.subnets) == 9
+        rows = parse_rows(opt.get('val', {}).get('rows', [{'mode': 'ceil'}]), net)
+        assert rows and opt['routing']['patch_size'] == 32 and opt['routing']['stride'] == 28
