@@ -106,8 +106,8 @@ def test_balancing_shrinks_flat_gradients_and_grows_edge_gradients():
     noise = torch.randn(target.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     pred = (0.5 * target + 0.5 * blur + 0.01 * noise).requires_grad_(True)
 
-    loss = BDLoss(weights=prior.weights, means=prior.means, variances=prior.variances, init_sigma=0.03,
-                  reduction='sum').double()
+    loss = BDLoss(weights=prior.weights, means=prior.means, variances=prior.variances, space='detail',
+                  init_sigma=0.03, reduction='sum').double()
     (grad_bd, ) = torch.autograd.grad(loss(pred, target), pred)
     grad_mse = 2 * (pred - target).detach()  # the gradient of the summed squared error
 
@@ -120,8 +120,8 @@ def test_balancing_shrinks_flat_gradients_and_grows_edge_gradients():
 
 
 def test_finite_for_extreme_inputs_and_float32_under_autocast():
-    loss = BDLoss(weights=[0.7, 0.3], means=[0.0, 0.1], variances=[1e-6, 1e-2], sigma_range=(1e-3, 1.0),
-                  init_sigma=1e-3)
+    loss = BDLoss(weights=[0.7, 0.3], means=[0.0, 0.1], variances=[1e-6, 1e-2], space='detail',
+                  sigma_range=(1e-3, 1.0), init_sigma=1e-3)
     pred = torch.tensor([-1e6, -1.0, 0.0, 1e-8, 1.0, 1e6]).view(1, 1, 2, 3).requires_grad_(True)
     value = loss(pred, torch.zeros_like(pred))
     (grad, ) = torch.autograd.grad(value, pred)
@@ -191,11 +191,11 @@ def test_bad_prior_files_raise_naming_the_file(tmp_path):
     no_detail = write_json(tmp_path / 'intensity_only.json',
                            dict(format='wbsr-bdloss-prior', version=1, spaces=dict(intensity=WIDE)))
     with pytest.raises(ValueError, match="has no 'detail' mixture"):
-        BDLoss(gmm_file=no_detail)
+        BDLoss(gmm_file=no_detail, space='detail')
     bad_weights = write_json(tmp_path / 'bad.json', dict(format='wbsr-bdloss-prior', version=1, spaces=dict(
         detail=dict(weights=[0.2, 0.2], means=[0, 0], variances=[1, 1]))))
     with pytest.raises(ValueError, match=f'{bad_weights}: weights must be non-negative and sum to 1'):
-        BDLoss(gmm_file=bad_weights)
+        BDLoss(gmm_file=bad_weights, space='detail')
     with pytest.raises(ValueError, match='not both'):
         BDLoss(gmm_file=bad_weights, **WIDE)
 

@@ -121,8 +121,9 @@ def test_inference_rows_from_options():
                                        'budget_0.8']
     assert parse_rows([{'mode': 'fixed', 'subnet': [52, 8]}], net)[0].subnet == (52, 8)
     assert parse_rows([{'mode': 'fixed', 'subnet': 'full'}], net)[0].subnet == (64, 16)
-    for spec, message in [({'mode': 'fast'}, 'Unknown inference mode'), ({'mode': 'ceil', 'alpha': 1}, 'takes no option'),
-                          ({'mode': 'budget'}, 'takes alpha'), ({'mode': 'target_flops', 'target': 1.5}, r'\(0, 1\]'),
+    for spec, message in [({'mode': 'fast'}, 'Unknown inference mode'),
+                          ({'mode': 'ceil', 'alpha': 1}, 'takes no option'), ({'mode': 'budget'}, 'takes alpha'),
+                          ({'mode': 'target_flops', 'target': 1.5}, r'\(0, 1\]'),
                           ({'mode': 'fixed', 'subnet': [50, 8]}, 'Unknown subnet')]:
         with pytest.raises(ValueError, match=message):
             parse_rows([spec], net)

@@ -24,7 +24,8 @@ def test_the_paper_set_is_shipped():
     names = {p.stem for p in OPTION_FILES}
     for arch in ('MSRResNet', 'RCAN'):
         for scale in (2, 4):
-            assert {f'train_WBSR_{arch}_x{scale}', f'train_{arch}_x{scale}_baseline', f'test_WBSR_{arch}_x{scale}'} <= names
+            expected = {f'train_WBSR_{arch}_x{scale}', f'train_{arch}_x{scale}_baseline', f'test_WBSR_{arch}_x{scale}'}
+            assert expected <= names
     assert {'train_WBSR_MSRResNet_x4_HES_only', 'train_WBSR_MSRResNet_x4_BDLoss_only'} <= names
 
 

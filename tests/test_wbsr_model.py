@@ -67,7 +67,7 @@ def test_train_resume_and_test_with_hes_and_bdloss(tmp_path, mini_div2k_x2, tiny
     assert set(checkpoint) == {'params', 'params_ema', 'wbsr'}
     assert len(extras['router']['thresholds']) == 9 and extras['router']['patch_size'] == 32
     assert extras['sigma'] == pytest.approx(sigmas[-1], rel=1e-3)
-    assert extras['prior']['space'] == 'detail' and len(extras['prior']['weights']) == 3
+    assert extras['prior']['space'] == 'intensity' and len(extras['prior']['weights']) == 3
     plain = WBSRMSRResNet(**{k: v for k, v in NETWORK.items() if k != 'type'})
     plain.load_state_dict(checkpoint['params'], strict=True)  # keys of BasicSR's MSRResNet
 
