@@ -53,7 +53,11 @@ def main() -> None:
                 return model.lq
             steps[name] = step
         plain_s, wbsr_s = interleaved_medians([steps['SRModel'], steps['WBSRModel']], device, args.repeats)
+    net = wbsr.supernet
+    trained = [net.subnets[index] for index, _, _ in wbsr.subnet_sampling.plan(1, 0, len(net.subnets))]
+    flops = sum(net.flops(s) for s in trained) / net.flops()
     print(f'device={device} threads={torch.get_num_threads()} batch {args.batch} x 3x32x32 -> 128, MSRResNet x4')
+    print(f'sandwich at the timed iteration: {trained}, {flops:.2f} x the full network\'s FLOPs')
     print(f'SRModel (full network) {plain_s:.3f} s/step   WBSRModel (sandwich of 3) {wbsr_s:.3f} s/step   '
           f'ratio {wbsr_s / plain_s:.2f}')
 
