@@ -7,7 +7,10 @@
 4. ``wbsr_basicsr/test.py -opt options/demo/test_WBSR_demo.yml``: every subnet and dynamic inference.
 5. The table, with bicubic upsampling for reference, and where the allocation maps are.
 
-    python scripts/demo.py [--iters N]      (from the repository root; make demo sets up .venv first)
+    python scripts/demo.py [--iters N] [--root DIR]     (make demo sets up .venv first)
+
+Everything is written under ``--root`` (default: the repository root): ``datasets/demo/``,
+``experiments/`` and ``results/``, as BasicSR lays them out.
 """
 import argparse
 import json
@@ -53,14 +56,14 @@ def write_sources() -> None:
         cv2.imwrite(str(lr_dir / f'{name}.png'), bicubic_downsample(gt, SCALE))
 
 
-def run(step: str, command: List[str]) -> float:
+def run(step: str, command: List[str], root: Path) -> float:
     print(f'\n[demo] {step}: {" ".join(command)}', flush=True)
     started = time.time()
-    subprocess.run(command, check=True, cwd=REPO)
+    subprocess.run(command, check=True, cwd=root, env=dict(os.environ, WBSR_ROOT=str(root)))
     return time.time() - started
 
 
-def bicubic_reference(metrics: Dict[str, dict]) -> Dict[str, float]:
+def bicubic_reference(metrics: Dict[str, dict], root: Path) -> Dict[str, float]:
     """BasicSR's metrics of MATLAB-bicubic x2 upsampling on the held-out photos."""
     import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
     from basicsr.metrics import calculate_metric
@@ -68,17 +71,17 @@ def bicubic_reference(metrics: Dict[str, dict]) -> Dict[str, float]:
 
     totals = {name: 0. for name in metrics}
     for name in HELDOUT_PHOTOS:
-        gt = cv2.imread(str(REPO / DEMO / 'heldout' / 'GT' / f'{name}.png'))
-        lr = cv2.imread(str(REPO / DEMO / 'heldout' / f'LRbicx{SCALE}' / f'{name}.png'))
+        gt = cv2.imread(str(root / DEMO / 'heldout' / 'GT' / f'{name}.png'))
+        lr = cv2.imread(str(root / DEMO / 'heldout' / f'LRbicx{SCALE}' / f'{name}.png'))
         up = np.clip(imresize(lr.astype(np.float64) / 255., SCALE) * 255., 0, 255).round().astype(np.uint8)
         for metric, options in metrics.items():
             totals[metric] += calculate_metric({'img': up, 'img2': gt}, dict(options))
     return {name: value / len(HELDOUT_PHOTOS) for name, value in totals.items()}
 
 
-def print_summary(seconds: Dict[str, float]) -> None:
+def print_summary(seconds: Dict[str, float], root: Path) -> None:
     test_opt = yaml.safe_load((REPO / TEST_OPT).read_text())
-    results = REPO / 'results' / test_opt['name']
+    results = root / 'results' / test_opt['name']
     dataset = test_opt['datasets']['test_1']['name']
     table = json.loads((results / f'wbsr_table_{dataset}.json').read_text())
     metrics = list(test_opt['val']['metrics'])
@@ -90,7 +93,7 @@ def print_summary(seconds: Dict[str, float]) -> None:
         usage = ' '.join(f'{100 * u:3.0f}' for u in row['usage'])
         print(f"{row['row']:<14}" + ''.join(f'{row[m]:>9.4f}' for m in metrics) +
               f"{row['gflops']:>9.3f}{row['flops_percent']:>7.1f}{row['seconds']:>8.3f}  {usage}")
-    bicubic = bicubic_reference(test_opt['val']['metrics'])
+    bicubic = bicubic_reference(test_opt['val']['metrics'], root)
     print(f"{'bicubic':<14}" + ''.join(f'{bicubic[m]:>9.4f}' for m in metrics))
     maps = sorted((results / 'visualization' / dataset).glob('*_subnets.png'))
     print(f'\n[demo] allocation maps (Fig. 3c): {len(maps)} in {maps[0].parent if maps else results}')
@@ -100,27 +103,31 @@ def print_summary(seconds: Dict[str, float]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--iters', type=int, help='training iterations (default: the demo options, 800)')
+    parser.add_argument('--root', type=Path, default=REPO, help='where data, experiments and results go')
     args = parser.parse_args()
-    os.chdir(REPO)
+    root = args.root.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    os.chdir(root)
     seconds: Dict[str, float] = {}
     started = time.time()
     write_sources()
     seconds['photos'] = time.time() - started
     seconds['prepare'] = run('prepare', [
-        sys.executable, 'datasets_prep/prepare_div2k.py', '--input', str(DEMO / 'source'), '--output',
+        sys.executable, str(REPO / 'datasets_prep' / 'prepare_div2k.py'), '--input', str(DEMO / 'source'), '--output',
         str(DEMO / 'prepared'), '--scales', str(SCALE), '--crop-size', '240', '--step', '120', '--thresh-size', '24',
-        '--gt-size', '64', '--gmm-samples', '50000', '--workers', '2'])
-    train_opt = TRAIN_OPT
+        '--gt-size', '64', '--gmm-samples', '50000', '--workers', '2'], root)
+    train_opt = REPO / TRAIN_OPT
     if args.iters:
-        options = yaml.safe_load(TRAIN_OPT.read_text())
+        options = yaml.safe_load(train_opt.read_text())
         options['train']['total_iter'] = args.iters
         options['train']['scheduler']['periods'] = [args.iters]
         options['logger']['save_checkpoint_freq'] = args.iters
-        train_opt = DEMO / 'train_WBSR_demo.yml'
+        train_opt = root / DEMO / 'train_WBSR_demo.yml'
         train_opt.write_text(yaml.safe_dump(options, sort_keys=False))
-    seconds['train'] = run('train', [sys.executable, 'wbsr_basicsr/train.py', '-opt', str(train_opt)])
-    seconds['test'] = run('test', [sys.executable, 'wbsr_basicsr/test.py', '-opt', str(TEST_OPT)])
-    print_summary(seconds)
+    entry = REPO / 'wbsr_basicsr'
+    seconds['train'] = run('train', [sys.executable, str(entry / 'train.py'), '-opt', str(train_opt)], root)
+    seconds['test'] = run('test', [sys.executable, str(entry / 'test.py'), '-opt', str(REPO / TEST_OPT)], root)
+    print_summary(seconds, root)
     return 0
 
 
