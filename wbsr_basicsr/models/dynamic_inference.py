@@ -245,7 +245,8 @@ class InferenceRow:
         needs = {'fixed': 'subnet', 'budget': 'alpha', 'target_flops': 'target'}.get(self.mode)
         given = {name for name in ('subnet', 'alpha', 'target') if getattr(self, name) is not None}
         if given != ({needs} if needs else set()):
-            raise ValueError(f'Inference mode {self.mode!r} takes {needs or "no option"}, got {sorted(given) or "none"}.')
+            raise ValueError(f'Inference mode {self.mode!r} takes {needs or "no option"}, '
+                             f'got {sorted(given) or "none"}.')
         if self.alpha is not None and self.alpha <= 0:
             raise ValueError(f'budget alpha must be positive, got {self.alpha}.')
         if self.target is not None and not 0 < self.target <= 1:
