@@ -165,3 +165,28 @@ def test_distributed_training_on_cpu_with_torchrun(tmp_path, mini_div2k_x2, tiny
     assert any(not torch.equal(first[k], last[k]) for k in first)
     saved = torch.load(tmp_path / 'experiments' / 'wbsr_ddp' / 'models' / 'net_g_3.pth', weights_only=True)
     assert saved['wbsr']['router'] is not None
+
+
+def model_options(tmp_path, network=NETWORK, **extra) -> dict:
+    opt = dict(name='wbsr_bad', model_type='WBSRModel', scale=SCALE, num_gpu=0, is_train=False, dist=False, rank=0,
+               world_size=1, network_g=dict(network), path=dict(pretrain_network_g=None),
+               val=dict(rows=[dict(mode='fixed', subnet='full')]))
+    opt.update(extra)
+    return opt
+
+
+def test_bad_model_options_raise_clear_errors(tmp_path, mini_div2k_x2):
+    from basicsr.models import build_model
+
+    with pytest.raises(ValueError, match='needs a slimmable supernet'):
+        build_model(model_options(tmp_path, network=dict(type='MSRResNet', num_feat=16, num_block=2, upscale=SCALE)))
+    with pytest.raises(ValueError, match=r"rows \['ceil'\] need routing thresholds"):
+        build_model(model_options(tmp_path, val=dict(rows=[dict(mode='ceil')])))
+    with pytest.raises(ValueError, match='are for 32-pixel LR patches; routing.patch_size is 16'):
+        build_model(model_options(tmp_path, routing=dict(stats_file=str(mini_div2k_x2 / 'routing_stats_X2.npz'),
+                                                         patch_size=16, stride=12)))
+    foreign = tmp_path / 'foreign.pth'
+    torch.save({'params': WBSRMSRResNet(**{k: v for k, v in NETWORK.items() if k != 'type'}).state_dict(),
+                'wbsr': {'format': 'other', 'version': 9}}, foreign)
+    with pytest.raises(ValueError, match=f"{foreign}: its 'wbsr' entry is not"):
+        build_model(model_options(tmp_path, path=dict(pretrain_network_g=str(foreign), strict_load_g=True)))
