@@ -122,11 +122,12 @@ def route_budget(classes: np.ndarray, num_classes: int, costs: Sequence[float], 
     return np.abs(costs[None, :] - wanted[:, None]).argmin(axis=1)
 
 
-def alpha_for_target(classes: np.ndarray, num_classes: int, costs: Sequence[float], target_ratio: float) -> float:
-    """The ``alpha`` of :func:`route_budget` whose average cost on ``classes`` is closest to
-    ``target_ratio`` x the full cost. The average is a step function of ``alpha`` that changes
-    only where ``alpha (k / K) C_t`` crosses a midpoint between two costs; one candidate per
-    step is checked."""
+def alpha_for_target(classes: np.ndarray, num_classes: int, costs: Sequence[float], target_ratio: float,
+                     weights: Optional[np.ndarray] = None) -> float:
+    """The ``alpha`` of :func:`route_budget` whose average cost on ``classes`` (each counted
+    ``weights`` times, default once) is closest to ``target_ratio`` x the full cost. The average
+    is a step function of ``alpha`` that changes only where ``alpha (k / K) C_t`` crosses a
+    midpoint between two costs; one candidate per step is checked."""
     if not 0 < target_ratio <= 1:
         raise ValueError(f'target_flops must lie in (0, 1], got {target_ratio}.')
     costs = np.asarray(costs, dtype=np.float64)
@@ -136,7 +137,8 @@ def alpha_for_target(classes: np.ndarray, num_classes: int, costs: Sequence[floa
     midpoints = (costs[1:] + costs[:-1]) / 2 / costs.max()
     breaks = np.unique((midpoints[:, None] / levels[None, :]).ravel())
     candidates = np.concatenate([[breaks[0] / 2], (breaks[1:] + breaks[:-1]) / 2, [breaks[-1] * 2]])
-    ratios = [costs[route_budget(classes, num_classes, costs, a)].mean() / costs.max() for a in candidates]
+    ratios = [np.average(costs[route_budget(classes, num_classes, costs, a)], weights=weights) / costs.max()
+              for a in candidates]
     return float(candidates[int(np.argmin(np.abs(np.asarray(ratios) - target_ratio)))])
 
 
@@ -219,8 +221,11 @@ class Router:
         return np.repeat(np.arange(self.num_classes), self.class_counts)
 
     def alpha_for_target(self, costs: Sequence[float], target_ratio: float) -> float:
-        """Eq. 16's ``alpha`` that makes the training patches' average cost ``target_ratio`` x ``C_t``."""
-        return alpha_for_target(self.calibration_classes(), self.num_classes, costs, target_ratio)
+        """Eq. 16's ``alpha`` that makes the training patches' average cost ``target_ratio`` x ``C_t``
+        (each class weighted by its count, not one entry per training patch)."""
+        present = np.flatnonzero(np.asarray(self.class_counts))
+        return alpha_for_target(present, self.num_classes, costs, target_ratio,
+                                weights=np.asarray(self.class_counts)[present])
 
     def flops(self, channels: int = 3) -> int:
         """FLOPs of scoring one patch: the fused luma-Sobel conv (2 maps) plus, per map element,
