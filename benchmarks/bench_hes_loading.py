@@ -1,17 +1,31 @@
-"""Data-loading time per batch: HESPairedImageDataset (both phases) against BasicSR's PairedImageDataset.
+"""Data-loading cost per batch: HESPairedImageDataset (both phases) against BasicSR's PairedImageDataset.
 
-Same LMDB, same workers, same batch size, runs interleaved; prints median seconds per batch and
-the ratio to PairedImageDataset (target: at most 1.05). A second, identical PairedImageDataset
-loader is timed too: its ratio shows the noise of the measurement. The LMDBs and statistics come from
+Same LMDB, same workers, same batch size, runs interleaved in rotating order. HES loaders are
+timed as training builds them: BasicSR's loader on ``HESSampler``, wrapped by ``HESBatches``
+(which computes the HES fields in the main process). Per loader it prints, as medians over the
+rounds:
+
+- wall: milliseconds per batch as the training loop waits for them;
+- cpu: CPU milliseconds per batch of the main process and the workers together, read from
+  ``/proc`` over the same batches: the work done, much less sensitive than wall time to
+  other jobs on a shared machine;
+- main: the main process's part of cpu;
+- ratios to PairedImageDataset (target: at most 1.05), each round's run against the reference
+  run of the same round.
+
+A second, identical PairedImageDataset loader shows the noise of the measurement, and
+PairedImageDataset on the images the class-level phase draws separates the cost of HES's
+choice of images from the cost of its code. LMDBs and statistics come from
 ``datasets_prep/prepare_div2k.py``:
 
     python benchmarks/bench_hes_loading.py --root datasets/DIV2K --scale 4 [--workers 2] [--batches 60]
 """
 import argparse
+import multiprocessing
 import statistics
 import time
 from os import path as osp
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, NamedTuple
 
 import numpy as np
 import torch
@@ -19,6 +33,14 @@ import torch
 import wbsr_basicsr  # noqa: F401  (compatibility fixes, registers the HES dataset)
 from basicsr.data import build_dataloader, build_dataset
 from basicsr.data.data_sampler import EnlargedSampler
+
+
+class Cost(NamedTuple):
+    """Milliseconds per batch."""
+
+    wall: float
+    cpu: float
+    main: float
 
 
 def dataset_options(args: argparse.Namespace, dataset_type: str) -> dict:
@@ -44,9 +66,18 @@ class ImagesOfDraws(EnlargedSampler):
         return iter(self.hes_dataset.candidate_image[drawn].tolist())
 
 
+def worker_cpu_seconds() -> float:
+    """CPU seconds used so far by this process's live child processes (the loader's workers)."""
+    total = 0.
+    for child in multiprocessing.active_children():
+        with open(f'/proc/{child.pid}/schedstat') as handle:
+            total += int(handle.read().split()[0]) / 1e9
+    return total
+
+
 def loader_timer(args: argparse.Namespace, dataset_type: str, switch_iter: int, hes_dataset=None
-                 ) -> Callable[[], float]:
-    """A function that runs ``args.batches`` batches through a fresh loader; returns seconds per batch."""
+                 ) -> Callable[[], Cost]:
+    """A function that runs ``args.batches`` batches through a fresh loader and returns their cost."""
     opt = dataset_options(args, dataset_type)
     dataset = build_dataset(opt)
     if dataset_type == 'HESPairedImageDataset':
@@ -57,17 +88,23 @@ def loader_timer(args: argparse.Namespace, dataset_type: str, switch_iter: int, 
     else:
         sampler = EnlargedSampler(dataset, 1, 0, 1)
     loader = build_dataloader(dataset, opt, num_gpu=0, dist=False, sampler=sampler, seed=0)
+    if dataset_type == 'HESPairedImageDataset':
+        loader = dataset.training_batches(loader, sampler)
     epoch = [0]
 
-    def run() -> float:
+    def run() -> Cost:
         epoch[0] += 1
         sampler.set_epoch(epoch[0])
         batches = iter(loader)
         next(batches)  # worker start-up is not data loading
-        start = time.perf_counter()
+        workers, main, start = worker_cpu_seconds(), time.process_time(), time.perf_counter()
         for _ in range(args.batches):
             next(batches)
-        return (time.perf_counter() - start) / args.batches
+        wall = time.perf_counter() - start
+        main = time.process_time() - main
+        workers = worker_cpu_seconds() - workers
+        del batches  # shuts the workers down before the next loader starts
+        return Cost(*(1000 * v / args.batches for v in (wall, main + workers, main)))
 
     return run
 
@@ -82,8 +119,10 @@ def main() -> None:
     parser.add_argument('--batches', type=int, default=40, help='timed batches per run')
     parser.add_argument('--rounds', type=int, default=5, help='interleaved runs of each loader')
     args = parser.parse_args()
+    if args.workers < 1:
+        parser.error('--workers must be at least 1: the benchmark measures loading in worker processes.')
     torch.manual_seed(0)
-    timers: Dict[str, Callable[[], float]] = {
+    timers: Dict[str, Callable[[], Cost]] = {
         'PairedImageDataset': loader_timer(args, 'PairedImageDataset', 0),
         'PairedImageDataset 2': loader_timer(args, 'PairedImageDataset', 0),  # control: the noise floor
         'HES sample-level': loader_timer(args, 'HESPairedImageDataset', 10**9),
@@ -93,18 +132,27 @@ def main() -> None:
     # images have larger PNGs, slower to decode: a cost of HES's choice of data, not of its code).
     timers['Paired, HES images'] = loader_timer(args, 'PairedImageDataset', 0,
                                                 build_dataset(dataset_options(args, 'HESPairedImageDataset')))
-    times: Dict[str, List[float]] = {name: [] for name in timers}
-    for _ in range(args.rounds):
-        for name, timer in timers.items():
-            times[name].append(timer())
-    reference = statistics.median(times['PairedImageDataset'])
+    names = list(timers)
+    costs: Dict[str, List[Cost]] = {name: [] for name in names}
+    for round_index in range(args.rounds):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            costs[name].append(timers[name]())
+    reference = costs['PairedImageDataset']
+
+    def ratio(values: List[Cost], base: List[Cost], field: str) -> float:
+        return statistics.median(getattr(v, field) / getattr(b, field) for v, b in zip(values, base))
+
     print(f'workers={args.workers} batch={args.batch_size} gt={args.gt_size} x{args.scale} '
-          f'batches/run={args.batches} rounds={args.rounds}')
-    for name, values in times.items():
-        median = statistics.median(values)
-        print(f'{name:<22}{median * 1000:>9.1f} ms/batch   ratio {median / reference:.3f}')
-    class_level = statistics.median(times['HES class-level']) / statistics.median(times['Paired, HES images'])
-    print(f'HES class-level / Paired on the same images: {class_level:.3f}')
+          f'batches/run={args.batches} rounds={args.rounds}; ms per batch, medians; ratios to PairedImageDataset')
+    print(f"{'loader':<22}{'wall':>8}{'cpu':>8}{'main':>8}{'wall ratio':>12}{'cpu ratio':>11}")
+    for name, values in costs.items():
+        wall, cpu, main_cpu = (statistics.median(getattr(v, f) for v in values) for f in Cost._fields)
+        print(f'{name:<22}{wall:>8.1f}{cpu:>8.1f}{main_cpu:>8.2f}{ratio(values, reference, "wall"):>12.3f}'
+              f'{ratio(values, reference, "cpu"):>11.3f}')
+    same_images = costs['Paired, HES images']
+    print(f'HES class-level / Paired on the same images: wall {ratio(costs["HES class-level"], same_images, "wall"):.3f}, '
+          f'cpu {ratio(costs["HES class-level"], same_images, "cpu"):.3f}')
 
 
 if __name__ == '__main__':

@@ -12,7 +12,9 @@ from scipy import stats
 import basicsr.train
 from basicsr.data import build_dataloader, build_dataset
 from conftest import newest_log, paired_dataset, train_options
-from wbsr_basicsr.data.hes_paired_dataset import HESPairedImageDataset, HESSampler, class_level_probabilities
+from wbsr_basicsr.data.hes_paired_dataset import (HESBatches, HESPairedImageDataset, HESSampler,
+                                                  class_level_probabilities)
+from wbsr_basicsr.data.hes_statistics import HESStatistics
 from wbsr_basicsr.utils.gradient_stats import gradient_vectors_at, patch_gradient_vectors
 
 SEED_TRIALS = 4000
@@ -42,14 +44,43 @@ def test_class_level_frequencies_follow_eq8(hes_dataset):
     assert stats.chisquare(observed, uniform * SEED_TRIALS).pvalue < 1e-6
 
 
-def test_class_level_items_carry_their_candidate_class(hes_dataset):
-    for candidate in np.random.default_rng(1).integers(0, len(hes_dataset.candidate_class), 60):
-        item = hes_dataset[len(hes_dataset) + int(candidate)]
-        assert item['lq'].shape == (3, 24, 24) and item['gt'].shape == (3, 48, 48)
-        assert item['hes_class_level'] == 1
-        assert item['hes_class'] == hes_dataset.candidate_class[candidate]
-        # The stored vector, swapped on rotation, is the vector of the augmented patch.
-        assert torch.allclose(item['hes_vector'], patch_gradient_vectors(item['lq'][None])[0], atol=1e-5)
+def hes_batches(dataset: HESPairedImageDataset, switch_iter: int, workers: int = 2) -> HESBatches:
+    """The training loader BasicSR builds (``workers`` processes), wrapped as the compat hook wraps it."""
+    sampler = dataset.training_sampler(1, 0, total_iter=10**6, first_iter=0, seed=0)
+    sampler.switch_iter = switch_iter
+    sampler.set_epoch(0)
+    options = dict(dataset.opt, num_worker_per_gpu=workers)
+    return dataset.training_batches(build_dataloader(dataset, options, num_gpu=0, dist=False, sampler=sampler), sampler)
+
+
+def test_class_level_batches_carry_their_candidates_class_and_vector(hes_dataset, mini_div2k_x2):
+    stored = HESStatistics.load(str(mini_div2k_x2 / 'hes_stats_X2.npz')).vectors
+    batches = hes_batches(hes_dataset, switch_iter=0)
+    n, size = len(hes_dataset), batches.sampler.batch_size
+    assert len(batches) >= 3
+    for position, batch in enumerate(batches):
+        candidates = batches.sampler.epoch_indices[position * size:(position + 1) * size] - n
+        assert batch['lq'].shape == (4, 3, 24, 24) and batch['gt'].shape == (4, 3, 48, 48)
+        assert batch['hes_class_level'].tolist() == [1, 1, 1, 1]
+        assert batch['hes_class'].tolist() == hes_dataset.candidate_class[candidates].tolist()
+        assert torch.allclose(batch['hes_vector'], patch_gradient_vectors(batch['lq']))
+        # Each patch is the drawn candidate's: its vector is the stored one, h and v swapped by a rotation.
+        for vector, candidate in zip(batch['hes_vector'], candidates):
+            assert any(torch.allclose(vector, torch.from_numpy(stored[candidate][order]), atol=1e-5)
+                       for order in ([0, 1, 2, 3], [2, 3, 0, 1]))
+    assert position == len(batches) - 1
+
+
+def test_normalized_patches_are_scored_in_their_original_range(tiny_pairs):
+    gt_dir, lq_dir = tiny_pairs
+    options = paired_dataset('hes_norm', gt_dir, lq_dir, type='HESPairedImageDataset', phase='train', scale=2,
+                             gt_size=32, use_hflip=False, use_rot=False, batch_size_per_gpu=2,
+                             mean=[0.4, 0.5, 0.6], std=[0.2, 0.25, 0.3], hes=dict(num_classes=4))
+    dataset = build_dataset(options)
+    batch = next(iter(hes_batches(dataset, switch_iter=10, workers=0)))
+    original = batch['lq'] * torch.tensor([0.2, 0.25, 0.3]).view(3, 1, 1) + torch.tensor([0.4, 0.5, 0.6]).view(3, 1, 1)
+    assert torch.allclose(batch['hes_vector'], patch_gradient_vectors(original))
+    assert batch['hes_class'].tolist() == dataset.classify(patch_gradient_vectors(original).numpy()).tolist()
 
 
 def natural_class_distribution(dataset: HESPairedImageDataset) -> np.ndarray:
@@ -67,7 +98,8 @@ def natural_class_distribution(dataset: HESPairedImageDataset) -> np.ndarray:
 def test_sample_level_items_follow_the_natural_distribution(hes_dataset):
     random.seed(0)  # BasicSR crops and flips with Python's random
     draws = np.random.default_rng(2).integers(0, len(hes_dataset), 2000)
-    observed = np.bincount([hes_dataset[int(i)]['hes_class'] for i in draws], minlength=10)
+    lq = torch.stack([hes_dataset[int(i)]['lq'] for i in draws])
+    observed = np.bincount(hes_dataset.hes_fields(lq, draws)['hes_class'].numpy(), minlength=10)
     natural = natural_class_distribution(hes_dataset)
     assert stats.chisquare(observed, natural * len(draws)).pvalue > 0.01
     eq8 = class_level_probabilities(hes_dataset.class_counts, 0.8)
@@ -113,9 +145,7 @@ def test_lmdb_statistics_computed_at_start_and_loaded_by_workers(mini_div2k_x2, 
     reference = build_dataset(lmdb_options(mini_div2k_x2))
     assert np.array_equal(dataset.candidate_class, reference.candidate_class)  # same grid, same classes
     assert dataset.file_client is None and options['io_backend']['type'] == 'lmdb'
-    sampler = dataset.training_sampler(1, 0, total_iter=10, first_iter=0, seed=0)  # switch after 7
-    loader = build_dataloader(dataset, dict(options, num_worker_per_gpu=2), num_gpu=0, dist=False, sampler=sampler)
-    batch = next(iter(loader))
+    batch = next(iter(hes_batches(dataset, switch_iter=7)))
     assert batch['lq'].shape == (4, 3, 24, 24) and batch['hes_class_level'].tolist() == [0, 0, 0, 0]
 
 

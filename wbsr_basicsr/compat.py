@@ -21,7 +21,9 @@ applies three fixes at run time:
 
 One hook is added: ``basicsr.train.create_train_val_dataloader`` is wrapped so that a
 training dataset with a ``training_sampler(...)`` method (the HES dataset) supplies the
-sampler in place of BasicSR's ``EnlargedSampler``; nothing changes for other datasets.
+sampler in place of BasicSR's ``EnlargedSampler``, and with ``training_batches(loader, sampler)``
+wraps the loader BasicSR builds on it (the HES dataset adds its per-batch fields there, in the
+main process); nothing changes for other datasets.
 """
 import importlib.util
 import os
@@ -120,6 +122,7 @@ def _with_dataset_samplers(create_train_val_dataloader: Callable) -> Callable:
                                                      opt['path'].get('resume_iter', 0), opt.get('manual_seed') or 0)
             train_loader = build_dataloader(dataset, opt['datasets']['train'], num_gpu=opt['num_gpu'], dist=opt['dist'],
                                             sampler=train_sampler, seed=opt['manual_seed'])
+            train_loader = dataset.training_batches(train_loader, train_sampler)
             logger.info(f'{type(dataset).__name__} supplies its sampler: {type(train_sampler).__name__}.')
         return train_loader, train_sampler, val_loaders, total_epochs, total_iters
 

@@ -12,11 +12,16 @@ knows the iteration of every batch it hands out (also after ``--auto_resume``, a
 on every rank). Index ``i < len(dataset)`` asks for the sample-level patch of image ``i``;
 index ``len(dataset) + c`` asks for candidate ``c``. Worker processes, either prefetch mode
 and distributed ranks therefore see the switch at the same, exact iteration.
+
+Workers return exactly what ``PairedImageDataset`` returns. The HES fields of a batch (each
+patch's gradient vector, class and phase) are added in the main process by
+:class:`HESBatches`, one batched computation per batch: carrying three small tensors per batch
+out of the worker processes cost more than computing them (see the README's overhead figures).
 """
 import time
 from dataclasses import dataclass
 from os import path as osp
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional
 
 import numpy as np
 import torch
@@ -70,8 +75,9 @@ class HESPairedImageDataset(PairedImageDataset):
     ``start_frac`` (of ``train.total_iter``, default 0.7) or ``start_iter`` (absolute),
     ``stats_file`` (``hes_stats_X{s}.npz`` from the preparation step; computed at start when
     absent), ``stride`` (candidate grid stride in LR pixels when computing; default half a
-    patch). Items also carry ``hes_vector`` (the LR patch's gradient vector), ``hes_class`` and
-    ``hes_class_level`` (1 for a class-level draw, 0 for a sample-level one).
+    patch). Batches of the training loader (:meth:`training_batches`) also carry, per patch,
+    ``hes_vector`` (the LR patch's gradient vector), ``hes_class`` and ``hes_class_level`` (1
+    for a class-level draw, 0 for a sample-level one); see :meth:`hes_fields`.
     """
 
     def __init__(self, opt: dict) -> None:
@@ -130,7 +136,6 @@ class HESPairedImageDataset(PairedImageDataset):
         self.thresholds = class_thresholds(scores, self.hes.num_classes)
         self.candidate_image = image_of_key[statistics.positions[:, 0]]
         self.candidate_corner = statistics.positions[:, 1:].astype(np.int64)
-        self.candidate_vector = statistics.vectors
         self.candidate_class = assign_classes(scores, self.thresholds)
         self.class_counts = np.bincount(self.candidate_class, minlength=self.hes.num_classes)
         self.class_members = [np.flatnonzero(self.candidate_class == k) for k in range(self.hes.num_classes)]
@@ -156,47 +161,59 @@ class HESPairedImageDataset(PairedImageDataset):
         return HESSampler(self, num_replicas, rank, self.opt.get('dataset_enlarge_ratio', 1),
                           self.opt['batch_size_per_gpu'], self.hes.switch_iter(total_iter), first_iter, seed)
 
+    def training_batches(self, loader: Iterable[Dict], sampler: 'HESSampler') -> 'HESBatches':
+        """``loader`` (built on ``sampler``) with the HES fields added to every batch."""
+        return HESBatches(loader, sampler)
+
+    def hes_fields(self, lq: Tensor, indices: np.ndarray) -> Dict[str, Tensor]:
+        """The HES fields of a batch of LR patches ``lq`` ``(B, C, P, P)`` drawn as dataset ``indices``.
+
+        ``hes_vector`` ``(B, 4)``: the gradient vector of each patch as it is (after flips and
+        rotations); ``hes_class`` ``(B,)``: its Eq. 7 class, for a class-level draw the class Eq. 8
+        drew it from; ``hes_class_level`` ``(B,)``: 1 for a class-level draw, 0 for a sample-level one.
+        """
+        indices = np.asarray(indices, dtype=np.int64)
+        if len(indices) != len(lq):
+            raise ValueError(f'{len(indices)} dataset indices for a batch of {len(lq)} patches.')
+        # In numpy: this runs in the training process, where torch's CPU thread pool would wake
+        # and spin on cores the loader's workers need.
+        vectors = patch_gradient_vectors(self._unnormalized(lq.detach().cpu().numpy()))
+        class_level = indices >= len(self.paths)
+        classes = self.classify(vectors)
+        classes[class_level] = self.candidate_class[indices[class_level] - len(self.paths)]
+        return {'hes_vector': torch.from_numpy(vectors), 'hes_class': torch.from_numpy(classes),
+                'hes_class_level': torch.from_numpy(class_level.astype(np.int64))}
+
     # ------------------------------------------------------------------ items
 
     def __getitem__(self, index: int) -> Dict:
+        """Image ``index``'s random crop as ``PairedImageDataset`` draws it, or candidate
+        ``index - len(self)``'s patch; the same fields either way."""
         if index >= len(self.paths):
-            item, vector = self._candidate_item(int(index) - len(self.paths))
-        else:
-            item = super().__getitem__(index)
-            vector = patch_gradient_vectors(self._unnormalized(item['lq'])[None])[0]
-        item['hes_class_level'] = int(index >= len(self.paths))
-        item['hes_vector'] = vector
-        item['hes_class'] = int(self.classify(vector.numpy()))
-        return item
+            return self._candidate_item(int(index) - len(self.paths))
+        return super().__getitem__(index)
 
-    def _unnormalized(self, lq: Tensor) -> Tensor:
-        """The LR patch in [0, 1], undoing the optional mean/std normalisation."""
+    def _unnormalized(self, lq: np.ndarray) -> np.ndarray:
+        """LR patches ``(..., C, H, W)`` in [0, 1], undoing the optional mean/std normalisation."""
         if self.mean is None and self.std is None:
             return lq
-        std = torch.as_tensor(self.std if self.std is not None else 1.).view(-1, 1, 1)
-        return lq * std + torch.as_tensor(self.mean if self.mean is not None else 0.).view(-1, 1, 1)
+        std = np.asarray(self.std if self.std is not None else 1., dtype=np.float32).reshape(-1, 1, 1)
+        return lq * std + np.asarray(self.mean if self.mean is not None else 0., dtype=np.float32).reshape(-1, 1, 1)
 
-    def _candidate_item(self, candidate: int) -> Tuple[Dict, Tensor]:
-        """The class-level item (candidate's LR patch, the GT patch above it) and its gradient vector.
-
-        The stored vector is reused: flips keep ``|Gh|`` and ``|Gv|``, a 90-degree rotation swaps them.
-        """
+    def _candidate_item(self, candidate: int) -> Dict:
+        """The class-level item: the candidate's LR patch and the GT patch above it, augmented."""
         image = int(self.candidate_image[candidate])
         top, left = (int(v) for v in self.candidate_corner[candidate])
         img_gt, img_lq, gt_path, lq_path = self._read_pair(image)
         size, scale = self.patch_size, self.scale
         img_lq = img_lq[top:top + size, left:left + size]
         img_gt = img_gt[top * scale:(top + size) * scale, left * scale:(left + size) * scale]
-        (img_gt, img_lq), (_, _, rot90) = augment([img_gt, img_lq], self.opt['use_hflip'], self.opt['use_rot'],
-                                                  return_status=True)
+        img_gt, img_lq = augment([img_gt, img_lq], self.opt['use_hflip'], self.opt['use_rot'])
         img_gt, img_lq = img2tensor([img_gt, img_lq], bgr2rgb=True, float32=True)
         if self.mean is not None or self.std is not None:
             normalize(img_lq, self.mean, self.std, inplace=True)
             normalize(img_gt, self.mean, self.std, inplace=True)
-        vector = torch.from_numpy(self.candidate_vector[candidate])
-        if rot90:
-            vector = vector[[2, 3, 0, 1]]
-        return {'lq': img_lq, 'gt': img_gt, 'lq_path': lq_path, 'gt_path': gt_path}, vector
+        return {'lq': img_lq, 'gt': img_gt, 'lq_path': lq_path, 'gt_path': gt_path}
 
     def _client(self) -> FileClient:
         if self.file_client is None:
@@ -242,6 +259,7 @@ class HESSampler(EnlargedSampler):
         self.iters_per_epoch = self.num_samples // batch_size
         self.epoch_start_iter = first_iter
         self.seed = seed
+        self.epoch_indices = np.empty(0, dtype=np.int64)  # the stream of the latest __iter__
         self._last_epoch: Optional[int] = None
 
     def set_epoch(self, epoch: int) -> None:
@@ -255,4 +273,34 @@ class HESSampler(EnlargedSampler):
         first_class_level = min(len(sample_level), max(0, self.switch_iter - self.epoch_start_iter) * self.batch_size)
         rng = np.random.default_rng([self.seed, self.epoch, self.rank])
         drawn = self.dataset.draw_class_level(rng, len(sample_level) - first_class_level) + len(self.dataset)
-        return iter(sample_level[:first_class_level] + drawn.tolist())
+        self.epoch_indices = np.concatenate([np.asarray(sample_level[:first_class_level], dtype=np.int64), drawn])
+        return iter(self.epoch_indices.tolist())
+
+
+class HESBatches:
+    """A training loader whose batches also carry the HES fields, computed in the main process.
+
+    BasicSR's loader (either prefetch mode, any number of workers) hands out the batches of one
+    epoch in the order of :class:`HESSampler`'s stream, ``batch_size`` indices each, so the
+    dataset indices of batch ``j`` are ``sampler.epoch_indices[j * batch_size:(j + 1) * batch_size]``.
+    Everything else (``len``, ``dataset``, ``sampler``, ...) is the wrapped loader's.
+    """
+
+    def __init__(self, loader: Iterable[Dict], sampler: HESSampler) -> None:
+        self.loader = loader
+        self.sampler = sampler
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __getattr__(self, name: str):
+        return getattr(self.loader, name)
+
+    def __iter__(self) -> Iterator[Dict]:
+        size = self.sampler.batch_size
+        indices: Optional[np.ndarray] = None
+        for position, batch in enumerate(self.loader):
+            if indices is None:  # the loader has asked the sampler for this epoch's stream by now
+                indices = self.sampler.epoch_indices
+            batch.update(self.sampler.dataset.hes_fields(batch['lq'], indices[position * size:(position + 1) * size]))
+            yield batch

@@ -13,8 +13,7 @@ so a patch's score depends on its own pixels only). The difficulty score is ``s 
 Classes follow Eq. 7: ``t_k = sorted(s)[floor(k N / K)]``, class ``k`` = number of thresholds
 not above ``s``.
 """
-import functools
-from typing import List, Sequence, TypeVar
+from typing import Callable, List, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -28,25 +27,36 @@ VECTOR_FIELDS = ('mean_abs_gh', 'std_abs_gh', 'mean_abs_gv', 'std_abs_gv')
 SCORE_DEFINITION = 'sum of (mean|Gh|, std|Gh|, mean|Gv|, std|Gv|), Sobel 3x3 on BT.601 luma in [0, 1]'
 
 
-@functools.lru_cache(maxsize=None)
-def _luma_sobel_kernels(channels: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """``(2, channels, 3, 3)``: Sobel-h and Sobel-v of the luma. Luma then Sobel is linear, so one
-    convolution of the RGB (or gray) image does both."""
-    sobel_h = torch.tensor(SOBEL_H, dtype=torch.float64)
-    sobel = torch.stack([sobel_h, sobel_h.t()])  # (2, 3, 3)
+def luma(images: Vectors) -> Vectors:
+    """``(N, C, H, W)`` RGB (C = 3) or gray (C = 1) -> ``(N, H, W)`` BT.601 luma."""
+    channels = images.shape[-3]
     if channels == 1:
-        weights = torch.ones(1, dtype=torch.float64)
-    elif channels == 3:
-        weights = torch.tensor(LUMA_WEIGHTS, dtype=torch.float64)
-    else:
-        raise ValueError(f'Expected 1 or 3 channels (gray or RGB), got {channels}.')
-    return (sobel[:, None] * weights[None, :, None, None]).to(dtype=dtype, device=device)
+        return images[..., 0, :, :]
+    if channels == 3:
+        red, green, blue = LUMA_WEIGHTS
+        return red * images[..., 0, :, :] + green * images[..., 1, :, :] + blue * images[..., 2, :, :]
+    raise ValueError(f'Expected 1 or 3 channels (gray or RGB), got {channels}.')
 
 
-def sobel_magnitudes(images: Tensor) -> Tensor:
+def sobel_magnitudes(images: Vectors) -> Vectors:
     """``(N, C, H, W)`` RGB or gray in [0, 1] -> ``(N, 2, H - 2, W - 2)``: ``|Gh|``, ``|Gv|`` of the
-    luma on the valid interior."""
-    return F.conv2d(images, _luma_sobel_kernels(images.shape[1], images.dtype, images.device)).abs()
+    luma on the valid interior, in float32, for torch tensors (any device) and numpy arrays alike.
+
+    The 3 x 3 Sobel (``SOBEL_H`` and its transpose, as a cross-correlation) is separable: a
+    central difference along one axis, smoothed by (1, 2, 1) along the other. Slicing and
+    arithmetic only: numpy runs it on the calling thread, with no thread pool to wake.
+    """
+    y = luma(images.float() if isinstance(images, Tensor) else images.astype(np.float32, copy=False))
+    across = y[..., :, 2:] - y[..., :, :-2]  # change along the width
+    down = y[..., 2:, :] - y[..., :-2, :]  # change along the height
+    gh = across[..., :-2, :] + 2 * across[..., 1:-1, :] + across[..., 2:, :]
+    gv = down[..., :-2] + 2 * down[..., 1:-1] + down[..., 2:]
+    return abs(_stack(images)([gh, gv], 1))
+
+
+def _stack(like: Vectors) -> Callable:
+    """``torch.stack`` or ``numpy.stack``, whichever suits ``like``."""
+    return torch.stack if isinstance(like, Tensor) else np.stack
 
 
 def gradient_vectors_at(images: Tensor, patch_size: int, tops: Sequence[int], lefts: Sequence[int]) -> Tensor:
@@ -58,7 +68,7 @@ def gradient_vectors_at(images: Tensor, patch_size: int, tops: Sequence[int], le
     if patch_size < 3:
         raise ValueError(f'patch_size must be at least 3 for a 3 x 3 Sobel, got {patch_size}.')
     # float64 moments: E[x^2] - E[x]^2 loses too much in float32 on near-flat patches.
-    magnitudes = sobel_magnitudes(images.float()).double()
+    magnitudes = sobel_magnitudes(images).double()
     window = patch_size - 2
     top = torch.as_tensor(list(tops), dtype=torch.long, device=images.device).view(-1, 1)
     left = torch.as_tensor(list(lefts), dtype=torch.long, device=images.device).view(1, -1)
@@ -91,14 +101,17 @@ def grid_gradient_vectors(images: Tensor, patch_size: int, stride: int) -> Tenso
                                grid_positions(width, patch_size, stride))
 
 
-def patch_gradient_vectors(patches: Tensor) -> Tensor:
-    """``(N, C, P, P)`` patches in [0, 1] -> ``(N, 4)`` gradient vectors, one per whole patch."""
+def patch_gradient_vectors(patches: Vectors) -> Vectors:
+    """``(N, C, P, P)`` patches in [0, 1] -> ``(N, 4)`` float32 gradient vectors, one per whole
+    patch; torch tensors (on their device) or numpy arrays (on the calling thread) alike."""
     height, width = patches.shape[-2:]
     if height != width or height < 3:
         raise ValueError(f'Patches must be square and at least 3 x 3, got {height} x {width}.')
-    # One window covering the patch: a direct (two-pass) std and mean, few ops for data-loading workers.
-    std, mean = torch.std_mean(sobel_magnitudes(patches.float()), dim=(-2, -1), correction=0)
-    return torch.stack([mean, std], dim=-1).reshape(-1, 4)
+    magnitudes = sobel_magnitudes(patches)
+    # One window covering the patch: a direct two-pass mean and std (float32 keeps flat patches exact).
+    mean = magnitudes.mean((-2, -1))
+    std = ((magnitudes - mean[..., None, None])**2).mean((-2, -1))**0.5
+    return _stack(patches)([mean, std], -1).reshape(-1, 4)
 
 
 def difficulty_scores(vectors: Vectors) -> Vectors:
