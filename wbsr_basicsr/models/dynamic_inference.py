@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from wbsr_basicsr.archs.slimmable import SlimmableSupernet, Subnet, conv_flops
+from wbsr_basicsr.archs.slimmable import SlimmableSupernet, Subnet
 from wbsr_basicsr.utils.gradient_stats import (assign_classes, class_thresholds, difficulty_scores, grid_positions,
                                                patch_gradient_vectors)
 
@@ -228,10 +228,13 @@ class Router:
                                 weights=np.asarray(self.class_counts)[present])
 
     def flops(self, channels: int = 3) -> int:
-        """FLOPs of scoring one patch: the fused luma-Sobel conv (2 maps) plus, per map element,
-        the absolute value (1) and the mean and standard deviation (4)."""
-        interior = self.patch_size - 2
-        return conv_flops(channels, 2, 3, interior, interior) + 2 * 5 * interior * interior
+        """FLOPs of scoring one patch as ``sobel_magnitudes`` and ``patch_gradient_vectors`` do it:
+        the luma (5 per pixel for RGB), the central differences (1 per element), and per element
+        of each of the 2 Sobel maps the (1, 2, 1) smoothing (3), the absolute value (1) and the
+        two-pass mean and standard deviation (4)."""
+        size, interior = self.patch_size, self.patch_size - 2
+        luma = 5 * size * size if channels == 3 else 0
+        return luma + 2 * size * interior + 2 * 8 * interior * interior
 
 
 @dataclass(frozen=True)
