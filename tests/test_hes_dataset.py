@@ -11,6 +11,7 @@ from scipy import stats
 
 import basicsr.train
 from basicsr.data import build_dataloader, build_dataset
+from basicsr.utils import get_root_logger
 from conftest import newest_log, paired_dataset, train_options
 from wbsr_basicsr.data.hes_paired_dataset import (HESBatches, HESPairedImageDataset, HESSampler,
                                                   class_level_probabilities)
@@ -162,6 +163,20 @@ def test_statistics_for_another_scale_or_patch_raise(mini_div2k_x2, tmp_path):
     options['hes']['stats_file'] = str(tmp_path / 'other.npz')
     with pytest.raises(ValueError, match="is not a 'wbsr-hes-stats' version 1 file"):
         build_dataset(options)
+
+
+def test_sampler_and_fields_follow_basicsrs_batch_size_for_data_parallel(tiny_pairs):
+    # Non-distributed multi-GPU: BasicSR's loader batches batch_size_per_gpu x num_gpu (no GPU needed to build it).
+    dataset_opt = paired_dataset('tiny_hes', *tiny_pairs, type='HESPairedImageDataset', phase='train', scale=2,
+                                 gt_size=32, use_hflip=True, use_rot=True, num_worker_per_gpu=0, batch_size_per_gpu=2,
+                                 dataset_enlarge_ratio=4, hes=dict(num_classes=4, start_iter=1))
+    opt = dict(datasets=dict(train=dataset_opt), num_gpu=2, dist=False, world_size=1, rank=0, manual_seed=0,
+               train=dict(total_iter=10), path={})
+    loader, sampler, _, _, _ = basicsr.train.create_train_val_dataloader(opt, get_root_logger())
+    assert isinstance(loader, HESBatches) and loader.batch_size == sampler.batch_size == 4
+    sampler.set_epoch(0)
+    phases = [batch['hes_class_level'].tolist() for batch in loader]
+    assert phases[:2] == [[0, 0, 0, 0], [1, 1, 1, 1]]  # iteration 1 sample-level, class-level from iteration 2
 
 
 def hes_train_options(gt_dir: Path, lq_dir: Path, total_iter: int, prefetch_mode) -> dict:

@@ -110,7 +110,10 @@ def load_resume_state(opt: dict) -> Optional[dict]:
 
 
 def _with_dataset_samplers(create_train_val_dataloader: Callable) -> Callable:
-    """Wrap BasicSR's loader factory: a dataset may supply its own training sampler."""
+    """Wrap BasicSR's loader factory: a dataset may supply its own training sampler and wrap the loader.
+
+    The sampler is told the batch size of the loader BasicSR built (``batch_size_per_gpu``, times
+    ``num_gpu`` for non-distributed multi-GPU), so that it knows the iteration of every index."""
 
     def create(opt: dict, logger) -> tuple:
         from basicsr.data import build_dataloader
@@ -119,7 +122,8 @@ def _with_dataset_samplers(create_train_val_dataloader: Callable) -> Callable:
         dataset = None if train_loader is None else train_loader.dataset
         if hasattr(dataset, 'training_sampler'):
             train_sampler = dataset.training_sampler(train_sampler.num_replicas, train_sampler.rank, total_iters,
-                                                     opt['path'].get('resume_iter', 0), opt.get('manual_seed') or 0)
+                                                     opt['path'].get('resume_iter', 0), opt.get('manual_seed') or 0,
+                                                     batch_size=train_loader.batch_size)
             train_loader = build_dataloader(dataset, opt['datasets']['train'], num_gpu=opt['num_gpu'], dist=opt['dist'],
                                             sampler=train_sampler, seed=opt['manual_seed'])
             train_loader = dataset.training_batches(train_loader, train_sampler)

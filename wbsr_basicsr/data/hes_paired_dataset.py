@@ -155,11 +155,16 @@ class HESPairedImageDataset(PairedImageDataset):
         """Eq. 7 classes of gradient vectors ``(..., 4)`` under this dataset's thresholds."""
         return assign_classes(difficulty_scores(vectors), self.thresholds)
 
-    def training_sampler(self, num_replicas: int, rank: int, total_iter: int, first_iter: int,
-                         seed: int) -> 'HESSampler':
-        """The sampler that replaces BasicSR's ``EnlargedSampler`` here (see ``wbsr_basicsr.compat``)."""
+    def training_sampler(self, num_replicas: int, rank: int, total_iter: int, first_iter: int, seed: int,
+                         batch_size: Optional[int] = None) -> 'HESSampler':
+        """The sampler that replaces BasicSR's ``EnlargedSampler`` here (see ``wbsr_basicsr.compat``).
+
+        ``batch_size``: patches per iteration of this process's loader; default
+        ``batch_size_per_gpu`` (BasicSR multiplies it by ``num_gpu`` for non-distributed multi-GPU).
+        """
         return HESSampler(self, num_replicas, rank, self.opt.get('dataset_enlarge_ratio', 1),
-                          self.opt['batch_size_per_gpu'], self.hes.switch_iter(total_iter), first_iter, seed)
+                          batch_size or self.opt['batch_size_per_gpu'], self.hes.switch_iter(total_iter), first_iter,
+                          seed)
 
     def training_batches(self, loader: Iterable[Dict], sampler: 'HESSampler') -> 'HESBatches':
         """``loader`` (built on ``sampler``) with the HES fields added to every batch."""
