@@ -2,7 +2,6 @@
 from typing import Dict, Optional
 
 import numpy as np
-import torch
 
 from basicsr.models.sr_model import SRModel
 from basicsr.utils.registry import MODEL_REGISTRY
@@ -17,18 +16,19 @@ class HESLogging:
         hes = (opt.get('datasets', {}).get('train') or {}).get('hes') or {}
         self._hes_num_classes: int = hes.get('num_classes', 10)
         self._hes_print_freq: int = opt.get('logger', {}).get('print_freq', 100)
-        self._hes_batch: Optional[Dict[str, torch.Tensor]] = None
+        self._hes_batch: Optional[Dict[str, np.ndarray]] = None  # this batch's classes and phases, on the CPU
         self._hes_counts = np.zeros(self._hes_num_classes, dtype=np.int64)
         self._hes_class_level = [0, 0]  # class-level draws, all draws
 
     def _remember_hes_batch(self, data: dict) -> None:
         if 'hes_class' in data:
-            self._hes_batch = {'class': data['hes_class'], 'class_level': data['hes_class_level']}
+            self._hes_batch = {'class': data['hes_class'].cpu().numpy(),
+                               'class_level': data['hes_class_level'].cpu().numpy()}
 
     def _log_hes(self, current_iter: int) -> None:
         if self._hes_batch is None:
             return
-        self._hes_counts += np.bincount(self._hes_batch['class'].cpu().numpy(), minlength=self._hes_num_classes)
+        self._hes_counts += np.bincount(self._hes_batch['class'], minlength=self._hes_num_classes)
         self._hes_class_level[0] += int(self._hes_batch['class_level'].sum())
         self._hes_class_level[1] += len(self._hes_batch['class_level'])
         self.log_dict['hes_class_level'] = self._hes_class_level[0] / self._hes_class_level[1]

@@ -178,7 +178,7 @@ class WBSRModel(HESLogging, SRModel):
     def optimize_parameters(self, current_iter: int) -> None:
         """One iteration: forward and backward each planned subnet, average gradients across ranks, step."""
         self.optimizer_g.zero_grad()
-        classes = None if self._hes_batch is None else self._hes_batch['class'].cpu().numpy()
+        classes = None if self._hes_batch is None else self._hes_batch['class']
         steps = self.subnet_sampling.plan(current_iter, self.opt.get('manual_seed') or 0, len(self.supernet.subnets),
                                           classes, self._hes_num_classes)
         full = len(self.supernet.subnets) - 1

@@ -20,14 +20,14 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-Vectors = TypeVar('Vectors', Tensor, np.ndarray)
+Array = TypeVar('Array', Tensor, np.ndarray)
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 SOBEL_H = ((-1., 0., 1.), (-2., 0., 2.), (-1., 0., 1.))  # responds to horizontal change
 VECTOR_FIELDS = ('mean_abs_gh', 'std_abs_gh', 'mean_abs_gv', 'std_abs_gv')
 SCORE_DEFINITION = 'sum of (mean|Gh|, std|Gh|, mean|Gv|, std|Gv|), Sobel 3x3 on BT.601 luma in [0, 1]'
 
 
-def luma(images: Vectors) -> Vectors:
+def luma(images: Array) -> Array:
     """``(N, C, H, W)`` RGB (C = 3) or gray (C = 1) -> ``(N, H, W)`` BT.601 luma."""
     channels = images.shape[-3]
     if channels == 1:
@@ -38,7 +38,7 @@ def luma(images: Vectors) -> Vectors:
     raise ValueError(f'Expected 1 or 3 channels (gray or RGB), got {channels}.')
 
 
-def sobel_magnitudes(images: Vectors) -> Vectors:
+def sobel_magnitudes(images: Array) -> Array:
     """``(N, C, H, W)`` RGB or gray in [0, 1] -> ``(N, 2, H - 2, W - 2)``: ``|Gh|``, ``|Gv|`` of the
     luma on the valid interior, in float32, for torch tensors (any device) and numpy arrays alike.
 
@@ -54,7 +54,7 @@ def sobel_magnitudes(images: Vectors) -> Vectors:
     return abs(_stack(images)([gh, gv], 1))
 
 
-def _stack(like: Vectors) -> Callable:
+def _stack(like: Array) -> Callable:
     """``torch.stack`` or ``numpy.stack``, whichever suits ``like``."""
     return torch.stack if isinstance(like, Tensor) else np.stack
 
@@ -101,20 +101,20 @@ def grid_gradient_vectors(images: Tensor, patch_size: int, stride: int) -> Tenso
                                grid_positions(width, patch_size, stride))
 
 
-def patch_gradient_vectors(patches: Vectors) -> Vectors:
+def patch_gradient_vectors(patches: Array) -> Array:
     """``(N, C, P, P)`` patches in [0, 1] -> ``(N, 4)`` float32 gradient vectors, one per whole
     patch; torch tensors (on their device) or numpy arrays (on the calling thread) alike."""
     height, width = patches.shape[-2:]
     if height != width or height < 3:
         raise ValueError(f'Patches must be square and at least 3 x 3, got {height} x {width}.')
     magnitudes = sobel_magnitudes(patches)
-    # One window covering the patch: a direct two-pass mean and std (float32 keeps flat patches exact).
+    # One window covering the patch: a direct two-pass mean and std, accurate in float32 on flat patches.
     mean = magnitudes.mean((-2, -1))
     std = ((magnitudes - mean[..., None, None])**2).mean((-2, -1))**0.5
     return _stack(patches)([mean, std], -1).reshape(-1, 4)
 
 
-def difficulty_scores(vectors: Vectors) -> Vectors:
+def difficulty_scores(vectors: Array) -> Array:
     """The scalar score ``s = sum(g)`` of each gradient vector: ``(..., 4)`` -> ``(...)``, for torch
     tensors and numpy arrays alike (workers classify single patches in numpy, which is cheaper)."""
     return vectors.sum(-1)
