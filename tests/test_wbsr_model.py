@@ -190,3 +190,31 @@ def test_bad_model_options_raise_clear_errors(tmp_path, mini_div2k_x2):
                 'wbsr': {'format': 'other', 'version': 9}}, foreign)
     with pytest.raises(ValueError, match=f"{foreign}: its 'wbsr' entry is not"):
         build_model(model_options(tmp_path, path=dict(pretrain_network_g=str(foreign), strict_load_g=True)))
+
+
+@pytest.mark.parametrize('distill', [False, True])
+def test_inplace_distillation_trains_subnets_on_the_full_networks_output(tmp_path, distill):
+    """``all`` subnets, L1: each subnet's logged loss is against the ground truth, or with in-place
+    distillation against the full network's output of the same iteration (the full one: the truth)."""
+    from basicsr.models import build_model
+
+    train = dict(ema_decay=0, optim_g=dict(type='Adam', lr=1e-3), total_iter=10, warmup_iter=-1,
+                 scheduler=dict(type='MultiStepLR', milestones=[10], gamma=0.5),
+                 subnet_sampling=dict(strategy='all', inplace_distillation=distill), pixel_opt=dict(type='L1Loss'))
+    model = build_model(model_options(tmp_path, is_train=True, train=train))
+    generator = torch.Generator().manual_seed(0)
+    lq, gt = torch.rand(2, 3, 12, 12, generator=generator), torch.rand(2, 3, 12 * SCALE, 12 * SCALE, generator=generator)
+    model.feed_data({'lq': lq, 'gt': gt})
+    outputs = []
+    with torch.no_grad():
+        for subnet in model.supernet.subnets:
+            model.supernet.set_subnet(subnet)
+            outputs.append(model.supernet(lq))
+    model.supernet.set_subnet(None)
+    full = outputs[-1]
+    target = full if distill else gt
+    expected = torch.nn.functional.l1_loss(full, gt) + sum(torch.nn.functional.l1_loss(out, target)
+                                                           for out in outputs[:-1])
+    model.optimize_parameters(1)
+    assert model.log_dict['l_pix'] == pytest.approx(expected.item(), rel=1e-5)
+    assert model.log_dict['l_pix_full'] == pytest.approx(torch.nn.functional.l1_loss(full, gt).item(), rel=1e-5)

@@ -140,7 +140,7 @@ class WBSRModel(HESLogging, SRModel):
         return None
 
     def checkpoint_extras(self) -> Dict:
-        """What travels with the network: routing thresholds, BDLoss prior and sigma, subnets."""
+        """What travels with the network: routing thresholds, BDLoss prior, likelihood and sigma, subnets."""
         loss = getattr(self, 'cri_pix', None)
         prior = getattr(loss, 'prior', None)
         return {
@@ -149,6 +149,7 @@ class WBSRModel(HESLogging, SRModel):
             'router': None if self.router is None else self.router.to_dict(),
             'subnets': [list(s) for s in self.supernet.subnets],
             'sigma': loss.sigma.item() if hasattr(loss, 'sigma') else None,
+            'likelihood': getattr(loss, 'likelihood', None),
             'prior': None if prior is None else {'space': prior.space, 'weights': list(map(float, prior.weights)),
                                                  'means': list(map(float, prior.means)),
                                                  'variances': list(map(float, prior.variances))},
@@ -183,17 +184,23 @@ class WBSRModel(HESLogging, SRModel):
                                           classes, self._hes_num_classes)
         full = len(self.supernet.subnets) - 1
         losses: Dict[str, Tensor] = OrderedDict()
+        teacher: Optional[Tensor] = None  # the full network's output, with in-place distillation
         sync_off = self.net_g.no_sync() if isinstance(self.net_g, DistributedDataParallel) else contextlib.nullcontext()
         try:
             with sync_off:
                 for index, rows, weight in steps:
                     self.supernet.set_subnet(self.supernet.subnets[index])
-                    lq, gt = (self.lq, self.gt) if rows is None else (self.lq[rows], self.gt[rows])
-                    terms = self._loss_terms(self.net_g(lq), gt)
+                    target = self.gt if teacher is None else teacher
+                    lq, target = (self.lq, target) if rows is None else (self.lq[rows], target[rows])
+                    output = self.net_g(lq)
+                    terms = self._loss_terms(output, target)
                     (weight * sum(terms.values())).backward()
+                    is_full = index == full and rows is None
+                    if is_full and self.subnet_sampling.inplace_distillation:
+                        teacher = output.detach()
                     for name, value in terms.items():
                         losses[name] = losses.get(name, 0) + weight * value.detach()
-                        if index == full and rows is None:
+                        if is_full:
                             losses[f'{name}_full'] = value.detach()
         finally:
             self.supernet.set_subnet(None)
