@@ -2,7 +2,6 @@
 import argparse
 import json
 import os
-import shutil
 import sys
 from typing import Callable, List, Optional, Tuple
 
@@ -12,10 +11,9 @@ import numpy as np
 import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
 from basicsr.utils.lmdb_util import LmdbMaker
 from basicsr.utils.matlab_functions import imresize
+from wbsr_basicsr.utils.atomic import incomplete_path, remove_path, write_json
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
-INCOMPLETE_PREFIX = '_incomplete_'
-"""Outputs are built under this prefix and renamed when complete; leftovers are from killed runs."""
 MANIFEST = 'wbsr_prep.json'
 """Written into every LMDB we make: who made it and with which settings."""
 
@@ -42,8 +40,7 @@ def run_cli(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
 
 def write_manifest(folder: str, made_by: str, settings: dict) -> None:
     """Record in ``folder`` which script made it and with which settings."""
-    with open(os.path.join(folder, MANIFEST), 'w', encoding='utf-8') as handle:
-        json.dump(dict(made_by=made_by, settings=settings), handle, indent=1)
+    write_json(os.path.join(folder, MANIFEST), dict(made_by=made_by, settings=settings))
 
 
 def manifest_settings(folder: str) -> Optional[dict]:
@@ -92,41 +89,6 @@ def mod_crop(image: np.ndarray, modulus: int) -> np.ndarray:
     """The top-left part of ``image`` whose sides are multiples of ``modulus``."""
     height, width = image.shape[:2]
     return image[:height - height % modulus, :width - width % modulus]
-
-
-def incomplete_path(final_path: str) -> str:
-    """Where ``final_path`` is built: same folder, ``_incomplete_<pid>_`` prefix, same suffix."""
-    folder, name = os.path.split(final_path)
-    return os.path.join(folder, f'{INCOMPLETE_PREFIX}{os.getpid()}_{name}')
-
-
-def remove_path(path: str) -> None:
-    """Remove a file or folder if it exists."""
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
-    elif os.path.lexists(path):
-        os.remove(path)
-
-
-def remove_incomplete(folder: str) -> List[str]:
-    """Delete leftovers of killed runs in ``folder``; return their names."""
-    if not os.path.isdir(folder):
-        return []
-    stale = sorted(name for name in os.listdir(folder) if name.startswith(INCOMPLETE_PREFIX))
-    for name in stale:
-        remove_path(os.path.join(folder, name))
-    return stale
-
-
-def write_atomically(final_path: str, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)``, then rename to ``final_path``; on failure remove the partial file."""
-    tmp_path = incomplete_path(final_path)
-    try:
-        write(tmp_path)
-        os.replace(tmp_path, final_path)
-    except BaseException:
-        remove_path(tmp_path)
-        raise
 
 
 def folder_bytes(path: str) -> int:

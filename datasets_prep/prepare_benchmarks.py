@@ -33,8 +33,8 @@ from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from prep_common import (BadInput, LmdbWriter, add_run_options, bicubic_downsample,  # noqa: E402
-                         folder_bytes, incomplete_path, list_images, manifest_settings, mod_crop, read_bgr,
-                         remove_incomplete, remove_path, run_cli, write_manifest)
+                         folder_bytes, list_images, manifest_settings, mod_crop, read_bgr, run_cli, write_manifest)
+from wbsr_basicsr.utils.atomic import remove_incomplete, write_atomically  # noqa: E402
 
 STANDARD_SETS = ('Set5', 'Set14', 'B100', 'Urban100', 'Manga109')
 DIV8K_SETS = {'Test2K': (1201, 1300, 4), 'Test4K': (1301, 1400, 2), 'Test8K': (1401, 1500, 1)}
@@ -87,40 +87,45 @@ def process_image(job: Tuple[str, int, Tuple[int, ...]]) -> Tuple[str, Optional[
 
 def build_set(name: str, paths: List[str], factor: int, args: argparse.Namespace) -> Tuple[int, List[str]]:
     """Write one set under an incomplete name and rename it; returns (images, skipped problems)."""
-    final = os.path.join(args.output, name)
-    tmp = incomplete_path(final)
+    written: Dict[str, object] = {}
+
+    def write(tmp: str) -> None:
+        written['count'], written['skipped'] = write_set(tmp, name, paths, factor, args)
+
+    write_atomically(os.path.join(args.output, name), write)
+    return written['count'], written['skipped']
+
+
+def write_set(folder: str, name: str, paths: List[str], factor: int, args: argparse.Namespace
+              ) -> Tuple[int, List[str]]:
+    """GT and LR images (and LMDBs) of one set into ``folder``; returns (images, skipped problems)."""
     scales = tuple(sorted(set(args.scales)))
     folders = ['GTmod12', *(f'LRbicx{s}' for s in scales)]
     skipped: List[str] = []
     count = 0
-    try:
-        for folder in folders:
-            os.makedirs(os.path.join(tmp, folder))
-        jobs = [(path, factor, scales) for path in paths]
-        with multiprocessing.get_context('fork').Pool(args.workers) as pool:
-            for path, error, notes, images in tqdm(pool.imap(process_image, jobs), total=len(jobs), desc=name,
-                                                   unit='img'):
-                for note in notes:
-                    print(f'[bench] note: {note}')
-                if error is not None:
-                    if not args.skip_bad:
-                        raise BadInput(error)
-                    skipped.append(error)
-                    continue
-                stem = os.path.splitext(os.path.basename(path))[0]
-                for folder, image in images.items():
-                    cv2.imwrite(os.path.join(tmp, folder, f'{stem}.png'), image)
-                count += 1
-        if count == 0:
-            raise BadInput(f'{name}: every image was skipped; nothing to write.')
-        if args.lmdb:
-            for folder in folders:
-                pack_folder(os.path.join(tmp, folder), os.path.join(tmp, f'{folder}.lmdb'), name)
-        write_manifest(tmp, MADE_BY, set_settings(name, factor, args))
-        os.replace(tmp, final)
-    except BaseException:
-        remove_path(tmp)
-        raise
+    for sub in folders:
+        os.makedirs(os.path.join(folder, sub))
+    jobs = [(path, factor, scales) for path in paths]
+    with multiprocessing.get_context('fork').Pool(args.workers) as pool:
+        for path, error, notes, images in tqdm(pool.imap(process_image, jobs), total=len(jobs), desc=name,
+                                               unit='img'):
+            for note in notes:
+                print(f'[bench] note: {note}')
+            if error is not None:
+                if not args.skip_bad:
+                    raise BadInput(error)
+                skipped.append(error)
+                continue
+            stem = os.path.splitext(os.path.basename(path))[0]
+            for sub, image in images.items():
+                cv2.imwrite(os.path.join(folder, sub, f'{stem}.png'), image)
+            count += 1
+    if count == 0:
+        raise BadInput(f'{name}: every image was skipped; nothing to write.')
+    if args.lmdb:
+        for sub in folders:
+            pack_folder(os.path.join(folder, sub), os.path.join(folder, f'{sub}.lmdb'), name)
+    write_manifest(folder, MADE_BY, set_settings(name, factor, args))
     return count, skipped
 
 

@@ -39,11 +39,11 @@ from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from prep_common import (BadInput, LmdbWriter, add_run_options, bicubic_downsample, folder_bytes,  # noqa: E402
-                         list_images, manifest_settings, mod_crop, read_bgr, remove_incomplete, run_cli,
-                         write_atomically)
+                         list_images, manifest_settings, mod_crop, read_bgr, run_cli)
 
 from wbsr_basicsr.losses.bdloss_prior import SPACES, fit_prior, save_priors, to_space  # noqa: E402
 from wbsr_basicsr.data.hes_statistics import HESStatistics  # noqa: E402
+from wbsr_basicsr.utils.atomic import remove_incomplete, write_atomically  # noqa: E402
 from wbsr_basicsr.utils.gradient_stats import grid_gradient_vectors, grid_positions  # noqa: E402
 
 SUPPORTED_SCALES = (2, 3, 4)
@@ -293,8 +293,7 @@ def write_prior(path: str, samples: Dict[str, List[np.ndarray]], settings: Setti
         print(f'[prior] fitting a {settings.gmm_components}-component mixture to {values.size} {space} values',
               flush=True)
         priors.append(fit_prior(values, space, settings.gmm_components, settings.seed))
-    write_atomically(path, lambda tmp: save_priors(priors, tmp, settings=recorded, samples=int(values.size),
-                                                   made_by=MADE_BY))
+    save_priors(priors, path, settings=recorded, samples=int(values.size), made_by=MADE_BY)
 
 
 # ----------------------------------------------------------------------------- driver

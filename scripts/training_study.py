@@ -33,6 +33,8 @@ from typing import Dict, List, Optional
 
 import yaml
 
+from wbsr_basicsr.utils.atomic import write_json
+
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = re.compile(r'^(plain|supernet)((?:\+hes|\+distill)*):(l1|mse|bd-laplace|bd-gaussian)(?:@([0-9.eE-]+))?$')
 
@@ -181,9 +183,7 @@ def train_and_test(recipe: Recipe, seed: int, args: argparse.Namespace) -> Dict:
     result = dict(recipe=recipe.text, seed=seed, train_seconds=train_seconds,
                   subnets=next(iter(tables.values()))['subnets'],
                   rows={dataset: table['rows'] for dataset, table in tables.items()})
-    tmp_path = result_path.with_suffix(f'.tmp-{os.getpid()}')
-    tmp_path.write_text(json.dumps(result, indent=1))
-    os.replace(tmp_path, result_path)
+    write_json(str(result_path), result)
     return result
 
 

@@ -220,3 +220,29 @@ def test_switch_in_train_pipeline_with_workers_and_resume(tmp_path, tiny_pairs, 
     log = newest_log(tmp_path / 'experiments' / 'hes_switch', 'train')
     assert 'iter: 4.' in log
     assert logged_phases(log) == {5: 1.0, 6: 1.0, 7: 1.0, 8: 1.0}
+
+
+def test_sample_level_items_are_paired_image_datasets(tiny_pairs):
+    """Under the same random state, a sample-level item is exactly PairedImageDataset's item."""
+    options = paired_dataset('same', *tiny_pairs, phase='train', scale=2, gt_size=32, use_hflip=True, use_rot=True,
+                             hes=dict(num_classes=4))
+    hes, plain = build_dataset(dict(options, type='HESPairedImageDataset')), build_dataset(options)
+    for index in range(len(plain)):
+        random.seed(index)
+        ours = hes[index]
+        random.seed(index)
+        theirs = plain[index]
+        assert ours['gt_path'] == theirs['gt_path'] and torch.equal(ours['lq'], theirs['lq'])
+        assert torch.equal(ours['gt'], theirs['gt'])
+
+
+def test_color_y_gives_one_channel_in_both_phases(tiny_pairs):
+    """``color: y`` (BasicSR's Y-channel training) holds after the switch too: batches collate."""
+    dataset = build_dataset(paired_dataset('hes_y', *tiny_pairs, type='HESPairedImageDataset', phase='train', scale=2,
+                                           gt_size=32, use_hflip=True, use_rot=True, batch_size_per_gpu=2,
+                                           dataset_enlarge_ratio=4, color='y', hes=dict(num_classes=4)))
+    batches = list(hes_batches(dataset, switch_iter=1, workers=0))
+    assert len(batches) == 6
+    for position, batch in enumerate(batches):
+        assert batch['lq'].shape[1:] == (1, 16, 16) and batch['gt'].shape[1:] == (1, 32, 32)
+        assert batch['hes_class_level'].tolist() == [int(position >= 1)] * len(batch['lq'])

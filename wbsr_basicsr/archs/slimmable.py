@@ -5,7 +5,6 @@ uses the first ``width`` channels of every layer and the first ``depth`` blocks,
 exactly the plain BasicSR network built with ``num_feat=width`` and ``depth`` blocks,
 holding a slice of the supernet's weights (DESIGN.md section 3, "Supernet").
 """
-import os
 from collections import OrderedDict
 from typing import Iterable, Optional, Sequence, Tuple
 
@@ -14,6 +13,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from basicsr.utils.registry import ARCH_REGISTRY
+from wbsr_basicsr.utils.atomic import write_atomically
 
 Subnet = Tuple[int, int]
 """A subnet as ``(width, depth)``: channels per layer and blocks (per group for RCAN)."""
@@ -130,9 +130,7 @@ class SlimmableSupernet(nn.Module):
         """
         state = self.extract_subnet(subnet).cpu().state_dict()
         if path is not None:
-            tmp_path = f'{path}.tmp-{os.getpid()}'
-            torch.save({'params': state}, tmp_path)
-            os.replace(tmp_path, path)
+            write_atomically(path, lambda tmp_path: torch.save({'params': state}, tmp_path))
         return state
 
     def _subnet_flops(self, width: int, depth: int, lr_h: int, lr_w: int) -> int:

@@ -13,7 +13,7 @@ on every rank). Index ``i < len(dataset)`` asks for the sample-level patch of im
 index ``len(dataset) + c`` asks for candidate ``c``. Worker processes, either prefetch mode
 and distributed ranks therefore see the switch at the same, exact iteration.
 
-Workers return exactly what ``PairedImageDataset`` returns. The HES fields of a batch (each
+Workers return what ``PairedImageDataset`` returns, by one loading path for both phases. The HES fields of a batch (each
 patch's gradient vector, class and phase) are added in the main process by
 :class:`HESBatches`, one batched computation per batch: carrying three small tensors per batch
 out of the worker processes cost more than computing them (see the README's overhead figures).
@@ -29,8 +29,8 @@ from torch import Tensor
 
 from basicsr.data.data_sampler import EnlargedSampler
 from basicsr.data.paired_image_dataset import PairedImageDataset
-from basicsr.data.transforms import augment
-from basicsr.utils import FileClient, get_root_logger, imfrombytes, img2tensor
+from basicsr.data.transforms import augment, paired_random_crop
+from basicsr.utils import FileClient, bgr2ycbcr, get_root_logger, imfrombytes, img2tensor
 from basicsr.utils.registry import DATASET_REGISTRY
 from torchvision.transforms.functional import normalize
 from tqdm import tqdm
@@ -192,11 +192,33 @@ class HESPairedImageDataset(PairedImageDataset):
     # ------------------------------------------------------------------ items
 
     def __getitem__(self, index: int) -> Dict:
-        """Image ``index``'s random crop as ``PairedImageDataset`` draws it, or candidate
-        ``index - len(self)``'s patch; the same fields either way."""
-        if index >= len(self.paths):
-            return self._candidate_item(int(index) - len(self.paths))
-        return super().__getitem__(index)
+        """Image ``index``'s random crop, as ``PairedImageDataset`` draws it, or candidate
+        ``index - len(self)``'s patch: one loading path, only the crop differs."""
+        index = int(index)
+        candidate = index - len(self.paths) if index >= len(self.paths) else None
+        image = index if candidate is None else int(self.candidate_image[candidate])
+        gt_path, lq_path = self.paths[image]['gt_path'], self.paths[image]['lq_path']
+        img_gt = imfrombytes(self._client().get(gt_path, 'gt'), float32=True)
+        img_lq = imfrombytes(self._client().get(lq_path, 'lq'), float32=True)
+        if candidate is None:
+            img_gt, img_lq = paired_random_crop(img_gt, img_lq, self.opt['gt_size'], self.scale, gt_path)
+        else:
+            img_gt, img_lq = self._candidate_crop(img_gt, img_lq, candidate)
+        img_gt, img_lq = augment([img_gt, img_lq], self.opt['use_hflip'], self.opt['use_rot'])
+        if self.opt.get('color') == 'y':
+            img_gt, img_lq = (bgr2ycbcr(img, y_only=True)[..., None] for img in (img_gt, img_lq))
+        img_gt, img_lq = img2tensor([img_gt, img_lq], bgr2rgb=True, float32=True)
+        if self.mean is not None or self.std is not None:
+            normalize(img_lq, self.mean, self.std, inplace=True)
+            normalize(img_gt, self.mean, self.std, inplace=True)
+        return {'lq': img_lq, 'gt': img_gt, 'lq_path': lq_path, 'gt_path': gt_path}
+
+    def _candidate_crop(self, img_gt: np.ndarray, img_lq: np.ndarray, candidate: int):
+        """The candidate's LR patch and the GT patch above it."""
+        top, left = (int(v) for v in self.candidate_corner[candidate])
+        size, scale = self.patch_size, self.scale
+        return (img_gt[top * scale:(top + size) * scale, left * scale:(left + size) * scale],
+                img_lq[top:top + size, left:left + size])
 
     def _unnormalized(self, lq: np.ndarray) -> np.ndarray:
         """LR patches ``(..., C, H, W)`` in [0, 1], undoing the optional mean/std normalisation."""
@@ -224,12 +246,6 @@ class HESPairedImageDataset(PairedImageDataset):
         if self.file_client is None:
             self.file_client = FileClient(self.io_backend_opt.pop('type'), **self.io_backend_opt)
         return self.file_client
-
-    def _read_pair(self, index: int):
-        gt_path, lq_path = self.paths[index]['gt_path'], self.paths[index]['lq_path']
-        img_gt = imfrombytes(self._client().get(gt_path, 'gt'), float32=True)
-        img_lq = imfrombytes(self._client().get(lq_path, 'lq'), float32=True)
-        return img_gt, img_lq, gt_path, lq_path
 
     def _read_lq_rgb(self, index: int, client: FileClient) -> Tensor:
         img_lq = imfrombytes(client.get(self.paths[index]['lq_path'], 'lq'), float32=True)

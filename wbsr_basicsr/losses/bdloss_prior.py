@@ -22,6 +22,8 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from wbsr_basicsr.utils.atomic import write_json
+
 PRIOR_FORMAT = 'wbsr-bdloss-prior'
 PRIOR_VERSION = 1
 SPACES = ('detail', 'intensity')
@@ -97,10 +99,7 @@ def save_priors(priors: Sequence[GaussianMixturePrior], path: str, **metadata) -
     document = dict(format=PRIOR_FORMAT, version=PRIOR_VERSION, **metadata,
                     spaces={p.space: dict(weights=list(p.weights), means=list(p.means),
                                           variances=list(p.variances)) for p in priors})
-    tmp_path = f'{path}.tmp-{os.getpid()}'
-    with open(tmp_path, 'w', encoding='utf-8') as handle:
-        json.dump(document, handle, indent=1)
-    os.replace(tmp_path, path)
+    write_json(path, document)
 
 
 def load_prior(path: str, space: str) -> GaussianMixturePrior:

@@ -11,8 +11,6 @@
   prior and sigma, so a checkpoint alone is enough to test or resume.
 """
 import contextlib
-import json
-import os
 from collections import OrderedDict
 from os import path as osp
 from typing import Dict, List, Optional
@@ -32,6 +30,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet
 from wbsr_basicsr.data.hes_statistics import HESStatistics
 from wbsr_basicsr.utils.allocation_map import allocation_map
+from wbsr_basicsr.utils.atomic import write_atomically, write_json
 
 from .dynamic_inference import InferenceRow, Router, RowResult, infer_image, parse_rows
 from .hes_sr_model import HESLogging
@@ -166,9 +165,7 @@ class WBSRModel(HESLogging, SRModel):
             state['wbsr'] = self.checkpoint_extras()
         label = 'latest' if current_iter == -1 else current_iter
         path = osp.join(self.opt['path']['models'], f'{net_label}_{label}.pth')
-        tmp_path = f'{path}.tmp-{os.getpid()}'
-        torch.save(state, tmp_path)
-        os.replace(tmp_path, path)
+        write_atomically(path, lambda tmp_path: torch.save(state, tmp_path))
 
     # ------------------------------------------------------------------ training
 
@@ -306,12 +303,8 @@ class WBSRModel(HESLogging, SRModel):
                 for key in (*metric_opts, 'gflops', 'flops_percent', 'seconds'):
                     tb_logger.add_scalar(f"wbsr/{dataset_name}/{entry['row']}/{key}", entry[key], current_iter)
         if not self.opt['is_train']:
-            path = osp.join(self.opt['path']['results_root'], f'wbsr_table_{dataset_name}.json')
-            tmp_path = f'{path}.tmp-{os.getpid()}'
-            with open(tmp_path, 'w', encoding='utf-8') as handle:
-                json.dump({'dataset': dataset_name, 'subnets': [list(s) for s in self.supernet.subnets],
-                           'rows': summary}, handle, indent=1)
-            os.replace(tmp_path, path)
+            write_json(osp.join(self.opt['path']['results_root'], f'wbsr_table_{dataset_name}.json'),
+                       {'dataset': dataset_name, 'subnets': [list(s) for s in self.supernet.subnets], 'rows': summary})
 
 
 class RowTotals:

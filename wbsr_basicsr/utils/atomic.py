@@ -1,0 +1,58 @@
+"""Outputs that are either complete or absent: build under a temporary name, then rename.
+
+Every file and folder the project writes for a user (checkpoints, tables, priors, LMDBs,
+prepared sets) goes through here, so a kill or an error never leaves a half-written output
+under its final name. Temporary names start with ``_incomplete_<pid>_`` in the same folder, so
+that the rename stays on one file system and leftovers of killed runs are easy to find.
+"""
+import json
+import os
+import shutil
+from typing import Callable, List
+
+INCOMPLETE_PREFIX = '_incomplete_'
+
+
+def incomplete_path(final_path: str) -> str:
+    """Where ``final_path`` is built: same folder, ``_incomplete_<pid>_`` prefix, same name."""
+    folder, name = os.path.split(final_path)
+    return os.path.join(folder, f'{INCOMPLETE_PREFIX}{os.getpid()}_{name}')
+
+
+def remove_path(path: str) -> None:
+    """Remove a file or folder if it exists."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.remove(path)
+
+
+def write_atomically(final_path: str, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)``, then rename it to ``final_path``; on any failure remove the partial output."""
+    tmp_path = incomplete_path(final_path)
+    try:
+        write(tmp_path)
+        os.replace(tmp_path, final_path)
+    except BaseException:
+        remove_path(tmp_path)
+        raise
+
+
+def remove_incomplete(folder: str) -> List[str]:
+    """Delete the leftovers of killed runs in ``folder``; return their names."""
+    if not os.path.isdir(folder):
+        return []
+    stale = sorted(name for name in os.listdir(folder) if name.startswith(INCOMPLETE_PREFIX))
+    for name in stale:
+        remove_path(os.path.join(folder, name))
+    return stale
+
+
+def write_json(path: str, document: object) -> None:
+    """Write ``document`` as indented JSON to ``path``, atomically."""
+
+    def write(tmp_path: str) -> None:
+        with open(tmp_path, 'w', encoding='utf-8') as handle:
+            json.dump(document, handle, indent=1)
+
+    write_atomically(path, write)
