@@ -35,7 +35,6 @@ def bench_case(name: str, device: torch.device, repeats: int, with_subnets: bool
     for size in (gpu_sizes if device.type == 'cuda' else cpu_sizes):
         x = torch.rand(1, 3, size, size, device=device)
         with torch.inference_mode():
-            supernet.set_subnet(None)
             plain_s, super_s = interleaved_medians([lambda: plain(x), lambda: supernet(x)], device, repeats)
             rows.append((name, f'1x3x{size}x{size}', 'full vs plain', plain_s, super_s, super_s / plain_s, 1.0))
             if with_subnets:
@@ -46,11 +45,10 @@ def bench_case(name: str, device: torch.device, repeats: int, with_subnets: bool
 def subnet_rows(name, supernet, x, size, full_s, device, repeats) -> List[Tuple]:
     rows = []
     for subnet in supernet.subnets[:-1]:
-        supernet.set_subnet(subnet)
-        (sub_s, ) = interleaved_medians([lambda: supernet(x)], device, repeats)
+        with supernet.subnet(subnet):
+            (sub_s, ) = interleaved_medians([lambda: supernet(x)], device, repeats)
         flops_ratio = supernet.flops(subnet) / supernet.flops()
         rows.append((name, f'1x3x{size}x{size}', f'subnet {subnet}', full_s, sub_s, sub_s / full_s, flops_ratio))
-    supernet.set_subnet(None)
     return rows
 
 

@@ -74,9 +74,8 @@ def test_run_routed_equals_each_subnet_on_its_patches_merged():
     expected = []
     with torch.no_grad():
         for index in range(len(patches)):
-            net.set_subnet(net.subnets[subnet_ids[index]])
-            expected.append(net(patches[index:index + 1]))
-    net.set_subnet(None)
+            with net.subnet(net.subnets[subnet_ids[index]]):
+                expected.append(net(patches[index:index + 1]))
     assert merged.shape == (1, 3, 90, 140)
     assert torch.allclose(merged, merge(torch.cat(expected), layout, 2), atol=1e-5)
 

@@ -94,21 +94,19 @@ def test_every_subnet_equals_standalone_plain_network(arch, options, plain_arch)
     supernet = arch(**options).eval()
     x = torch.rand(2, 3, 15, 11)
     for subnet in supernet.subnets:
-        supernet.set_subnet(subnet)
         standalone = plain_arch(**supernet.plain_options(subnet)).eval()
         # Load the slice by hand (not through extract_subnet) so the check is independent.
         own = supernet.state_dict()
         standalone.load_state_dict(
             {k: own[k][tuple(slice(0, n) for n in v.shape)] for k, v in standalone.state_dict().items()},
             strict=True)
-        with torch.no_grad():
+        with torch.no_grad(), supernet.subnet(subnet):
             assert (supernet(x) - standalone(x)).abs().max().item() <= TOLERANCE, subnet
         assert count_params(standalone) < count_params(supernet) or subnet == supernet.full_subnet
 
 
 def test_subnet_uses_leading_channels_and_blocks():
     supernet = WBSRMSRResNet(**SMALL_MSRRESNET, upscale=4)
-    supernet.set_subnet((16, 2))
     exported = supernet.export_subnet((16, 2))
     assert exported['conv_first.weight'].shape == (16, 3, 3, 3)
     assert torch.equal(exported['upconv1.weight'], supernet.upconv1.weight[:64, :16])
@@ -127,9 +125,8 @@ def test_export_writes_plain_basicsr_checkpoint(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ['net_g_w24_d2.pth']
     plain = MSRResNet(num_feat=24, num_block=2, upscale=2).eval()
     plain.load_state_dict(torch.load(path, weights_only=True)['params'], strict=True)
-    supernet.set_subnet((24, 2))
     x = torch.rand(1, 3, 16, 16)
-    with torch.no_grad():
+    with torch.no_grad(), supernet.subnet((24, 2)):
         assert (plain(x) - supernet(x)).abs().max().item() <= TOLERANCE
 
 
@@ -150,24 +147,30 @@ def test_flops_equal_torch_flop_counter(arch, options, upscale, lr_hw):
     with torch.device('meta'):
         net = arch(upscale=upscale, **options)
     for subnet in net.subnets:
-        net.set_subnet(subnet)
-        assert net.flops(subnet, lr_hw=lr_hw) == counted_flops(net, lr_hw), subnet
+        with net.subnet(subnet):
+            assert net.flops(subnet, lr_hw=lr_hw) == counted_flops(net, lr_hw), subnet
 
 
 def test_paper_size_rcan_flops_equal_torch_flop_counter():
     with torch.device('meta'):
         net = WBSRRCAN()
     for subnet in (net.subnets[0], net.full_subnet):
-        net.set_subnet(subnet)
-        assert net.flops(subnet) == counted_flops(net, (32, 32)), subnet
+        with net.subnet(subnet):
+            assert net.flops(subnet) == counted_flops(net, (32, 32)), subnet
 
 
-def test_set_subnet_none_selects_full_network():
+def test_subnet_blocks_select_and_restore_even_on_errors():
     net = WBSRMSRResNet(**SMALL_MSRRESNET)
-    net.set_subnet((16, 1))
-    assert net.active_subnet == (16, 1)
-    net.set_subnet(None)
     assert net.active_subnet == net.full_subnet == (32, 4)
+    with net.subnet((16, 1)) as chosen:
+        assert chosen == net.active_subnet == (16, 1)
+        with net.subnet(None):
+            assert net.active_subnet == (32, 4)
+        assert net.active_subnet == (16, 1)
+    assert net.active_subnet == (32, 4)
+    with pytest.raises(RuntimeError), net.subnet((16, 2)):
+        raise RuntimeError('a failed forward')
+    assert net.active_subnet == (32, 4)
 
 
 @pytest.mark.parametrize('arch, options, message', [
@@ -189,7 +192,7 @@ def test_bad_options_raise_value_error(arch, options, message):
 @pytest.mark.parametrize('subnet', [(48, 4), (32, 3), (32,), (16, 2, 1), 'full'])
 def test_unknown_subnet_raises_value_error(subnet):
     net = WBSRMSRResNet(**SMALL_MSRRESNET)
-    with pytest.raises(ValueError, match='subnet'):
-        net.set_subnet(subnet)
+    with pytest.raises(ValueError, match='subnet'), net.subnet(subnet):
+        pass
     with pytest.raises(ValueError, match='subnet'):
         net.flops(subnet)

@@ -208,9 +208,8 @@ def test_inplace_distillation_trains_subnets_on_the_full_networks_output(tmp_pat
     outputs = []
     with torch.no_grad():
         for subnet in model.supernet.subnets:
-            model.supernet.set_subnet(subnet)
-            outputs.append(model.supernet(lq))
-    model.supernet.set_subnet(None)
+            with model.supernet.subnet(subnet):
+                outputs.append(model.supernet(lq))
     full = outputs[-1]
     target = full if distill else gt
     expected = torch.nn.functional.l1_loss(full, gt) + sum(torch.nn.functional.l1_loss(out, target)

@@ -5,8 +5,9 @@ uses the first ``width`` channels of every layer and the first ``depth`` blocks,
 exactly the plain BasicSR network built with ``num_feat=width`` and ``depth`` blocks,
 holding a slice of the supernet's weights (DESIGN.md section 3, "Supernet").
 """
+import contextlib
 from collections import OrderedDict
-from typing import Iterable, Optional, Sequence, Tuple
+from typing import Iterable, Iterator, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -93,12 +94,19 @@ class SlimmableSupernet(nn.Module):
 
     @property
     def active_subnet(self) -> Subnet:
-        """The subnet that the next ``forward`` runs."""
+        """The subnet that ``forward`` runs: the full network outside :meth:`subnet` blocks."""
         return self._active
 
-    def set_subnet(self, subnet: Optional[Sequence[int]]) -> None:
-        """Select the subnet for following forwards; ``None`` selects the full network."""
+    @contextlib.contextmanager
+    def subnet(self, subnet: Optional[Sequence[int]]) -> Iterator[Subnet]:
+        """Forwards inside ``with net.subnet((w, d)):`` run that subnet (``None``: the full network);
+        the previous selection comes back when the block ends, also on an error."""
+        previous = self._active
         self._active = self.full_subnet if subnet is None else self.validate_subnet(subnet)
+        try:
+            yield self._active
+        finally:
+            self._active = previous
 
     def flops(self, subnet: Optional[Sequence[int]] = None, lr_hw: Tuple[int, int] = (32, 32)) -> int:
         """FLOPs (2 x MACs) of one LR patch of size ``lr_hw`` through ``subnet`` (default: full)."""

@@ -152,20 +152,17 @@ def run_routed(net: SlimmableSupernet, patches: Tensor, subnet_ids: np.ndarray, 
                max_batch: int = 256) -> Tensor:
     """Run each patch through the subnet ``net.subnets[id]`` it was routed to, all patches of one
     subnet as batches of at most ``max_batch``, and merge the SR patches into the SR image as they
-    come (:class:`MergeBuffer`). The full network is selected again afterwards."""
+    come (:class:`MergeBuffer`)."""
     buffer: Optional[MergeBuffer] = None
-    try:
-        for index in np.unique(subnet_ids):
-            net.set_subnet(net.subnets[int(index)])
-            rows = np.flatnonzero(subnet_ids == index)
+    for index in np.unique(subnet_ids):
+        rows = np.flatnonzero(subnet_ids == index)
+        with net.subnet(net.subnets[int(index)]):
             for start in range(0, len(rows), max_batch):
                 chunk = rows[start:start + max_batch]
                 result = net(patches[torch.as_tensor(chunk, device=patches.device)])
                 if buffer is None:
                     buffer = MergeBuffer(layout, result.shape[-1] // layout.patch_size, result.shape[1], result)
                 buffer.add(chunk, result)
-    finally:
-        net.set_subnet(None)
     if buffer is None:
         raise ValueError('No patches to run.')
     return buffer.image()

@@ -183,24 +183,21 @@ class WBSRModel(HESLogging, SRModel):
         losses: Dict[str, Tensor] = OrderedDict()
         teacher: Optional[Tensor] = None  # the full network's output, with in-place distillation
         sync_off = self.net_g.no_sync() if isinstance(self.net_g, DistributedDataParallel) else contextlib.nullcontext()
-        try:
-            with sync_off:
-                for index, rows, weight in steps:
-                    self.supernet.set_subnet(self.supernet.subnets[index])
-                    target = self.gt if teacher is None else teacher
-                    lq, target = (self.lq, target) if rows is None else (self.lq[rows], target[rows])
+        with sync_off:
+            for index, rows, weight in steps:
+                target = self.gt if teacher is None else teacher
+                lq, target = (self.lq, target) if rows is None else (self.lq[rows], target[rows])
+                with self.supernet.subnet(self.supernet.subnets[index]):
                     output = self.net_g(lq)
-                    terms = self._loss_terms(output, target)
-                    (weight * sum(terms.values())).backward()
-                    is_full = index == full and rows is None
-                    if is_full and self.subnet_sampling.inplace_distillation:
-                        teacher = output.detach()
-                    for name, value in terms.items():
-                        losses[name] = losses.get(name, 0) + weight * value.detach()
-                        if is_full:
-                            losses[f'{name}_full'] = value.detach()
-        finally:
-            self.supernet.set_subnet(None)
+                terms = self._loss_terms(output, target)
+                (weight * sum(terms.values())).backward()
+                is_full = index == full and rows is None
+                if is_full and self.subnet_sampling.inplace_distillation:
+                    teacher = output.detach()
+                for name, value in terms.items():
+                    losses[name] = losses.get(name, 0) + weight * value.detach()
+                    if is_full:
+                        losses[f'{name}_full'] = value.detach()
         self._average_gradients()
         self.optimizer_g.step()
         self.log_dict = self.reduce_loss_dict(losses)
