@@ -21,7 +21,9 @@ import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
 from timing import interleaved_medians
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
 from wbsr_basicsr.archs.wbsr_rcan_arch import WBSRRCAN
-from wbsr_basicsr.models.dynamic_inference import InferenceRow, PatchLayout, Router, chop, infer_image
+from wbsr_basicsr.models.dynamic_inference import InferenceRow, infer_image
+from wbsr_basicsr.models.patches import PatchLayout, chop
+from wbsr_basicsr.routing.gradient_router import Router
 from wbsr_basicsr.utils.gradient_stats import difficulty_scores, patch_gradient_vectors
 
 

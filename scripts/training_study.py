@@ -123,9 +123,9 @@ def train_options(recipe: Recipe, seed: int, args: argparse.Namespace) -> Dict:
 
 def test_options(recipe: Recipe, seed: int, args: argparse.Namespace, checkpoint: Path) -> Dict:
     metric = dict(crop_border=args.scale, test_y_channel=True)
-    datasets = {f'test_{i}': dict(name=name, type='PairedImageDataset',
+    datasets = {f'test_{i}': dict(name=name, type='PairedImageDataset', io_backend=dict(type='disk'),
                                   dataroot_gt=str(args.bench / name / 'GTmod12'),
-                                  dataroot_lq=str(args.bench / name / f'LRbicx{args.scale}'), io_backend=dict(type='disk'))
+                                  dataroot_lq=str(args.bench / name / f'LRbicx{args.scale}'))
                 for i, name in enumerate(args.sets, start=1)}
     return dict(name=f'{run_name(recipe, seed)}_test', model_type='WBSRModel', scale=args.scale, num_gpu=0,
                 manual_seed=0, datasets=datasets, network_g=network(recipe, args, wbsr=True),

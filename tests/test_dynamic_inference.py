@@ -6,10 +6,19 @@ from torch.nn import functional as F
 
 from conftest import photo_rgb
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
-from wbsr_basicsr.models.dynamic_inference import (InferenceRow, PatchLayout, Router, alpha_for_target, chop,
-                                                   infer_image, merge, parse_rows, patch_classes, route_budget,
-                                                   route_ceil, run_routed)
-from wbsr_basicsr.utils.gradient_stats import class_thresholds, difficulty_scores, patch_gradient_vectors
+from wbsr_basicsr.models.dynamic_inference import InferenceRow, infer_image, parse_rows
+from wbsr_basicsr.models.patches import MergeBuffer, PatchLayout, chop, run_routed
+from wbsr_basicsr.routing.budget import alpha_for_target, route_budget
+from wbsr_basicsr.routing.gradient_router import Router, patch_classes, route_ceil
+from wbsr_basicsr.utils.gradient_stats import (assign_classes, class_thresholds, difficulty_scores,
+                                               patch_gradient_vectors)
+
+def merge(outputs, layout: PatchLayout, scale: int):
+    """All SR patches of ``layout`` merged at once."""
+    buffer = MergeBuffer(layout, scale, outputs.shape[1], outputs)
+    buffer.add(range(len(outputs)), outputs)
+    return buffer.image()
+
 
 @pytest.mark.parametrize('height, width', [(32, 32), (37, 53), (100, 61), (20, 45), (7, 9)])
 def test_patches_cover_every_pixel_and_merge_weights_sum_to_one(height, width):
@@ -18,7 +27,7 @@ def test_patches_cover_every_pixel_and_merge_weights_sum_to_one(height, width):
     for top, left in layout.corners:
         coverage[top:top + 32, left:left + 32] += 1
     assert coverage.min() >= 1  # every pixel (of the padded image) is covered
-    # merge() divides by the coverage: per pixel, the weights 1 / count of its patches sum to 1.
+    # MergeBuffer divides by the coverage: per pixel, the weights 1 / count of its patches sum to 1.
     ones = torch.ones(len(layout.corners), 1, 32 * 2, 32 * 2)
     assert torch.equal(merge(ones, layout, 2), torch.ones(1, 1, height * 2, width * 2))
 
@@ -107,7 +116,8 @@ def test_router_round_trip_and_target_calibration():
     net = WBSRMSRResNet()
     costs = [net.flops(s) for s in net.subnets]
     alpha = router.alpha_for_target(costs, 0.65)
-    achieved = np.asarray(costs)[route_budget(router.calibration_classes(), 10, costs, alpha)].mean() / max(costs)
+    classes = assign_classes(scores, router.thresholds)  # the training patches, one entry each
+    achieved = np.asarray(costs)[route_budget(classes, 10, costs, alpha)].mean() / max(costs)
     assert abs(achieved - 0.65) <= 0.02
 
 

@@ -135,7 +135,7 @@ def test_paper_flops_of_full_networks():
     assert round(WBSRRCAN().flops() / 1e9, 2) == 32.60
     msrresnet = WBSRMSRResNet()
     ratios = {s: round(100 * msrresnet.flops(s) / msrresnet.flops()) for s in msrresnet.subnets}
-    # DESIGN.md section 4: standalone subnet FLOPs of MSRResNet x4.
+    # docs/paper_reading.md, "FLOPs": standalone subnet FLOPs of MSRResNet x4.
     assert ratios == {(36, 4): 21, (36, 8): 25, (36, 16): 32, (52, 4): 43, (52, 8): 51, (64, 4): 65,
                       (52, 16): 66, (64, 8): 77, (64, 16): 100}
 

@@ -203,7 +203,8 @@ def test_inplace_distillation_trains_subnets_on_the_full_networks_output(tmp_pat
                  subnet_sampling=dict(strategy='all', inplace_distillation=distill), pixel_opt=dict(type='L1Loss'))
     model = build_model(model_options(tmp_path, is_train=True, train=train))
     generator = torch.Generator().manual_seed(0)
-    lq, gt = torch.rand(2, 3, 12, 12, generator=generator), torch.rand(2, 3, 12 * SCALE, 12 * SCALE, generator=generator)
+    lq = torch.rand(2, 3, 12, 12, generator=generator)
+    gt = torch.rand(2, 3, 12 * SCALE, 12 * SCALE, generator=generator)
     model.feed_data({'lq': lq, 'gt': gt})
     outputs = []
     with torch.no_grad():

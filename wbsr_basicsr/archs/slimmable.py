@@ -3,7 +3,7 @@
 A supernet holds the weights of the widest, deepest network. A subnet ``(width, depth)``
 uses the first ``width`` channels of every layer and the first ``depth`` blocks, so it is
 exactly the plain BasicSR network built with ``num_feat=width`` and ``depth`` blocks,
-holding a slice of the supernet's weights (DESIGN.md section 3, "Supernet").
+holding a slice of the supernet's weights (docs/paper_reading.md, "Supernet").
 """
 import contextlib
 from collections import OrderedDict

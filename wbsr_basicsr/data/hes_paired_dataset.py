@@ -4,7 +4,7 @@ Training starts with sample-level sampling, the patches BasicSR's ``PairedImageD
 draws, and switches to class-level sampling after ``start_iter`` iterations: candidate LR
 patches fall in K classes by the quantile thresholds of their difficulty scores (Eq. 7), and
 candidate ``i`` of class ``k`` is drawn with probability ``w_i = 1 / (N_k delta^k)``,
-normalised (Eq. 8 as DESIGN.md reads it): class ``k`` holds mass proportional to
+normalised (Eq. 8 as docs/paper_reading.md reads it): class ``k`` holds mass proportional to
 ``delta^-k``, balanced across classes and tilted towards the hard ones.
 
 Which phase an item belongs to is decided in the main process by :class:`HESSampler`, which

@@ -1,7 +1,7 @@
 """The training-target prior of BDLoss: a 1-D Gaussian mixture p_train (paper Eq. 12).
 
 A prior is fitted offline on training HR values (``datasets_prep/``) with scikit-learn's
-``GaussianMixture``, in one of two spaces (DESIGN.md section 3):
+``GaussianMixture``, in one of two spaces (docs/bdloss.md):
 
 - ``detail``: a pixel minus the mean of its 2 x 2 block (:func:`detail`). Flat areas fall in
   a sharp peak at 0, edges and texture in the tails. The block mean is an orthogonal

@@ -22,7 +22,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .dynamic_inference import route_ceil
+from wbsr_basicsr.routing.gradient_router import route_ceil
 
 STRATEGIES = ('sandwich', 'random', 'all', 'matched')
 

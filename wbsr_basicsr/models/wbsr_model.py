@@ -29,10 +29,11 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet
 from wbsr_basicsr.data.hes_statistics import HESStatistics
+from wbsr_basicsr.routing.gradient_router import Router
 from wbsr_basicsr.utils.allocation_map import allocation_map
 from wbsr_basicsr.utils.atomic import write_atomically, write_json
 
-from .dynamic_inference import InferenceRow, Router, RowResult, infer_image, parse_rows
+from .dynamic_inference import InferenceRow, RowResult, infer_image, parse_rows
 from .hes_sr_model import HESLogging
 from .subnet_sampling import SubnetSampling
 
@@ -75,7 +76,6 @@ class WBSRModel(HESLogging, SRModel):
         if routed and self.router is None:
             raise ValueError(f'Inference rows {routed} need routing thresholds: set routing.stats_file (made by '
                              'datasets_prep/prepare_div2k.py) or load a WBSR checkpoint with pretrain_network_g.')
-        self.validation_tables: Dict[str, List[Dict]] = {}
 
     # ------------------------------------------------------------------ set-up and checkpoints
 
@@ -270,7 +270,6 @@ class WBSRModel(HESLogging, SRModel):
                 if save_img:
                     self._save_images(sr_img, result, row, dataset_name, img_name, current_iter)
         summary = [dict(row=row.label, **totals[row.label].summary()) for row in self.rows]
-        self.validation_tables[dataset_name] = summary
         self._report(dataset_name, summary, metric_opts, current_iter, tb_logger)
 
     def _save_images(self, sr_img: np.ndarray, result: RowResult, row: InferenceRow, dataset_name: str,

@@ -4,7 +4,7 @@ Used by the preparation step (HES statistics), the HES dataset (Sec. 4.1.1, Eq. 
 dynamic inference (Sec. 4.2, Eq. 15-16), so that all three score patches identically.
 
 For an LR patch, on its luminance ``Y = 0.299 R + 0.587 G + 0.114 B`` in [0, 1], the gradient
-vector (DESIGN.md section 3) is
+vector (docs/paper_reading.md, "Gradient vector") is
 
     g = (mean |Gh|, std |Gh|, mean |Gv|, std |Gv|)
 
@@ -116,7 +116,7 @@ def patch_gradient_vectors(patches: Array) -> Array:
 
 def difficulty_scores(vectors: Array) -> Array:
     """The scalar score ``s = sum(g)`` of each gradient vector: ``(..., 4)`` -> ``(...)``, for torch
-    tensors and numpy arrays alike (workers classify single patches in numpy, which is cheaper)."""
+    tensors and numpy arrays alike (HES classifies its batches in numpy, off torch's thread pool)."""
     return vectors.sum(-1)
 
 

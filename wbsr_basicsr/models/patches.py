@@ -1,0 +1,106 @@
+"""Chop, run, merge: the patch machinery of dynamic inference (paper Fig. 2b).
+
+The LR image is chopped into ``patch_size`` patches every ``stride`` pixels, with one more
+patch aligned to each border so that every pixel is covered (ClassSR and ARM drop the border
+instead). The patches of one subnet run as batches, and the SR patches are summed into the SR
+image as they come and averaged where they overlap. Which subnet a patch gets is the router's
+business (:mod:`wbsr_basicsr.routing`).
+"""
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from wbsr_basicsr.archs.slimmable import SlimmableSupernet
+from wbsr_basicsr.utils.gradient_stats import grid_positions
+
+
+@dataclass(frozen=True)
+class PatchLayout:
+    """Where the patches of one (padded) LR image lie."""
+
+    tops: Tuple[int, ...]
+    lefts: Tuple[int, ...]
+    patch_size: int
+    height: int  # of the image before padding
+    width: int
+
+    @classmethod
+    def cover(cls, height: int, width: int, patch_size: int, stride: int) -> 'PatchLayout':
+        """Patches every ``stride`` plus border-aligned ones; sides below ``patch_size`` are padded."""
+        if not 0 < stride <= patch_size:
+            raise ValueError(f'stride must lie in (0, patch_size={patch_size}], got {stride}.')
+        padded_h, padded_w = max(height, patch_size), max(width, patch_size)
+        return cls(tuple(grid_positions(padded_h, patch_size, stride)),
+                   tuple(grid_positions(padded_w, patch_size, stride)), patch_size, height, width)
+
+    @property
+    def corners(self) -> List[Tuple[int, int]]:
+        return [(top, left) for top in self.tops for left in self.lefts]
+
+    @property
+    def padding(self) -> Tuple[int, int]:
+        """Pixels added at the bottom and right so that the image holds one patch."""
+        return max(0, self.patch_size - self.height), max(0, self.patch_size - self.width)
+
+
+def chop(image: Tensor, layout: PatchLayout) -> Tensor:
+    """``(1, C, H, W)`` -> ``(N, C, P, P)`` patches at ``layout.corners`` (replicate-padded if small)."""
+    pad_h, pad_w = layout.padding
+    if pad_h or pad_w:
+        image = F.pad(image, (0, pad_w, 0, pad_h), mode='replicate')
+    size = layout.patch_size
+    return torch.cat([image[..., top:top + size, left:left + size] for top, left in layout.corners])
+
+
+class MergeBuffer:
+    """Sums SR patches into the SR image as they come, then averages where they overlap.
+
+    Only the image-sized sums are held, never all SR patches at once (bounded memory).
+    """
+
+    def __init__(self, layout: PatchLayout, scale: int, channels: int, like: Tensor) -> None:
+        pad_h, pad_w = layout.padding
+        self.layout, self.scale = layout, scale
+        height, width = (layout.height + pad_h) * scale, (layout.width + pad_w) * scale
+        self.total = like.new_zeros(1, channels, height, width)
+        self.count = like.new_zeros(1, 1, height, width)
+
+    def add(self, rows: Sequence[int], outputs: Tensor) -> None:
+        """Add the SR patches ``outputs`` of the patches ``rows`` (indices into ``layout.corners``)."""
+        size, scale = self.layout.patch_size * self.scale, self.scale
+        corners = self.layout.corners
+        for row, patch in zip(rows, outputs):
+            top, left = corners[int(row)]
+            self.total[..., top * scale:top * scale + size, left * scale:left * scale + size] += patch
+            self.count[..., top * scale:top * scale + size, left * scale:left * scale + size] += 1
+
+    def image(self) -> Tensor:
+        """The ``(1, C, H*s, W*s)`` SR image: every pixel the mean of the patches covering it."""
+        if not bool((self.count > 0).all()):
+            raise RuntimeError('Some SR pixels received no patch; add the outputs of every patch first.')
+        return (self.total / self.count)[..., :self.layout.height * self.scale, :self.layout.width * self.scale]
+
+
+@torch.no_grad()
+def run_routed(net: SlimmableSupernet, patches: Tensor, subnet_ids: np.ndarray, layout: PatchLayout,
+               max_batch: int = 256) -> Tensor:
+    """Run each patch through the subnet ``net.subnets[id]`` it was routed to, all patches of one
+    subnet as batches of at most ``max_batch``, and merge the SR patches into the SR image as they
+    come (:class:`MergeBuffer`)."""
+    buffer: Optional[MergeBuffer] = None
+    for index in np.unique(subnet_ids):
+        rows = np.flatnonzero(subnet_ids == index)
+        with net.subnet(net.subnets[int(index)]):
+            for start in range(0, len(rows), max_batch):
+                chunk = rows[start:start + max_batch]
+                result = net(patches[torch.as_tensor(chunk, device=patches.device)])
+                if buffer is None:
+                    buffer = MergeBuffer(layout, result.shape[-1] // layout.patch_size, result.shape[1], result)
+                buffer.add(chunk, result)
+    if buffer is None:
+        raise ValueError('No patches to run.')
+    return buffer.image()
