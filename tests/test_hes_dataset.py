@@ -194,7 +194,7 @@ def hes_train_options(gt_dir: Path, lq_dir: Path, total_iter: int, prefetch_mode
 
 def logged_phases(log: str) -> dict:
     """Iteration -> share of class-level patches in its batch (print_freq is 1)."""
-    return {int(it): float(share) for it, share in re.findall(r'iter:\s+(\d+),.*?hes_class_level: ([-+.\deE]+)', log)}
+    return {int(it): float(share) for it, share in re.findall(r'iter:\s+(\d+),.*?hes/class_level: ([-+.\deE]+)', log)}
 
 
 @pytest.mark.parametrize('prefetch_mode', [None, 'cpu'])
@@ -210,8 +210,8 @@ def test_switch_in_train_pipeline_with_workers_and_resume(tmp_path, tiny_pairs, 
     assert 'HES: scored 75 candidates' in log
     # 3 iterations per epoch; switch after iteration 4, in the middle of the second epoch.
     assert logged_phases(log) == {1: 0.0, 2: 0.0, 3: 0.0, 4: 0.0, 5: 1.0}
-    last = [line for line in log.splitlines() if 'hes_class_0' in line][-1]
-    histogram = [float(v) for v in re.findall(r'hes_class_\d: ([-+.\deE]+)', last)]
+    last = [line for line in log.splitlines() if 'hes/class_0' in line][-1]
+    histogram = [float(v) for v in re.findall(r'hes/class_\d: ([-+.\deE]+)', last)]
     assert len(histogram) == 4 and abs(sum(histogram) - 1) < 1e-3
 
     # Resume from the state at iteration 4 (mid-epoch, before the switch) and run past it.

@@ -56,10 +56,10 @@ def test_train_resume_and_test_with_hes_and_bdloss(tmp_path, mini_div2k_x2, tiny
     experiment = tmp_path / 'experiments' / 'wbsr_tiny'
     run_pipeline(basicsr.train.train_pipeline, tmp_path, wbsr_train_options(mini_div2k_x2, tiny_pairs, 4))
     log = newest_log(experiment, 'train')
-    assert len(re.findall(r'l_pix: ', log)) == 4 and 'l_pix_full: ' in log
-    sigmas = [float(v) for v in re.findall(r'(?<!_)sigma: ([-+.\deE]+)', log)]
+    assert len(re.findall(r'l_pix: ', log)) == 4 and len(re.findall(r'l_pix_sum: ', log)) == 4
+    sigmas = [float(v) for v in re.findall(r'bdloss/sigma: ([-+.\deE]+)', log)]
     assert len(sigmas) == 4 and sigmas[-1] != pytest.approx(0.05, abs=1e-6)  # sigma learns
-    levels = [float(v) for v in re.findall(r'hes_class_level: ([.\deE+-]+)', log)]
+    levels = [float(v) for v in re.findall(r'hes/class_level: ([.\deE+-]+)', log)]
     assert levels[:2] == [0.0, 0.0] and levels[2:] == [1.0, 1.0]  # class-level from iteration 3
     assert re.search(r'WBSR tiny_val: 3 images', log) and re.search(r'\n\s*ceil\s+\d+\.\d+', log)
     checkpoint = torch.load(experiment / 'models' / 'net_g_4.pth', weights_only=True)
@@ -76,8 +76,8 @@ def test_train_resume_and_test_with_hes_and_bdloss(tmp_path, mini_div2k_x2, tiny
                  '--auto_resume')
     log = newest_log(experiment, 'train')
     assert 'Resuming training from epoch: ' in log and 'iter: 4.' in log
-    assert [float(v) for v in re.findall(r'hes_class_level: ([.\deE+-]+)', log)] == [1.0, 1.0]
-    resumed_sigmas = [float(v) for v in re.findall(r'(?<!_)sigma: ([-+.\deE]+)', log)]
+    assert [float(v) for v in re.findall(r'hes/class_level: ([.\deE+-]+)', log)] == [1.0, 1.0]
+    resumed_sigmas = [float(v) for v in re.findall(r'bdloss/sigma: ([-+.\deE]+)', log)]
     assert abs(resumed_sigmas[0] - sigmas[-1]) < abs(sigmas[-1] - 0.05)  # continues, not restarted at 0.05
 
     # test.py: every row, the checkpoint alone supplies the routing thresholds.
@@ -156,7 +156,7 @@ def test_distributed_training_on_cpu_with_torchrun(tmp_path, mini_div2k_x2, tiny
                             env=dict(os.environ, WBSR_ROOT=str(tmp_path), OMP_NUM_THREADS='1'))
     assert result.returncode == 0, result.stderr[-3000:]
     log = newest_log(tmp_path / 'experiments' / 'wbsr_ddp', 'train')
-    assert 'dist: True' in log and 'world_size: 2' in log and len(re.findall(r'l_pix: ', log)) == 3
+    assert 'dist: True' in log and 'world_size: 2' in log and len(re.findall(r'l_pix_sum: ', log)) == 3
     # Each rank drew other patches; averaged gradients keep the replicas identical, step after step.
     for iteration in (1, 3):
         rank0, rank1 = (torch.load(tmp_path / f'rank{r}_{iteration}.pt', weights_only=True) for r in (0, 1))
@@ -216,5 +216,5 @@ def test_inplace_distillation_trains_subnets_on_the_full_networks_output(tmp_pat
     expected = torch.nn.functional.l1_loss(full, gt) + sum(torch.nn.functional.l1_loss(out, target)
                                                            for out in outputs[:-1])
     model.optimize_parameters(1)
-    assert model.log_dict['l_pix'] == pytest.approx(expected.item(), rel=1e-5)
-    assert model.log_dict['l_pix_full'] == pytest.approx(torch.nn.functional.l1_loss(full, gt).item(), rel=1e-5)
+    assert model.log_dict['l_pix_sum'] == pytest.approx(expected.item(), rel=1e-5)
+    assert model.log_dict['l_pix'] == pytest.approx(torch.nn.functional.l1_loss(full, gt).item(), rel=1e-5)

@@ -9,8 +9,9 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 class HESLogging:
     """Mixin for models trained on ``HESPairedImageDataset``: at BasicSR's print frequency the
-    log (console and tensorboard) gets ``hes_class_level``, the share of class-level draws, and
-    ``hes_class_<k>``, the class histogram of the patches drawn since the last print."""
+    log (console and tensorboard, grouped under ``hes/``) gets ``hes/class_level``, the share of
+    class-level draws, and ``hes/class_<k>``, the class histogram of the patches drawn since the
+    last print."""
 
     def _init_hes_logging(self, opt: dict) -> None:
         hes = (opt.get('datasets', {}).get('train') or {}).get('hes') or {}
@@ -31,10 +32,10 @@ class HESLogging:
         self._hes_counts += np.bincount(self._hes_batch['class'], minlength=self._hes_num_classes)
         self._hes_class_level[0] += int(self._hes_batch['class_level'].sum())
         self._hes_class_level[1] += len(self._hes_batch['class_level'])
-        self.log_dict['hes_class_level'] = self._hes_class_level[0] / self._hes_class_level[1]
+        self.log_dict['hes/class_level'] = self._hes_class_level[0] / self._hes_class_level[1]
         total = self._hes_counts.sum()
         for k, count in enumerate(self._hes_counts):
-            self.log_dict[f'hes_class_{k}'] = count / total
+            self.log_dict[f'hes/class_{k}'] = count / total
         if current_iter % self._hes_print_freq == 0:
             self._hes_counts[:] = 0
             self._hes_class_level = [0, 0]

@@ -174,7 +174,11 @@ class WBSRModel(HESLogging, SRModel):
         self._remember_hes_batch(data)
 
     def optimize_parameters(self, current_iter: int) -> None:
-        """One iteration: forward and backward each planned subnet, average gradients across ranks, step."""
+        """One iteration: forward and backward each planned subnet, average gradients across ranks, step.
+
+        The log has the full network's losses under SRModel's names (``l_pix``; absent in an
+        iteration that does not train it), what the step minimised as ``l_pix_sum``, and
+        BDLoss's scale as ``bdloss/sigma``."""
         self.optimizer_g.zero_grad()
         classes = None if self._hes_batch is None else self._hes_batch['class']
         steps = self.subnet_sampling.plan(current_iter, self.opt.get('manual_seed') or 0, len(self.supernet.subnets),
@@ -195,14 +199,14 @@ class WBSRModel(HESLogging, SRModel):
                 if is_full and self.subnet_sampling.inplace_distillation:
                     teacher = output.detach()
                 for name, value in terms.items():
-                    losses[name] = losses.get(name, 0) + weight * value.detach()
+                    losses[f'{name}_sum'] = losses.get(f'{name}_sum', 0) + weight * value.detach()
                     if is_full:
-                        losses[f'{name}_full'] = value.detach()
+                        losses[name] = value.detach()
         self._average_gradients()
         self.optimizer_g.step()
         self.log_dict = self.reduce_loss_dict(losses)
         if self.sigma_params:
-            self.log_dict['sigma'] = self.cri_pix.sigma.item()
+            self.log_dict['bdloss/sigma'] = self.cri_pix.sigma.item()
         self._log_hes(current_iter)
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
