@@ -4,6 +4,10 @@ import re
 import subprocess
 import sys
 
+import cv2
+import numpy as np
+import pytest
+
 from conftest import REPO
 
 
@@ -21,6 +25,22 @@ def test_demo_end_to_end(tmp_path):
     assert 25 < bicubic_psnr < 40  # real photos: a plausible x2 bicubic PSNR
     saved = json.loads((tmp_path / 'results' / 'WBSR_demo_x2_test' / 'wbsr_table_heldout_photos.json').read_text())
     assert [row['row'] for row in saved['rows']] == labels[:-1]
-    maps = list((tmp_path / 'results' / 'WBSR_demo_x2_test' / 'visualization' / 'heldout_photos').glob('*_subnets.png'))
+    # A routed row's FLOPs are its usage-weighted mix of the fixed rows' FLOPs, between the cheapest and the full.
+    fixed = [row for row in saved['rows'] if row['row'].startswith('fixed_')]
+    assert fixed[-1]['flops_percent'] == pytest.approx(100)
+    for row in saved['rows'][:2]:
+        assert sum(row['usage']) == pytest.approx(1)
+        mix = sum(share * subnet['gflops'] for share, subnet in zip(row['usage'], fixed))
+        assert row['gflops'] == pytest.approx(mix, rel=1e-6)
+        assert fixed[0]['flops_percent'] <= row['flops_percent'] <= 100
+        assert row['router_gflops'] > 0 and row['images'] == 2
+    # Allocation maps: the SR image's size plus the legend strip, painted in the subnets' colours.
+    visualization = tmp_path / 'results' / 'WBSR_demo_x2_test' / 'visualization' / 'heldout_photos'
+    maps = sorted(visualization.glob('*_subnets.png'))
     assert len(maps) == 4  # two photos x two routed rows
+    for path in maps:
+        sr = cv2.imread(str(path).replace('_subnets.png', '.png'))
+        painted = cv2.imread(str(path))
+        assert painted.shape[1] == sr.shape[1] and painted.shape[0] > sr.shape[0]
+        assert not np.array_equal(painted[:sr.shape[0]], sr)  # colour over the grey SR image
     assert (tmp_path / 'experiments' / 'WBSR_demo_x2' / 'models' / 'net_g_latest.pth').is_file()

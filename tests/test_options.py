@@ -12,6 +12,7 @@ from wbsr_basicsr.models.dynamic_inference import parse_rows
 from wbsr_basicsr.models.subnet_sampling import SubnetSampling
 
 OPTION_FILES = sorted((REPO / 'options').rglob('*.yml'))
+BENCHMARK_SETS = ['Set5', 'Set14', 'B100', 'Urban100', 'Manga109', 'Test2K', 'Test4K', 'Test8K']
 PAPER_PARAMS = {('MSRResNet', 4): 1_517_571, ('RCAN', 4): 15_592_355}
 
 
@@ -24,7 +25,8 @@ def test_the_paper_set_is_shipped():
     names = {p.stem for p in OPTION_FILES}
     for arch in ('MSRResNet', 'RCAN'):
         for scale in (2, 4):
-            expected = {f'train_WBSR_{arch}_x{scale}', f'train_{arch}_x{scale}_baseline', f'test_WBSR_{arch}_x{scale}'}
+            expected = {f'train_WBSR_{arch}_x{scale}', f'train_{arch}_x{scale}_baseline', f'test_WBSR_{arch}_x{scale}',
+                        f'test_{arch}_x{scale}_baseline'}
             assert expected <= names
     assert {'train_WBSR_MSRResNet_x4_HES_only', 'train_WBSR_MSRResNet_x4_BDLoss_only'} <= names
 
@@ -33,6 +35,9 @@ def test_the_paper_set_is_shipped():
 def test_option_file_is_consistent(path):
     opt = load(path)
     assert opt['name'] and opt['model_type'] in MODEL_REGISTRY
+    if path.parent.name == 'test':  # prepare_benchmarks.py's sets, in BasicSR's layout
+        assert [d['name'] for d in opt['datasets'].values()] == BENCHMARK_SETS
+        assert all(d['dataroot_gt'] == f"datasets/{d['name']}/GTmod12" for d in opt['datasets'].values())
     for dataset in opt['datasets'].values():
         assert dataset['type'] in DATASET_REGISTRY
         assert f"x{opt['scale']}" in dataset['dataroot_lq'].lower()  # the LR data of this scale
