@@ -30,8 +30,8 @@ from torch import Tensor, nn
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import LOSS_REGISTRY
 
-from .bdloss_prior import (GaussianMixturePrior, load_prior, log_laplace_mixture_density, log_mixture_density,
-                           to_space)
+from .bdloss_prior import (GaussianMixturePrior, interpolated_log_laplace_mixture_density, load_prior,
+                           log_mixture_density, to_space)
 
 REDUCTIONS = ('mean', 'sum', 'none')
 LIKELIHOODS = ('laplace', 'gaussian')
@@ -154,7 +154,8 @@ def laplace_bdloss_elementwise(pred: Tensor, target: Tensor, scale: Tensor, spac
     """Eq. 11 with the Laplace likelihood ``Laplace(y; yhat, b)``: the NLL ``|y - yhat| / b + log 2b``
     plus the balancing term on ``d(pred)``, the prior smoothed by the same Laplace kernel."""
     nll = (pred - target).abs() / scale + torch.log(2 * scale)
-    return nll + log_laplace_mixture_density(to_space(pred, space), log_weights, means, variances, scale)
+    return nll + interpolated_log_laplace_mixture_density(to_space(pred, space), log_weights, means, variances,
+                                                          scale)
 
 
 def per_pixel_optimum(loss: BDLoss, levels: int = 256, step: float = 0.05) -> np.ndarray:

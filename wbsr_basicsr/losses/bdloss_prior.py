@@ -157,6 +157,29 @@ def log_laplace_mixture_density(values: Tensor, log_weights: Tensor, means: Tens
     return torch.logsumexp(log_terms, dim=-1)
 
 
+TABLE_START, TABLE_STOP, TABLE_INTERVALS = -1.0, 2.0, 8192
+"""The grid on which :func:`interpolated_log_laplace_mixture_density` tabulates the balancing term."""
+
+
+def interpolated_log_laplace_mixture_density(values: Tensor, log_weights: Tensor, means: Tensor,
+                                             variances: Tensor, scale: Tensor) -> Tensor:
+    """:func:`log_laplace_mixture_density`, tabulated on ``TABLE_INTERVALS`` intervals over
+    [``TABLE_START``, ``TABLE_STOP``] and interpolated linearly (extrapolated beyond).
+
+    The term depends on a pixel only through one number, so one table per forward replaces
+    per-pixel special functions (about 30 x cheaper on the CPU). It is exact at the nodes, its
+    gradients reach ``scale`` through the table, and each segment's slope is a difference quotient
+    of the exact term, so it keeps the exact term's ``1/b`` bound on the slope (docs/bdloss.md).
+    """
+    step = (TABLE_STOP - TABLE_START) / TABLE_INTERVALS
+    nodes = TABLE_START + step * torch.arange(TABLE_INTERVALS + 1, dtype=values.dtype, device=values.device)
+    table = log_laplace_mixture_density(nodes, log_weights, means, variances, scale)
+    position = (values - TABLE_START) / step
+    index = position.detach().floor().clamp(0, TABLE_INTERVALS - 1).long()
+    left, right = table[index], table[index + 1]
+    return left + (position - index) * (right - left)
+
+
 def _log_erfcx(x: Tensor) -> Tensor:
     """``log(exp(x^2) erfc(x))`` without overflow: ``erfcx`` for x >= 0, ``x^2 + log erfc(x)`` below.
 
