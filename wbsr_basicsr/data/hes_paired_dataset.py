@@ -16,7 +16,7 @@ and distributed ranks therefore see the switch at the same, exact iteration.
 Workers return what ``PairedImageDataset`` returns, by one loading path for both phases. The HES fields of a batch (each
 patch's gradient vector, class and phase) are added in the main process by
 :class:`HESBatches`, one batched computation per batch: carrying three small tensors per batch
-out of the worker processes cost more than computing them (see the README's overhead figures).
+out of the worker processes cost more than computing them (docs/results.md, HES loading overhead).
 """
 import time
 from dataclasses import dataclass
