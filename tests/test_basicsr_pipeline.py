@@ -12,7 +12,7 @@ import basicsr.train
 from basicsr.utils import img2tensor, tensor2img
 from conftest import NETWORK, PSNR, SCALE, newest_log, paired_dataset, train_options
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
-from wbsr_basicsr.compat import latest_training_state
+from wbsr_basicsr.compat import training_states
 
 def test_train_resume_and_test_pipelines_on_cpu(tmp_path, tiny_pairs, run_pipeline, monkeypatch):
     monkeypatch.chdir(tmp_path)  # as a user runs from the repository root
@@ -65,8 +65,8 @@ def direct_psnr(checkpoint: Path, gt_dir: Path, lq_dir: Path) -> float:
     return sum(scores) / len(scores)
 
 
-def test_latest_training_state_picks_highest_iteration(tmp_path):
-    assert latest_training_state(str(tmp_path / 'missing')) is None
+def test_training_states_newest_first(tmp_path):
+    assert training_states(str(tmp_path / 'missing')) == []
     for name in ('2.state', '10.state', '9.state', 'notes.txt', 'x.state'):
         (tmp_path / name).write_text('')
-    assert latest_training_state(str(tmp_path)) == str(tmp_path / '10.state')
+    assert training_states(str(tmp_path)) == [str(tmp_path / f'{i}.state') for i in (10, 9, 2)]

@@ -218,3 +218,24 @@ def test_inplace_distillation_trains_subnets_on_the_full_networks_output(tmp_pat
     model.optimize_parameters(1)
     assert model.log_dict['l_pix_sum'] == pytest.approx(expected.item(), rel=1e-5)
     assert model.log_dict['l_pix'] == pytest.approx(torch.nn.functional.l1_loss(full, gt).item(), rel=1e-5)
+
+
+def test_damaged_checkpoint_is_refused_unless_the_check_is_off(tmp_path):
+    """The wbsr entry records a checksum of every saved state dict; damaged tensor bytes are an error."""
+    from basicsr.models import build_model
+    from test_checkpoints import damage_largest_tensor
+
+    model = build_model(model_options(tmp_path, path=dict(pretrain_network_g=None, models=str(tmp_path))))
+    model.save_network(model.net_g, 'net_g', 7)
+    saved = tmp_path / 'net_g_7.pth'
+    assert set(torch.load(saved, weights_only=True)['wbsr']['checksums']) == {'params'}
+    build_model(model_options(tmp_path, path=dict(pretrain_network_g=str(saved), strict_load_g=True)))
+    damage_largest_tensor(saved)
+    with pytest.raises(ValueError, match=f"{saved}: the parameters under 'params' do not match the checksum"):
+        build_model(model_options(tmp_path, path=dict(pretrain_network_g=str(saved), strict_load_g=True)))
+    build_model(model_options(tmp_path, path=dict(pretrain_network_g=str(saved), strict_load_g=True,
+                                                  verify_checksum_g=False)))
+    empty = tmp_path / 'empty.pth'
+    empty.write_bytes(b'')
+    with pytest.raises(ValueError, match=f'{empty}: the network file is empty'):
+        build_model(model_options(tmp_path, path=dict(pretrain_network_g=str(empty), strict_load_g=True)))

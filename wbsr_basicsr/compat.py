@@ -12,12 +12,19 @@ applies three fixes at run time:
    which fails on a machine without a GPU, and loads with ``torch.load``'s default, which
    since torch 2.6 refuses the Python objects that scheduler states contain. It is replaced
    by :func:`load_resume_state`, which loads onto the GPU when the run uses one and onto the
-   CPU otherwise, and records the resumed iteration as ``opt['path']['resume_iter']``.
+   CPU otherwise, skips an unreadable newest state (a kill during its save) with a warning,
+   removes leftovers of killed saves, and records the resumed iteration as
+   ``opt['path']['resume_iter']``.
 
 3. **Distributed on the CPU.** BasicSR's ``init_dist`` pins a CUDA device and uses NCCL; on a
    machine without a GPU ``--launcher pytorch`` now starts a gloo process group instead
    (``WBSRModel`` then wraps the network in CPU ``DistributedDataParallel``). With GPUs
    nothing changes.
+4. **Saving and loading.** BasicSR writes network files and training states straight to their
+   final names, so a kill leaves a truncated file that breaks every later resume or test.
+   ``BaseModel.save_network`` and ``save_training_state`` are replaced by the atomic writers
+   of :mod:`wbsr_basicsr.utils.checkpoints`, and ``load_network`` first reads the file with
+   :func:`~wbsr_basicsr.utils.checkpoints.read_checkpoint`, which names the file and the problem.
 
 One hook is added: ``basicsr.train.create_train_val_dataloader`` is wrapped so that a
 training dataset with a ``training_sampler(...)`` method (the HES dataset) supplies the
@@ -26,13 +33,16 @@ wraps the loader BasicSR builds on it (the HES dataset adds its per-batch fields
 main process); nothing changes for other datasets.
 """
 import importlib.util
+import logging
 import os
 import sys
 import types
 from os import path as osp
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
 import torch
+
+from wbsr_basicsr.utils.atomic import remove_incomplete
 
 LEGACY_MODULE = 'torchvision.transforms.functional_tensor'
 
@@ -43,6 +53,7 @@ def install() -> None:
     import basicsr.train
 
     basicsr.train.load_resume_state = load_resume_state
+    _install_checkpoint_io()
     import basicsr.utils.options
 
     if not getattr(basicsr.utils.options.init_dist, 'wbsr_wrapped', False):
@@ -76,34 +87,71 @@ def _with_cpu_fallback(init_dist: Callable) -> Callable:
     return init_dist_any_device
 
 
-def latest_training_state(states_dir: str) -> Optional[str]:
-    """Path of the ``<iter>.state`` file with the highest iteration in ``states_dir``, if any."""
+def _install_checkpoint_io() -> None:
+    """Atomic network files and training states for every BasicSR model; readable load errors."""
+    from basicsr.models.base_model import BaseModel
+
+    from wbsr_basicsr.utils import checkpoints
+
+    if getattr(BaseModel.load_network, 'wbsr_wrapped', False):
+        return
+    load_network = BaseModel.load_network
+
+    def load_checked_network(self, net, load_path: str, strict: bool = True, param_key: str = 'params') -> None:
+        checkpoints.read_checkpoint(load_path)  # a missing, empty, truncated or foreign file: a clear error
+        load_network(self, net, load_path, strict, param_key)
+
+    load_checked_network.wbsr_wrapped = True
+    BaseModel.load_network = load_checked_network
+    BaseModel.save_network = checkpoints.save_network
+    BaseModel.save_training_state = checkpoints.save_training_state
+
+
+def training_states(states_dir: str) -> List[str]:
+    """Paths of the ``<iter>.state`` files in ``states_dir``, newest iteration first."""
     if not osp.isdir(states_dir):
-        return None
+        return []
     iters = [int(name[:-len('.state')]) for name in os.listdir(states_dir)
              if name.endswith('.state') and name[:-len('.state')].isdigit()]
-    return osp.join(states_dir, f'{max(iters)}.state') if iters else None
+    return [osp.join(states_dir, f'{i}.state') for i in sorted(iters, reverse=True)]
 
 
 def load_resume_state(opt: dict) -> Optional[dict]:
     """BasicSR's resume-state loading, on the GPU when ``num_gpu`` > 0 and on the CPU otherwise.
 
-    With ``--auto_resume`` the newest state in the experiment's ``training_states`` folder is
-    used (recorded in ``opt['path']['resume_state']``); else ``path.resume_state`` if set.
-    Resume states are the user's own training files, hence ``weights_only=False``.
+    With ``--auto_resume`` the newest readable state in the experiment's ``training_states``
+    folder is used (recorded in ``opt['path']['resume_state']``); an unreadable one is skipped
+    with a warning naming it. Else ``path.resume_state`` if set (unreadable: an error). Leftovers
+    of saves that were killed are removed first. Resume states are the user's own training
+    files, hence ``weights_only=False``.
     """
     from basicsr.utils import check_resume
 
-    if opt['auto_resume']:
-        found = latest_training_state(opt['path']['training_states'])
-        if found is not None:
-            opt['path']['resume_state'] = found
-    path = opt['path'].get('resume_state')
-    if not path:
-        return None
+    if opt.get('rank', 0) == 0:
+        for folder in (opt['path']['training_states'], opt['path']['models']):
+            for name in remove_incomplete(folder):
+                logging.getLogger('basicsr').warning(f'Removed {osp.join(folder, name)}, left by a killed save.')
     use_gpu = opt.get('num_gpu', 0) != 0 and torch.cuda.is_available()
     device = torch.device('cuda', torch.cuda.current_device()) if use_gpu else torch.device('cpu')
-    resume_state = torch.load(path, map_location=device, weights_only=False)
+    resume_state = None
+    if opt['auto_resume']:
+        for path in training_states(opt['path']['training_states']):
+            try:
+                resume_state = torch.load(path, map_location=device, weights_only=False)
+            except Exception as error:  # truncated or damaged: any of several pickle and zip errors
+                logging.getLogger('basicsr').warning(f'Skipping the unreadable training state {path} '
+                                                     f'({type(error).__name__}); trying the previous one.')
+                continue
+            opt['path']['resume_state'] = path
+            break
+    elif opt['path'].get('resume_state'):
+        path = opt['path']['resume_state']
+        try:
+            resume_state = torch.load(path, map_location=device, weights_only=False)
+        except Exception as error:
+            raise ValueError(f'{path}: not a readable training state ({type(error).__name__}: {error}).') from None
+    if resume_state is None:
+        return None
     check_resume(opt, resume_state['iter'])
     opt['path']['resume_iter'] = resume_state['iter']
     return resume_state

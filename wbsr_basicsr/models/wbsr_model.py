@@ -31,7 +31,9 @@ from wbsr_basicsr.archs.slimmable import SlimmableSupernet
 from wbsr_basicsr.data.hes_statistics import HESStatistics
 from wbsr_basicsr.routing.gradient_router import Router
 from wbsr_basicsr.utils.allocation_map import allocation_map
-from wbsr_basicsr.utils.atomic import write_atomically, write_json
+from wbsr_basicsr.utils.atomic import write_json
+from wbsr_basicsr.utils.checkpoints import (network_file, parameter_checksums, read_checkpoint, verify_checksums,
+                                            write_network_file)
 
 from .dynamic_inference import InferenceRow, RowResult, infer_image, parse_rows
 from .hes_sr_model import HESLogging
@@ -103,15 +105,19 @@ class WBSRModel(HESLogging, SRModel):
             self.optimizer_g.param_groups[-1]['lr'] = self.sigma_lr
 
     def _load_checkpoint_extras(self) -> Optional[Dict]:
-        """The ``wbsr`` entry of ``pretrain_network_g`` (None for a plain BasicSR file); restores sigma."""
+        """The ``wbsr`` entry of ``pretrain_network_g`` (None for a plain BasicSR file), its checksums
+        verified unless ``path.verify_checksum_g`` is false; restores sigma."""
         path = self.opt['path'].get('pretrain_network_g')
         if not path:
             return None
-        extras = torch.load(path, map_location='cpu', weights_only=True).get('wbsr')
+        content = read_checkpoint(path)
+        extras = content.get('wbsr')
         if extras is None:
             return None
         if extras.get('format') != CHECKPOINT_FORMAT or extras.get('version') != CHECKPOINT_VERSION:
             raise ValueError(f"{path}: its 'wbsr' entry is not a {CHECKPOINT_FORMAT!r} version {CHECKPOINT_VERSION}.")
+        if self.opt['path'].get('verify_checksum_g', True):
+            verify_checksums(path, content, extras.get('checksums') or {})
         if self.is_train and extras.get('sigma') is not None and self.sigma_params:
             with torch.no_grad():
                 self.cri_pix.log_sigma.fill_(float(np.log(extras['sigma'])))
@@ -156,16 +162,12 @@ class WBSRModel(HESLogging, SRModel):
 
     @master_only
     def save_network(self, net, net_label: str, current_iter: int, param_key='params') -> None:
-        """BasicSR's network file plus the ``wbsr`` entry, written to a temporary name and renamed."""
-        nets = net if isinstance(net, list) else [net]
-        keys = param_key if isinstance(param_key, list) else [param_key]
-        state = {key: {k: v.cpu() for k, v in self.get_bare_model(n).state_dict().items()}
-                 for n, key in zip(nets, keys)}
+        """BasicSR's network file, written atomically; ``net_g``'s also holds the ``wbsr`` entry,
+        with a checksum of every saved state dict."""
+        content = network_file(self, net, param_key)
         if net_label == 'net_g':
-            state['wbsr'] = self.checkpoint_extras()
-        label = 'latest' if current_iter == -1 else current_iter
-        path = osp.join(self.opt['path']['models'], f'{net_label}_{label}.pth')
-        write_atomically(path, lambda tmp_path: torch.save(state, tmp_path))
+            content['wbsr'] = dict(self.checkpoint_extras(), checksums=parameter_checksums(content))
+        write_network_file(self.opt, net_label, current_iter, content)
 
     # ------------------------------------------------------------------ training
 

@@ -1,0 +1,105 @@
+"""Network files and training states in BasicSR's formats, written whole and read with clear errors.
+
+- :func:`save_network` writes BasicSR's network file (``{param_key: state_dict}``) atomically;
+  ``wbsr_basicsr.compat`` makes every BasicSR model use it. ``WBSRModel`` writes the same
+  file plus its ``wbsr`` entry, which holds :func:`parameter_checksums`.
+- :func:`save_training_state` writes BasicSR's resume state atomically.
+- :func:`read_checkpoint` loads a network file or says in one line what is wrong with it;
+  :func:`verify_checksums` finds damaged tensor bytes.
+"""
+import hashlib
+import os
+import pickle
+import zipfile
+from typing import Dict, List, Mapping, Union
+
+import torch
+from torch import Tensor, nn
+
+from basicsr.utils.dist_util import master_only
+
+from .atomic import write_atomically
+
+NetworkFile = Dict[str, object]
+
+
+def network_file(model, nets: Union[nn.Module, List[nn.Module]], param_keys: Union[str, List[str]]) -> NetworkFile:
+    """BasicSR's network-file content: ``{param_key: state dict on the CPU}``, without ``module.`` prefixes."""
+    nets = nets if isinstance(nets, list) else [nets]
+    param_keys = param_keys if isinstance(param_keys, list) else [param_keys]
+    if len(nets) != len(param_keys):
+        raise ValueError(f'{len(nets)} networks but {len(param_keys)} parameter keys.')
+    content: NetworkFile = {}
+    for net, key in zip(nets, param_keys):
+        state = model.get_bare_model(net).state_dict()
+        content[key] = {name[7:] if name.startswith('module.') else name: value.cpu() for name, value in state.items()}
+    return content
+
+
+def write_network_file(opt: dict, net_label: str, current_iter: int, content: NetworkFile) -> None:
+    """Write ``content`` to ``models/<net_label>_<iter, or latest for -1>.pth``, atomically."""
+    label = 'latest' if current_iter == -1 else current_iter
+    path = os.path.join(opt['path']['models'], f'{net_label}_{label}.pth')
+    write_atomically(path, lambda tmp_path: torch.save(content, tmp_path))
+
+
+@master_only
+def save_network(model, net, net_label: str, current_iter: int, param_key: Union[str, List[str]] = 'params') -> None:
+    """BasicSR's ``BaseModel.save_network``, written atomically."""
+    write_network_file(model.opt, net_label, current_iter, network_file(model, net, param_key))
+
+
+@master_only
+def save_training_state(model, epoch: int, current_iter: int) -> None:
+    """BasicSR's ``save_training_state`` (optimizers, schedulers, epoch, iteration), written atomically."""
+    if current_iter == -1:
+        return
+    state = {'epoch': epoch, 'iter': current_iter, 'optimizers': [o.state_dict() for o in model.optimizers],
+             'schedulers': [s.state_dict() for s in model.schedulers]}
+    path = os.path.join(model.opt['path']['training_states'], f'{current_iter}.state')
+    write_atomically(path, lambda tmp_path: torch.save(state, tmp_path))
+
+
+def parameter_checksums(content: Mapping[str, object]) -> Dict[str, str]:
+    """SHA-256 of every state dict in a network file (names and tensor bytes, in name order)."""
+    return {key: _checksum(value) for key, value in content.items() if _is_state_dict(value)}
+
+
+def verify_checksums(path: str, content: Mapping[str, object], checksums: Mapping[str, str]) -> None:
+    """``ValueError`` naming ``path`` if a state dict's bytes differ from the checksum saved with it."""
+    for key, expected in checksums.items():
+        if key in content and _checksum(content[key]) != expected:
+            raise ValueError(f"{path}: the parameters under '{key}' do not match the checksum saved with them: the "
+                             'file is damaged. If you edited it on purpose, set path.verify_checksum_g: false.')
+
+
+def read_checkpoint(path: str) -> NetworkFile:
+    """A network file's content, on the CPU; one-line ``ValueError`` naming ``path`` if it is missing,
+    empty, truncated, or not a file of state dicts."""
+    if not os.path.isfile(path):
+        raise ValueError(f'{path}: no such network file.')
+    if os.path.getsize(path) == 0:
+        raise ValueError(f'{path}: the network file is empty (was its save killed?).')
+    try:
+        content = torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError:
+        raise ValueError(f'{path}: holds Python objects besides tensors; it is not a network file of BasicSR or '
+                         'WBSR, and is not loaded.') from None
+    except (EOFError, RuntimeError, zipfile.BadZipFile, OSError, ValueError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(f'{path}: not a readable network file (truncated or damaged?): {reason}') from None
+    if not isinstance(content, dict) or not any(_is_state_dict(value) for value in content.values()):
+        raise ValueError(f'{path}: holds no network parameters (expected {{"params": state_dict, ...}}).')
+    return content
+
+
+def _is_state_dict(value: object) -> bool:
+    return isinstance(value, dict) and bool(value) and all(isinstance(v, Tensor) for v in value.values())
+
+
+def _checksum(state: Mapping[str, Tensor]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        digest.update(name.encode())
+        digest.update(state[name].detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
