@@ -279,6 +279,7 @@ def write_json(path, document) -> str:
     (dict(**WIDE, space='gradient'), 'Unknown prior space'),
     (dict(**WIDE, reduction='max'), 'reduction'),
     (dict(**WIDE, likelihood='cauchy'), 'likelihood must be one of'),
+    (dict(**WIDE, sigma_rang=[0.01, 0.1]), 'BDLoss: unknown option sigma_rang; the known ones are gmm_file, init_sigma'),
     (dict(**WIDE, init_sigma=2.0), 'outside sigma_range'),
 ])
 def test_bad_inline_options_raise(options, message):

@@ -131,6 +131,7 @@ def test_sampler_switches_at_the_iteration_on_every_rank(hes_dataset):
     (dict(delta=1.0), r'delta must lie in \(0, 1\)'),
     (dict(delta=0), r'delta must lie in \(0, 1\)'),
     (dict(start_frac=1.5), 'start_frac'),
+    (dict(num_clases=5), 'hes: unknown option num_clases; the known ones are delta, num_classes'),
 ])
 def test_bad_hes_options_raise(mini_div2k_x2, hes, message):
     with pytest.raises(ValueError, match=message):

@@ -182,6 +182,16 @@ def test_bad_model_options_raise_clear_errors(tmp_path, mini_div2k_x2):
         build_model(model_options(tmp_path, network=dict(type='MSRResNet', num_feat=16, num_block=2, upscale=SCALE)))
     with pytest.raises(ValueError, match=r"rows \['ceil'\] need routing thresholds"):
         build_model(model_options(tmp_path, val=dict(rows=[dict(mode='ceil')])))
+    missing = tmp_path / 'routing_stats_X2.npz'
+    with pytest.raises(ValueError, match=f'Routing statistics file {missing} does not exist'):
+        build_model(model_options(tmp_path, routing=dict(stats_file=str(missing))))
+    with pytest.raises(ValueError, match='routing: unknown option num_clases; the known ones are max_batch, '):
+        build_model(model_options(tmp_path, routing=dict(num_clases=5)))
+    with pytest.raises(ValueError, match=r'val.rows\[1\]: unknown option targt; the known ones are alpha, mode'):
+        build_model(model_options(tmp_path, val=dict(rows=[dict(mode='fixed', subnet='full'),
+                                                          dict(mode='target_flops', targt=0.5)])))
+    with pytest.raises(ValueError, match='train.subnet_sampling: unknown option strategie'):
+        build_model(model_options(tmp_path, train=dict(subnet_sampling=dict(strategie='all'))))
     with pytest.raises(ValueError, match='are for 32-pixel LR patches; routing.patch_size is 16'):
         build_model(model_options(tmp_path, routing=dict(stats_file=str(mini_div2k_x2 / 'routing_stats_X2.npz'),
                                                          patch_size=16, stride=12)))

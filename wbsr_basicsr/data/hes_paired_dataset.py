@@ -19,7 +19,7 @@ patch's gradient vector, class and phase) are added in the main process by
 out of the worker processes cost more than computing them (docs/results.md, HES loading overhead).
 """
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from os import path as osp
 from typing import Dict, Iterable, Iterator, List, Optional
 
@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from wbsr_basicsr.utils.gradient_stats import (assign_classes, class_thresholds, difficulty_scores,
                                                patch_gradient_vectors)
+from wbsr_basicsr.utils.options import check_keys
 
 from .hes_statistics import HESStatistics
 
@@ -84,7 +85,9 @@ class HESPairedImageDataset(PairedImageDataset):
         super().__init__(opt)
         if opt['phase'] != 'train':
             raise ValueError('HESPairedImageDataset is a training dataset; validate with PairedImageDataset.')
-        self.hes = HESOptions(**(opt.get('hes') or {}))
+        hes = opt.get('hes') or {}
+        check_keys('hes', hes, [field.name for field in fields(HESOptions)])
+        self.hes = HESOptions(**hes)
         self.scale = opt['scale']
         if opt.get('gt_size') is None or opt['gt_size'] % self.scale:
             raise ValueError(f"HESPairedImageDataset needs gt_size divisible by scale {self.scale}, "

@@ -71,10 +71,11 @@ class HESStatistics:
                      thresholds=thresholds, counts=counts.astype(np.int64), meta=np.array(json.dumps(meta)))
 
     @classmethod
-    def load(cls, path: str) -> 'HESStatistics':
-        """Read a statistics file; a missing or foreign file raises ``ValueError`` naming it."""
+    def load(cls, path: str, role: str = 'HES statistics') -> 'HESStatistics':
+        """Read a statistics file; a missing or foreign file raises ``ValueError`` naming it and its
+        ``role`` (``HES statistics``, or ``Routing statistics`` for ``routing.stats_file``)."""
         if not os.path.isfile(path):
-            raise ValueError(f'HES statistics file {path} does not exist.')
+            raise ValueError(f'{role} file {path} does not exist.')
         try:
             with np.load(path, allow_pickle=False) as stats:
                 meta = json.loads(str(stats['meta']))
@@ -84,5 +85,5 @@ class HESStatistics:
                            stats['vectors'].astype(np.float32), int(meta['scale']), int(meta['patch_size']),
                            int(meta['stride']), meta)
         except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
-            raise ValueError(f'HES statistics file {path} is not a {HES_FORMAT!r} version {HES_VERSION} file '
+            raise ValueError(f'{role} file {path} is not a {HES_FORMAT!r} version {HES_VERSION} file '
                              f'({error}).') from None

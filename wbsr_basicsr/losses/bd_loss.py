@@ -20,6 +20,7 @@ docs/bdloss.md derives both and gives the measurements. Eq. 10's ``lambda ||thet
 optimizer's ``weight_decay``.
 """
 import copy
+import inspect
 import math
 from typing import List, Optional, Sequence, Tuple
 
@@ -29,6 +30,7 @@ from torch import Tensor, nn
 
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import LOSS_REGISTRY
+from wbsr_basicsr.utils.options import check_keys
 
 from .bdloss_prior import (GaussianMixturePrior, interpolated_log_laplace_mixture_density, load_prior,
                            log_mixture_density, to_space)
@@ -69,8 +71,10 @@ class BDLoss(nn.Module):
                  learn_sigma: bool = True,
                  sigma_range: Tuple[float, float] = (1e-3, 1.0),
                  loss_weight: float = 1.0,
-                 reduction: str = 'mean') -> None:
+                 reduction: str = 'mean',
+                 **unknown) -> None:
         super().__init__()
+        check_keys('BDLoss', unknown, [name for name in inspect.signature(BDLoss).parameters if name != 'unknown'])
         if reduction not in REDUCTIONS:
             raise ValueError(f'BDLoss reduction must be one of {REDUCTIONS}, got {reduction!r}.')
         if likelihood not in LIKELIHOODS:

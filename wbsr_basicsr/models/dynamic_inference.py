@@ -11,7 +11,7 @@
 (:mod:`wbsr_basicsr.routing`), runs and merges, and reports FLOPs, subnet usage and time.
 """
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -21,6 +21,7 @@ from torch import Tensor
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet, Subnet
 from wbsr_basicsr.routing.budget import route_budget
 from wbsr_basicsr.routing.gradient_router import Router, route_ceil
+from wbsr_basicsr.utils.options import check_keys
 
 from .patches import PatchLayout, chop, run_routed
 
@@ -72,8 +73,9 @@ def parse_rows(specs: Sequence[Dict], net: SlimmableSupernet) -> List[InferenceR
     A fixed ``subnet`` is ``[w, d]``, ``full``, or ``all`` (one row per subnet, cheapest first).
     """
     rows: List[InferenceRow] = []
-    for spec in specs:
+    for index, spec in enumerate(specs):
         spec = dict(spec)
+        check_keys(f'val.rows[{index}]', spec, [field.name for field in fields(InferenceRow)])
         if spec.get('mode') == 'fixed' and spec.get('subnet') == 'all':
             rows.extend(InferenceRow('fixed', subnet=s) for s in net.subnets)
             continue

@@ -17,12 +17,13 @@ network's detached output instead.
 Random draws depend only on ``(seed, iteration)``, so every distributed rank trains the same
 subnets and a resumed run continues the same schedule.
 """
-from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from dataclasses import dataclass, fields
+from typing import List, Mapping, Optional, Tuple
 
 import numpy as np
 
 from wbsr_basicsr.routing.gradient_router import route_ceil
+from wbsr_basicsr.utils.options import check_keys
 
 STRATEGIES = ('sandwich', 'random', 'all', 'matched')
 
@@ -35,6 +36,12 @@ class SubnetSampling:
     strategy: str = 'sandwich'
     num_random: int = 1
     inplace_distillation: bool = False
+
+    @classmethod
+    def from_options(cls, options: Mapping) -> 'SubnetSampling':
+        """From the ``train.subnet_sampling`` block; an unknown key is an error."""
+        check_keys('train.subnet_sampling', options, [field.name for field in fields(cls)])
+        return cls(**options)
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:

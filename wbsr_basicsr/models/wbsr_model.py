@@ -34,11 +34,13 @@ from wbsr_basicsr.utils.allocation_map import allocation_map
 from wbsr_basicsr.utils.atomic import write_json
 from wbsr_basicsr.utils.checkpoints import (network_file, parameter_checksums, read_checkpoint, verify_checksums,
                                             write_network_file)
+from wbsr_basicsr.utils.options import check_keys
 
 from .dynamic_inference import InferenceRow, RowResult, infer_image, parse_rows
 from .hes_sr_model import HESLogging
 from .subnet_sampling import SubnetSampling
 
+ROUTING_KEYS = ('stats_file', 'num_classes', 'patch_size', 'stride', 'max_batch')
 CHECKPOINT_FORMAT = 'wbsr-checkpoint'
 CHECKPOINT_VERSION = 1
 DEFAULT_ROWS = ({'mode': 'ceil'}, {'mode': 'fixed', 'subnet': 'full'})
@@ -59,7 +61,7 @@ class WBSRModel(HESLogging, SRModel):
 
     def __init__(self, opt: dict) -> None:
         train_opt = opt.get('train') or {}
-        self.subnet_sampling = SubnetSampling(**(train_opt.get('subnet_sampling') or {}))
+        self.subnet_sampling = SubnetSampling.from_options(train_opt.get('subnet_sampling') or {})
         self.sigma_lr: float = train_opt.get('sigma_lr', DEFAULT_SIGMA_LR)
         super().__init__(opt)
         self.supernet: SlimmableSupernet = self.get_bare_model(self.net_g)
@@ -68,6 +70,7 @@ class WBSRModel(HESLogging, SRModel):
                              f"{opt['network_g']['type']}.")
         self._init_hes_logging(opt)
         routing = dict(opt.get('routing') or {})
+        check_keys('routing', routing, ROUTING_KEYS)
         self.patch_size: int = routing.get('patch_size', 32)
         self.stride: int = routing.get('stride', 28)
         self.max_batch: int = routing.get('max_batch', 256)
@@ -127,7 +130,7 @@ class WBSRModel(HESLogging, SRModel):
         """Thresholds from ``routing.stats_file`` if given, else from the loaded checkpoint."""
         logger = get_root_logger()
         if routing.get('stats_file'):
-            statistics = HESStatistics.load(routing['stats_file'])
+            statistics = HESStatistics.load(routing['stats_file'], role='Routing statistics')
             if statistics.patch_size != self.patch_size:
                 raise ValueError(f"Routing statistics {routing['stats_file']} are for {statistics.patch_size}-pixel LR "
                                  f'patches; routing.patch_size is {self.patch_size}.')
