@@ -3,7 +3,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -53,13 +53,21 @@ def manifest_settings(folder: str) -> Optional[dict]:
 
 
 def list_images(folder: str) -> List[str]:
-    """Sorted image paths directly in ``folder``; a clear error if there are none."""
+    """Sorted image paths directly in ``folder``; a clear error if there are none, or if two share a
+    name without extension (``0001.png`` and ``0001.jpg``: outputs are keyed by that name)."""
     if not os.path.isdir(folder):
         raise BadInput(f'{folder}: input folder does not exist.')
     paths = sorted(os.path.join(folder, name) for name in os.listdir(folder)
                    if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith('.'))
     if not paths:
         raise BadInput(f'{folder}: input folder holds no images ({", ".join(IMAGE_EXTENSIONS)}).')
+    seen: Dict[str, str] = {}
+    for path in paths:
+        stem = os.path.splitext(os.path.basename(path))[0]
+        if stem in seen:
+            raise BadInput(f'{seen[stem]} and {path} have the same name {stem!r}; outputs are named by it, so one '
+                           'would replace the other. Rename or remove one.')
+        seen[stem] = path
     return paths
 
 

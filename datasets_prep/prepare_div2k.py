@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
+import lmdb
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -446,9 +447,30 @@ def process_all(tasks: List[ImageTask], settings: Settings, outputs: Outputs, ar
     stage_seconds['gradient statistics'] = time.time() - started
     started = time.time()
     if outputs.todo['prior']:
+        top_up_prior_samples(samples, settings, outputs.hr_lmdb, keys)
         write_prior(outputs.prior, samples, settings, recorded['prior'])
     stage_seconds['prior fit'] = time.time() - started
     return done
+
+
+def top_up_prior_samples(samples: Dict[str, List[np.ndarray]], settings: Settings, hr_lmdb: str,
+                         keys: List[str]) -> None:
+    """Images skipped with ``--skip-bad`` took their share of ``--gmm-samples`` with them: draw the
+    shortfall from random kept HR sub-images, read back from the finished HR LMDB."""
+    missing = settings.gmm_samples - sum(len(values) for values in samples[SPACES[0]])
+    if missing <= 0:
+        return
+    generator = np.random.default_rng(settings.seed)
+    chosen = generator.choice(len(keys), size=min(4 * PRIOR_SUBS_PER_IMAGE, len(keys)), replace=False)
+    environment = lmdb.open(hr_lmdb, readonly=True, lock=False, readahead=False)
+    try:
+        with environment.begin() as transaction:
+            subs = [cv2.imdecode(np.frombuffer(transaction.get(keys[i].encode()), np.uint8), cv2.IMREAD_COLOR)
+                    for i in chosen]
+    finally:
+        environment.close()
+    for space, values in sample_prior_values(subs, missing, settings.seed + len(keys)).items():
+        samples[space].append(values)
 
 
 def store(result: ImageResult, writers: Dict[str, LmdbWriter], keys: List[str],

@@ -1,5 +1,6 @@
 """The supernet inside BasicSR's plain SRModel, through the real train / resume / test pipelines."""
 import re
+import shutil
 from pathlib import Path
 
 import cv2
@@ -12,7 +13,7 @@ import basicsr.train
 from basicsr.utils import img2tensor, tensor2img
 from conftest import NETWORK, PSNR, SCALE, newest_log, paired_dataset, train_options
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
-from wbsr_basicsr.compat import training_states
+from wbsr_basicsr.compat import REPLACED, check_basicsr, resolve, training_states
 
 def test_train_resume_and_test_pipelines_on_cpu(tmp_path, tiny_pairs, run_pipeline, monkeypatch):
     monkeypatch.chdir(tmp_path)  # as a user runs from the repository root
@@ -70,3 +71,39 @@ def test_training_states_newest_first(tmp_path):
     for name in ('2.state', '10.state', '9.state', 'notes.txt', 'x.state'):
         (tmp_path / name).write_text('')
     assert training_states(str(tmp_path)) == [str(tmp_path / f'{i}.state') for i in (10, 9, 2)]
+
+
+@pytest.mark.parametrize('crop', ['left', 'mod'])
+def test_test_pipeline_refuses_misaligned_pairs(tmp_path, tiny_pairs, run_pipeline, monkeypatch, crop):
+    """An LR image cut on the left would score against the wrong GT pixels: an error naming both files.
+    A GT image larger by a mod-crop (fewer than scale pixels) is fine, as BasicSR crops it."""
+    monkeypatch.chdir(tmp_path)
+    gt_dir, lq_dir = (tmp_path / name for name in ('gt', 'lq'))
+    shutil.copytree(tiny_pairs[0], gt_dir)
+    shutil.copytree(tiny_pairs[1], lq_dir)
+    name = sorted(p.name for p in gt_dir.iterdir())[1]
+    if crop == 'left':
+        cv2.imwrite(str(lq_dir / name), cv2.imread(str(lq_dir / name))[:, 4:])
+    else:
+        gt = cv2.imread(str(gt_dir / name))
+        cv2.imwrite(str(gt_dir / name), cv2.copyMakeBorder(gt, 0, SCALE - 1, 0, SCALE - 1, cv2.BORDER_REFLECT))
+    test_opt = dict(name=f'misaligned_{crop}', model_type='SRModel', scale=SCALE, num_gpu=0, manual_seed=0,
+                    datasets=dict(test_1=paired_dataset('pairs', gt_dir, lq_dir)), network_g=NETWORK,
+                    path=dict(pretrain_network_g=None), val=dict(save_img=False, metrics=dict(psnr=PSNR)))
+    if crop == 'mod':
+        run_pipeline(basicsr.test.test_pipeline, tmp_path, test_opt)
+        return
+    with pytest.raises(ValueError, match=f'{gt_dir / name} .* and its LR image {lq_dir / name} .* are not aligned'):
+        run_pipeline(basicsr.test.test_pipeline, tmp_path, test_opt)
+
+
+def test_compat_refuses_a_basicsr_it_was_not_written_for():
+    def load_resume_state(opt, device):  # a future BasicSR whose function takes other parameters
+        return None
+
+    with pytest.raises(ImportError, match='basicsr 1.5.0 is installed; install basicsr==1.4.2'):
+        check_basicsr('1.5.0', {})
+    with pytest.raises(ImportError, match=r'replaces basicsr.train.load_resume_state\(opt\), but this basicsr has '
+                                          r'basicsr.train.load_resume_state\(opt, device\)'):
+        check_basicsr('1.4.2', {'basicsr.train.load_resume_state': load_resume_state})
+    check_basicsr('1.4.2', {name: resolve(name) for name in REPLACED})  # the installed one, fixes applied

@@ -91,3 +91,14 @@ def test_no_sets_found_is_a_clear_error(tmp_path, capsys):
     (tmp_path / 'raw' / 'Holiday').mkdir(parents=True)
     assert run('--input', str(tmp_path / 'raw'), '--output', str(tmp_path / 'out')) == 1
     assert 'No benchmark sets found' in capsys.readouterr().err
+
+
+def test_two_images_with_one_name_are_refused(tmp_path, capsys):
+    """coffee.png and coffee.jpg would both become GTmod12/coffee.png: one would replace the other."""
+    write_set(tmp_path / 'raw' / 'Set5')
+    twin = tmp_path / 'raw' / 'Set5' / 'coffee.jpg'
+    cv2.imwrite(str(twin), np.zeros((60, 60, 3), np.uint8))
+    assert run('--input', str(tmp_path / 'raw'), '--output', str(tmp_path / 'out')) == 1
+    assert f"{tmp_path / 'raw' / 'Set5' / 'coffee.jpg'} and {tmp_path / 'raw' / 'Set5' / 'coffee.png'} have the same " \
+        "name 'coffee'" in capsys.readouterr().err
+    assert not (tmp_path / 'out' / 'Set5').exists()

@@ -15,7 +15,7 @@ import torch
 
 from basicsr.data import build_dataset
 from basicsr.utils import FileClient, imfrombytes
-from conftest import COLOUR_PHOTOS, PREPARE_DIV2K as SCRIPT, load_script, write_mini_div2k
+from conftest import COLOUR_PHOTOS, PREPARE_DIV2K as SCRIPT, load_script, photo_rgb, write_mini_div2k
 from wbsr_basicsr.losses.bdloss_prior import load_prior
 from wbsr_basicsr.data.hes_statistics import HESStatistics
 from wbsr_basicsr.utils.gradient_stats import grid_gradient_vectors
@@ -204,6 +204,17 @@ def test_bad_image_stops_with_clear_error_and_no_output(tmp_path, capsys, breake
     assert 'skipped 1 bad input(s)' in printed and expected in printed
     keys = (output / 'DIV2K_train_HR_sub.lmdb' / 'meta_info.txt').read_text()
     assert '0001_s001' in keys and keys.count('_s001') == 2
+    assert json.loads((output / 'bdloss_prior.json').read_text())['samples'] >= 6000  # --gmm-samples, kept
+
+
+def test_two_images_with_one_name_are_refused(tmp_path, capsys):
+    """0001.png and 0001.jpg: the LMDB would keep one while meta_info and the statistics counted both."""
+    source = write_mini_div2k(tmp_path / 'DIV2K')
+    twin = source / 'DIV2K_train_HR' / '0001.jpg'
+    cv2.imwrite(str(twin), photo_rgb('coffee'))
+    assert prepare(source, tmp_path / 'out', '--scales', '4') == 1
+    assert f"{twin} and {source / 'DIV2K_train_HR' / '0001.png'} have the same name '0001'" in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists() or os.listdir(tmp_path / 'out') == []
 
 
 def test_empty_input_and_foreign_output_are_refused(tmp_path, capsys):

@@ -25,6 +25,9 @@ applies three fixes at run time:
    ``BaseModel.save_network`` and ``save_training_state`` are replaced by the atomic writers
    of :mod:`wbsr_basicsr.utils.checkpoints`, and ``load_network`` first reads the file with
    :func:`~wbsr_basicsr.utils.checkpoints.read_checkpoint`, which names the file and the problem.
+5. **Test pairs.** ``PairedImageDataset`` crops a test GT image to its LR image x scale, so a
+   misaligned pair scores a wrong PSNR in silence; outside training it now checks the pair
+   (:mod:`wbsr_basicsr.data.alignment`) and stops with an error naming both files.
 
 One hook is added: ``basicsr.train.create_train_val_dataloader`` is wrapped so that a
 training dataset with a ``training_sampler(...)`` method (the HES dataset) supplies the
@@ -32,34 +35,77 @@ sampler in place of BasicSR's ``EnlargedSampler``, and with ``training_batches(l
 wraps the loader BasicSR builds on it (the HES dataset adds its per-batch fields there, in the
 main process); nothing changes for other datasets.
 """
+import importlib.metadata
 import importlib.util
+import inspect
 import logging
 import os
 import sys
 import types
 from os import path as osp
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 
 from wbsr_basicsr.utils.atomic import remove_incomplete
 
 LEGACY_MODULE = 'torchvision.transforms.functional_tensor'
+BASICSR_VERSION = '1.4.2'
+REPLACED = {  # what is replaced or wrapped -> the parameters it had in BasicSR 1.4.2
+    'basicsr.train.load_resume_state': ['opt'],
+    'basicsr.train.create_train_val_dataloader': ['opt', 'logger'],
+    'basicsr.utils.options.init_dist': ['launcher', 'backend', 'kwargs'],
+    'basicsr.models.base_model.BaseModel.save_network': ['self', 'net', 'net_label', 'current_iter', 'param_key'],
+    'basicsr.models.base_model.BaseModel.save_training_state': ['self', 'epoch', 'current_iter'],
+    'basicsr.models.base_model.BaseModel.load_network': ['self', 'net', 'load_path', 'strict', 'param_key'],
+    'basicsr.data.paired_image_dataset.PairedImageDataset.__getitem__': ['self', 'index'],
+}
 
 
 def install() -> None:
     """Apply the fixes and the hook; safe to call more than once."""
     _alias_functional_tensor()
+    check_basicsr(importlib.metadata.version('basicsr'), {name: resolve(name) for name in REPLACED})
     import basicsr.train
 
     basicsr.train.load_resume_state = load_resume_state
     _install_checkpoint_io()
+    _install_pair_check()
     import basicsr.utils.options
 
     if not getattr(basicsr.utils.options.init_dist, 'wbsr_wrapped', False):
         basicsr.utils.options.init_dist = _with_cpu_fallback(basicsr.utils.options.init_dist)
     if not getattr(basicsr.train.create_train_val_dataloader, 'wbsr_wrapped', False):
         basicsr.train.create_train_val_dataloader = _with_dataset_samplers(basicsr.train.create_train_val_dataloader)
+
+
+def check_basicsr(version: str, functions: Dict[str, Callable]) -> None:
+    """Refuse a BasicSR these fixes were not written for: another version, or replaced functions whose
+    parameters changed (already replaced ones, from an earlier call, are ours and pass)."""
+    if version != BASICSR_VERSION:
+        raise ImportError(f'wbsr_basicsr fixes BasicSR {BASICSR_VERSION} at run time, but basicsr {version} is '
+                          f'installed; install basicsr=={BASICSR_VERSION} (docs/install.md).')
+    for name, function in functions.items():
+        if getattr(function, 'wbsr_wrapped', False) or function.__module__.startswith('wbsr_basicsr'):
+            continue
+        parameters = list(inspect.signature(inspect.unwrap(function)).parameters)
+        if parameters != REPLACED[name]:
+            raise ImportError(f'wbsr_basicsr replaces {name}({", ".join(REPLACED[name])}), but this basicsr has '
+                              f'{name}({", ".join(parameters)}); the fixes do not fit it.')
+
+
+def resolve(name: str) -> Callable:
+    """The object a dotted name such as ``basicsr.models.base_model.BaseModel.save_network`` names."""
+    parts = name.split('.')
+    for split in range(len(parts), 0, -1):
+        try:
+            target = importlib.import_module('.'.join(parts[:split]))
+        except ModuleNotFoundError:
+            continue
+        for attribute in parts[split:]:
+            target = getattr(target, attribute)
+        return target
+    raise ImportError(f'{name} not found.')
 
 
 def _alias_functional_tensor() -> None:
@@ -105,6 +151,28 @@ def _install_checkpoint_io() -> None:
     BaseModel.load_network = load_checked_network
     BaseModel.save_network = checkpoints.save_network
     BaseModel.save_training_state = checkpoints.save_training_state
+
+
+def _install_pair_check() -> None:
+    """Check every test pair of ``PairedImageDataset`` for alignment (see the module docstring)."""
+    from basicsr.data.paired_image_dataset import PairedImageDataset
+
+    from wbsr_basicsr.data.alignment import check_alignment, image_size
+
+    if getattr(PairedImageDataset.__getitem__, 'wbsr_wrapped', False):
+        return
+    get_item = PairedImageDataset.__getitem__
+
+    def checked_item(self, index: int) -> dict:
+        item = get_item(self, index)
+        if self.opt['phase'] != 'train':
+            gt_size = image_size(self.file_client.get(item['gt_path'], 'gt'))
+            check_alignment(gt_size, tuple(item['lq'].shape[-2:]), self.opt['scale'], item['gt_path'],
+                            item['lq_path'])
+        return item
+
+    checked_item.wbsr_wrapped = True
+    PairedImageDataset.__getitem__ = checked_item
 
 
 def training_states(states_dir: str) -> List[str]:
