@@ -19,19 +19,22 @@ import sys, torch
 import wbsr_basicsr
 from basicsr.models.base_model import BaseModel
 
-class Model(BaseModel):  # BaseModel.save_training_state as every BasicSR model has it, after the compat fix
-    def __init__(self, folder):
-        self.opt = {'path': {'training_states': folder}}
-        net = torch.nn.Linear(2000, 2000)
-        net(torch.rand(1, 2000)).sum().backward()
-        self.optimizers = [torch.optim.Adam(net.parameters())]
+class Model(BaseModel):  # BaseModel's saves as every BasicSR model has them, after the compat fix
+    def __init__(self, root):
+        self.opt = {'path': {'training_states': root + '/training_states', 'models': root + '/models'}, 'dist': False}
+        self.net_g = torch.nn.Linear(2000, 2000)
+        self.net_g(torch.rand(1, 2000)).sum().backward()
+        self.optimizers = [torch.optim.Adam(self.net_g.parameters())]
         self.optimizers[0].step()
         self.schedulers = []
 
 model = Model(sys.argv[1])
 iteration = 1
 while True:
-    model.save_training_state(0, iteration)
+    if sys.argv[2] == 'state':
+        model.save_training_state(0, iteration)
+    else:
+        model.save_network(model.net_g, 'net_g', iteration)
     iteration += 1
 '''
 
@@ -42,31 +45,45 @@ def resume_options(root) -> dict:
                           resume_state=None))
 
 
-def test_a_kill_during_a_state_save_loses_nothing(tmp_path):
-    """SIGKILL while BasicSR saves a 48 MB training state: every state under its final name is
-    whole, and the next --auto_resume removes the leftover and resumes from the newest one."""
-    states = tmp_path / 'training_states'
-    states.mkdir()
-    (tmp_path / 'models').mkdir()
-    process = subprocess.Popen([sys.executable, '-c', SAVER, str(states)], start_new_session=True)
+def kill_during_saves(root, kind: str, folder, suffix: str):
+    """Run real saves in a loop; SIGKILL once a complete file and a partial one exist. The complete ones."""
+    process = subprocess.Popen([sys.executable, '-c', SAVER, str(root), kind], start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline:
-        names = os.listdir(states)
-        if any(n[:-len('.state')].isdigit() for n in names) and any(n.startswith(INCOMPLETE_PREFIX) for n in names):
+        names = os.listdir(folder)
+        if any(n.startswith(INCOMPLETE_PREFIX) for n in names) and \
+                any(n.endswith(suffix) and not n.startswith(INCOMPLETE_PREFIX) for n in names):
             break
         time.sleep(0.001)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    names = os.listdir(states)
-    complete = sorted(int(n[:-len('.state')]) for n in names if n[:-len('.state')].isdigit())
-    assert complete and any(n.startswith(INCOMPLETE_PREFIX) for n in names), names
-    for iteration in complete:
-        assert torch.load(states / f'{iteration}.state', weights_only=False)['iter'] == iteration
+    names = os.listdir(folder)
+    assert any(n.startswith(INCOMPLETE_PREFIX) for n in names), names  # the kill hit a save
+    return sorted(n for n in names if not n.startswith(INCOMPLETE_PREFIX))
+
+
+@pytest.mark.parametrize('kind', ['state', 'network'])
+def test_a_kill_during_a_save_loses_nothing(tmp_path, kind, caplog):
+    """SIGKILL while BasicSR saves a 48 MB training state or a 16 MB network: every file under its final
+    name is whole, and the next run (its resume step) removes the leftover and resumes from the newest."""
+    states, models = tmp_path / 'training_states', tmp_path / 'models'
+    states.mkdir()
+    models.mkdir()
+    folder = states if kind == 'state' else models
+    complete = kill_during_saves(tmp_path, kind, folder, '.state' if kind == 'state' else '.pth')
+    for name in complete:
+        if kind == 'state':
+            assert torch.load(folder / name, weights_only=False)['iter'] == int(name[:-len('.state')])
+        else:
+            assert read_checkpoint(str(folder / name))['params']['weight'].shape == (2000, 2000)
 
     opt = resume_options(tmp_path)
-    assert load_resume_state(opt)['iter'] == complete[-1]
-    assert opt['path']['resume_state'] == str(states / f'{complete[-1]}.state')
-    assert sorted(os.listdir(states)) == sorted(f'{i}.state' for i in complete)  # leftover removed
+    with caplog.at_level(logging.WARNING, logger='basicsr'):
+        resumed = load_resume_state(opt)
+    assert sorted(os.listdir(folder)) == complete  # the leftover is gone
+    assert any('left by a killed save' in r.getMessage() for r in caplog.records)
+    if kind == 'state':
+        assert resumed['iter'] == max(int(n[:-len('.state')]) for n in complete)
 
 
 def test_an_unreadable_newest_state_is_skipped_with_a_warning(tmp_path, caplog):
