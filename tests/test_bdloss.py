@@ -245,13 +245,13 @@ def test_finite_for_extreme_inputs_and_float32_under_autocast(likelihood):
 
 
 def test_sigma_is_clamped_log_parameter_with_its_own_group():
-    loss = BDLoss(**WIDE, init_sigma=0.05, sigma_range=(0.01, 0.2))
+    loss = BDLoss(**WIDE, init_sigma=0.05, learn_sigma=True, sigma_range=(0.01, 0.2))
     assert loss.sigma.item() == pytest.approx(0.05)
     assert loss.sigma_parameters() == [loss.log_sigma]
     with torch.no_grad():
         loss.log_sigma.fill_(10.0)
     assert loss.sigma.item() == pytest.approx(0.2)
-    assert BDLoss(**WIDE, learn_sigma=False).sigma_parameters() == []
+    assert BDLoss(**WIDE).sigma_parameters() == []  # fixed by default (docs/bdloss.md)
 
 
 def test_prior_file_round_trip(tmp_path):
@@ -317,10 +317,10 @@ def test_fixed_sigma_noted_once_when_the_model_does_not_learn_it():
     logger = logging.getLogger('basicsr')
     logger.addHandler(handler)
     try:
-        loss = BDLoss(**WIDE).train()
+        loss = BDLoss(**WIDE, learn_sigma=True).train()
         for _ in range(3):
             loss(torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4))
-        learned = BDLoss(**WIDE).train()
+        learned = BDLoss(**WIDE, learn_sigma=True).train()
         learned.sigma_parameters()
         learned(torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4))
     finally:
@@ -332,7 +332,7 @@ def test_fixed_sigma_noted_once_when_the_model_does_not_learn_it():
 def test_bdloss_trains_inside_basicsr_srmodel(tmp_path, tiny_pairs, run_pipeline):
     """As ``pixel_opt`` of BasicSR's plain SRModel, with sigma fixed there (and said so)."""
     opt = train_options(*tiny_pairs, total_iter=3)
-    opt['train']['pixel_opt'] = dict(type='BDLoss', **WIDE, space='detail', init_sigma=0.05)
+    opt['train']['pixel_opt'] = dict(type='BDLoss', **WIDE, space='detail', init_sigma=0.05, learn_sigma=True)
     run_pipeline(basicsr.train.train_pipeline, tmp_path, opt)
     log = newest_log(tmp_path / 'experiments' / opt['name'], 'train')
     assert 'Loss [BDLoss] is created.' in log

@@ -6,9 +6,10 @@ from torch.nn import functional as F
 
 from conftest import photo_rgb
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
-from wbsr_basicsr.models.dynamic_inference import InferenceRow, infer_image, parse_rows
+from wbsr_basicsr.models.dynamic_inference import (InferenceRow, dataset_allocations, infer_image, parse_rows,
+                                                   subnet_for_patches)
 from wbsr_basicsr.models.patches import MergeBuffer, PatchLayout, chop, run_routed
-from wbsr_basicsr.routing.budget import alpha_for_target, route_budget
+from wbsr_basicsr.routing.budget import allocate_to_target, alpha_for_target, route_budget
 from wbsr_basicsr.routing.gradient_router import Router, patch_classes, route_ceil
 from wbsr_basicsr.utils.gradient_stats import (assign_classes, class_thresholds, difficulty_scores,
                                                patch_gradient_vectors)
@@ -121,18 +122,57 @@ def test_router_round_trip_and_target_calibration():
     assert abs(achieved - 0.65) <= 0.02
 
 
+def heldout_images():
+    """Photos the router below was not calibrated on, as ``(1, 3, H, W)`` LR images in [0, 1]."""
+    return [torch.from_numpy(photo_rgb(name)[:200, :300].copy()).permute(2, 0, 1)[None].float() / 255.
+            for name in ('chelsea', 'coffee', 'rocket', 'hubble_deep_field')]
+
+
+@pytest.mark.parametrize('target', [0.3, 0.5, 0.65, 0.8])
+def test_budget_scopes_hold_on_images_they_were_not_calibrated_on(target):
+    """Calibrated on the astronaut photo: ``image`` scope holds every unseen image within 2 points,
+    ``dataset`` scope the set within 1 point."""
+    calibration = torch.from_numpy(photo_rgb('astronaut')).permute(2, 0, 1)[None].float() / 255.
+    scores = difficulty_scores(patch_gradient_vectors(chop(calibration, PatchLayout.cover(512, 512, 32, 28)))).numpy()
+    router = Router.from_scores(scores, 10, 32, 28)
+    net = WBSRMSRResNet()
+    costs = np.array([net.flops(s) for s in net.subnets], dtype=np.float64)
+    image_row = InferenceRow('target_flops', target=target, scope='image')
+    for image in heldout_images():
+        patches = chop(image, PatchLayout.cover(*image.shape[-2:], 32, 28))
+        assert len(patches) >= 20
+        achieved = costs[subnet_for_patches(image_row, net, router, patches, costs)].mean() / costs.max()
+        assert abs(achieved - target) <= 0.02, achieved
+    dataset_row = InferenceRow('target_flops', target=target, scope='dataset')
+    allocations = dataset_allocations(heldout_images(), dataset_row, net, router, 32, 28)
+    assert [len(a) for a in allocations] == [len(chop(i, PatchLayout.cover(*i.shape[-2:], 32, 28)))
+                                             for i in heldout_images()]
+    assert abs(costs[np.concatenate(allocations)].mean() / costs.max() - target) <= 0.01
+
+
+def test_the_boundary_split_gives_the_bigger_subnet_to_the_hardest_patches():
+    costs = np.array([1., 2., 4., 8.])
+    scores = np.linspace(0, 1, 40)
+    classes = np.minimum((scores * 10).astype(int), 9)
+    allocation = allocate_to_target(classes, scores, 10, costs, 0.4)
+    assert costs[allocation].mean() / costs.max() == pytest.approx(0.4, abs=0.02)
+    assert np.all(np.diff(costs[allocation]) >= 0)  # cost never falls as the score rises
+
+
 def test_inference_rows_from_options():
     net = WBSRMSRResNet()
     small = WBSRMSRResNet(widths=(36, 64), depths=(4, 16))
     rows = parse_rows([{'mode': 'ceil'}, {'mode': 'fixed', 'subnet': 'all'}, {'mode': 'target_flops', 'target': 0.5},
                        {'mode': 'budget', 'alpha': 0.8}], small)
-    assert [r.label for r in rows] == ['ceil', *[f'fixed_{w}x{d}' for w, d in small.subnets], 'target_0.5',
+    assert [r.label for r in rows] == ['ceil', *[f'fixed_{w}x{d}' for w, d in small.subnets], 'target_0.5_train',
                                        'budget_0.8']
     assert parse_rows([{'mode': 'fixed', 'subnet': [52, 8]}], net)[0].subnet == (52, 8)
     assert parse_rows([{'mode': 'fixed', 'subnet': 'full'}], net)[0].subnet == (64, 16)
     for spec, message in [({'mode': 'fast'}, 'Unknown inference mode'),
                           ({'mode': 'ceil', 'alpha': 1}, 'takes no option'), ({'mode': 'budget'}, 'takes alpha'),
                           ({'mode': 'target_flops', 'target': 1.5}, r'\(0, 1\]'),
+                          ({'mode': 'target_flops', 'target': 0.5, 'scope': 'epoch'}, 'scope must be one of'),
+                          ({'mode': 'ceil', 'scope': 'image'}, 'takes no scope'),
                           ({'mode': 'fixed', 'subnet': [50, 8]}, 'Unknown subnet')]:
         with pytest.raises(ValueError, match=message):
             parse_rows([spec], net)

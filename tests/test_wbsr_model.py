@@ -20,7 +20,8 @@ from conftest import NETWORK, PSNR, SCALE, newest_log, paired_dataset
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
 from wbsr_basicsr.models.dynamic_inference import InferenceRow, infer_image
 
-ROWS = [dict(mode='ceil'), dict(mode='target_flops', target=0.6), dict(mode='budget', alpha=1.0),
+ROWS = [dict(mode='ceil'), dict(mode='target_flops', target=0.6), dict(mode='target_flops', target=0.6, scope='image'),
+        dict(mode='target_flops', target=0.6, scope='dataset'), dict(mode='budget', alpha=1.0),
         dict(mode='fixed', subnet='all')]
 SSIM = dict(type='calculate_ssim', crop_border=SCALE, test_y_channel=True)
 
@@ -44,7 +45,8 @@ def wbsr_train_options(prepared: Path, val_pairs, total_iter: int, strategy: str
         train=dict(ema_decay=0.9, optim_g=dict(type='Adam', lr=2e-4, betas=[0.9, 0.999]),
                    scheduler=dict(type='MultiStepLR', milestones=[100], gamma=0.5), total_iter=total_iter,
                    warmup_iter=-1, subnet_sampling=dict(strategy=strategy, num_random=1), sigma_lr=1e-2,
-                   pixel_opt=dict(type='BDLoss', gmm_file=str(prepared / 'bdloss_prior.json'), init_sigma=0.05)),
+                   pixel_opt=dict(type='BDLoss', gmm_file=str(prepared / 'bdloss_prior.json'), init_sigma=0.05,
+                                  learn_sigma=True)),
         val=dict(val_freq=4, save_img=False, rows=[dict(mode='ceil'), dict(mode='fixed', subnet='full')],
                  metrics=dict(psnr=PSNR)),
         logger=dict(print_freq=1, save_checkpoint_freq=2, use_tb_logger=False),
@@ -91,10 +93,15 @@ def test_train_resume_and_test_with_hes_and_bdloss(tmp_path, mini_div2k_x2, tiny
     results = tmp_path / 'results' / 'wbsr_tiny_test'
     table = json.loads((results / 'wbsr_table_tiny_test.json').read_text())
     labels = [row['row'] for row in table['rows']]
-    assert labels == ['ceil', 'target_0.6', 'budget_1', 'fixed_8x1', 'fixed_8x2', 'fixed_16x1', 'fixed_16x2']
+    assert labels == ['ceil', 'target_0.6_train', 'target_0.6_image', 'target_0.6_dataset', 'budget_1', 'fixed_8x1',
+                      'fixed_8x2', 'fixed_16x1', 'fixed_16x2']
     by_label = {row['row']: row for row in table['rows']}
     assert by_label['fixed_16x2']['flops_percent'] == pytest.approx(100.)
     assert by_label['fixed_8x1']['flops_percent'] < by_label['fixed_16x2']['flops_percent']
+    # Budgets on these unseen images: the set within 1 point; with 4 patches an image, as close as they allow.
+    assert by_label['target_0.6_dataset']['flops_percent'] == pytest.approx(60, abs=1)
+    assert sorted(i['image'] for i in by_label['ceil']['per_image']) == sorted(p.stem for p in tiny_pairs[0].iterdir())
+    assert by_label['ceil']['psnr'] == pytest.approx(np.mean([i['psnr'] for i in by_label['ceil']['per_image']]))
     for row in table['rows']:
         assert sum(row['usage']) == pytest.approx(1.)
         assert row['patches'] == 3 * 4  # 48 x 48 LR, 32-pixel patches every 28 px: 2 x 2 each

@@ -12,35 +12,46 @@
 """
 import time
 from dataclasses import dataclass, fields
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet, Subnet
-from wbsr_basicsr.routing.budget import route_budget
+from wbsr_basicsr.routing.budget import allocate_to_target, route_budget
 from wbsr_basicsr.routing.gradient_router import Router, route_ceil
 from wbsr_basicsr.utils.options import check_keys
 
 from .patches import PatchLayout, chop, run_routed
 
 MODES = ('ceil', 'budget', 'target_flops', 'fixed')
+SCOPES = ('train', 'image', 'dataset')
+DEFAULT_SCOPE = 'train'
 
 
 @dataclass(frozen=True)
 class InferenceRow:
     """One way to infer: ``mode`` in :data:`MODES`, with ``subnet`` (fixed), ``alpha`` (budget)
-    or ``target`` (target_flops, a ratio of the full network's FLOPs)."""
+    or ``target`` (target_flops, a ratio of the full network's FLOPs) and its ``scope``: where the
+    target holds (``train``: Eq. 16's alpha calibrated on the training patches; ``image``: every
+    image; ``dataset``: the whole set; docs/routing.md)."""
 
     mode: str
     subnet: Optional[Subnet] = None
     alpha: Optional[float] = None
     target: Optional[float] = None
+    scope: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f'Unknown inference mode {self.mode!r}; choose from {MODES}.')
+        if self.mode == 'target_flops' and self.scope is None:
+            object.__setattr__(self, 'scope', DEFAULT_SCOPE)
+        if self.mode != 'target_flops' and self.scope is not None:
+            raise ValueError(f'Inference mode {self.mode!r} takes no scope; target_flops does.')
+        if self.scope is not None and self.scope not in SCOPES:
+            raise ValueError(f'target_flops scope must be one of {SCOPES}, got {self.scope!r}.')
         needs = {'fixed': 'subnet', 'budget': 'alpha', 'target_flops': 'target'}.get(self.mode)
         given = {name for name in ('subnet', 'alpha', 'target') if getattr(self, name) is not None}
         if given != ({needs} if needs else set()):
@@ -59,7 +70,7 @@ class InferenceRow:
         if self.mode == 'budget':
             return f'budget_{self.alpha:g}'
         if self.mode == 'target_flops':
-            return f'target_{self.target:g}'
+            return f'target_{self.target:g}_{self.scope}'
         return 'ceil'
 
     @property
@@ -103,22 +114,47 @@ class RowResult:
 
 def subnet_for_patches(row: InferenceRow, net: SlimmableSupernet, router: Optional[Router], patches: Tensor,
                        costs: Sequence[float]) -> np.ndarray:
-    """The subnet index of every patch under ``row``."""
+    """The subnet index of every patch under ``row`` (a ``dataset`` scope needs the whole set:
+    :func:`dataset_allocations`)."""
     if row.mode == 'fixed':
         return np.full(len(patches), net.subnets.index(row.subnet), dtype=np.int64)
     if router is None:
         raise ValueError(f'Inference mode {row.mode!r} needs routing thresholds (a router); fixed mode does not.')
-    classes = router.classes(patches)
+    if row.scope == 'dataset':
+        raise ValueError('A target_flops row with scope dataset is allocated over the whole set first '
+                         '(dataset_allocations); pass its subnet_ids.')
+    scores, classes = router.scores_and_classes(patches)
     if row.mode == 'ceil':
         return route_ceil(classes, router.num_classes, len(costs))
-    alpha = row.alpha if row.mode == 'budget' else router.alpha_for_target(costs, row.target)
-    return route_budget(classes, router.num_classes, costs, alpha)
+    if row.mode == 'budget':
+        return route_budget(classes, router.num_classes, costs, row.alpha)
+    if row.scope == 'image':
+        return allocate_to_target(classes, scores, router.num_classes, costs, row.target)
+    return route_budget(classes, router.num_classes, costs, router.alpha_for_target(costs, row.target))
+
+
+def dataset_allocations(images: Iterable[Tensor], row: InferenceRow, net: SlimmableSupernet, router: Router,
+                        patch_size: int, stride: int) -> List[np.ndarray]:
+    """First pass of a ``dataset``-scope row: score every patch of every ``(1, C, H, W)`` LR image,
+    allocate subnets over all of them at once, and return each image's share."""
+    costs = [net.flops(s, (patch_size, patch_size)) for s in net.subnets]
+    scores, classes, counts = [], [], []
+    for lq in images:
+        image_scores, image_classes = router.scores_and_classes(chop(lq, PatchLayout.cover(*lq.shape[-2:], patch_size,
+                                                                                          stride)))
+        scores.append(image_scores)
+        classes.append(image_classes)
+        counts.append(len(image_scores))
+    allocation = allocate_to_target(np.concatenate(classes), np.concatenate(scores), router.num_classes, costs,
+                                    row.target)
+    return np.split(allocation, np.cumsum(counts)[:-1])
 
 
 @torch.no_grad()
 def infer_image(net: SlimmableSupernet, lq: Tensor, row: InferenceRow, router: Optional[Router], patch_size: int,
-                stride: int, max_batch: int = 256) -> RowResult:
-    """Chop ``lq`` ``(1, C, H, W)`` (in [0, 1]), route every patch under ``row``, run, merge."""
+                stride: int, max_batch: int = 256, subnet_ids: Optional[np.ndarray] = None) -> RowResult:
+    """Chop ``lq`` ``(1, C, H, W)`` (in [0, 1]), route every patch under ``row`` (or take the given
+    ``subnet_ids``, as a ``dataset`` scope allocates them), run, merge."""
     if router is not None and router.patch_size != patch_size:
         raise ValueError(f'The routing thresholds are for {router.patch_size}-pixel patches; inference uses '
                          f'{patch_size}.')
@@ -128,7 +164,10 @@ def infer_image(net: SlimmableSupernet, lq: Tensor, row: InferenceRow, router: O
     layout = PatchLayout.cover(lq.shape[-2], lq.shape[-1], patch_size, stride)
     patches = chop(lq, layout)
     costs = [net.flops(s, (patch_size, patch_size)) for s in net.subnets]
-    subnet_ids = subnet_for_patches(row, net, router, patches, costs)
+    if subnet_ids is None:
+        subnet_ids = subnet_for_patches(row, net, router, patches, costs)
+    elif len(subnet_ids) != len(patches):
+        raise ValueError(f'{len(subnet_ids)} subnet ids for {len(patches)} patches.')
     sr = run_routed(net, patches, subnet_ids, layout, max_batch)
     synchronize()
     seconds = time.perf_counter() - started

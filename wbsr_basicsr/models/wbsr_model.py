@@ -11,9 +11,10 @@
   prior and sigma, so a checkpoint alone is enough to test or resume.
 """
 import contextlib
+import time
 from collections import OrderedDict
 from os import path as osp
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -36,7 +37,7 @@ from wbsr_basicsr.utils.checkpoints import (network_file, parameter_checksums, r
                                             write_network_file)
 from wbsr_basicsr.utils.options import check_keys
 
-from .dynamic_inference import InferenceRow, RowResult, infer_image, parse_rows
+from .dynamic_inference import InferenceRow, RowResult, dataset_allocations, infer_image, parse_rows
 from .hes_sr_model import HESLogging
 from .subnet_sampling import SubnetSampling
 
@@ -249,15 +250,26 @@ class WBSRModel(HESLogging, SRModel):
         """The EMA network when there is one (as ``SRModel.test``), else the trained one."""
         return self.net_g_ema if hasattr(self, 'net_g_ema') else self.supernet
 
-    def infer(self, lq: Tensor, row: InferenceRow) -> RowResult:
-        """Run one inference row on one ``(1, C, H, W)`` LR image."""
+    def infer(self, lq: Tensor, row: InferenceRow, subnet_ids: Optional[np.ndarray] = None) -> RowResult:
+        """Run one inference row on one ``(1, C, H, W)`` LR image (``subnet_ids``: allocated beforehand)."""
         net = self.inference_net()
         was_training = net.training
         net.eval()
         try:
-            return infer_image(net, lq, row, self.router, self.patch_size, self.stride, self.max_batch)
+            return infer_image(net, lq, row, self.router, self.patch_size, self.stride, self.max_batch, subnet_ids)
         finally:
             net.train(was_training)
+
+    def _dataset_allocations(self, dataloader) -> Dict[str, Tuple[List[np.ndarray], float]]:
+        """For every ``dataset``-scope row: each image's subnets, allocated over the whole set in a
+        first pass, and that pass's seconds per image (added to the row's time)."""
+        allocations = {}
+        for row in (row for row in self.rows if row.scope == 'dataset'):
+            started = time.perf_counter()
+            images = (data['lq'].to(self.device) for data in dataloader)
+            ids = dataset_allocations(images, row, self.supernet, self.router, self.patch_size, self.stride)
+            allocations[row.label] = (ids, (time.perf_counter() - started) / max(1, len(ids)))
+        return allocations
 
     def nondist_validation(self, dataloader, current_iter: int, tb_logger, save_img: bool) -> None:
         """Every row on every image: metrics on the whole image, FLOPs, subnet usage, time."""
@@ -265,17 +277,20 @@ class WBSRModel(HESLogging, SRModel):
         metric_opts = self.opt['val'].get('metrics') or {}
         full_flops = self.supernet.flops(None, (self.patch_size, self.patch_size))
         totals = {row.label: RowTotals(len(self.supernet.subnets), full_flops) for row in self.rows}
+        allocations = self._dataset_allocations(dataloader)
         images = tqdm(dataloader, unit='image', desc=f'WBSR {dataset_name}', disable=not self.opt['val'].get('pbar'))
-        for val_data in images:
+        for index, val_data in enumerate(images):
             img_name = osp.splitext(osp.basename(val_data['lq_path'][0]))[0]
             lq = val_data['lq'].to(self.device)
             gt_img = tensor2img([val_data['gt']]) if 'gt' in val_data else None
             for row in self.rows:
-                result = self.infer(lq, row)
+                ids, first_pass_seconds = allocations.get(row.label, (None, 0.))
+                result = self.infer(lq, row, None if ids is None else ids[index])
+                result.seconds += first_pass_seconds
                 sr_img = tensor2img([result.sr.detach().cpu()])
                 scores = {name: calculate_metric({'img': sr_img, 'img2': gt_img}, dict(metric_opt))
                           for name, metric_opt in metric_opts.items()} if gt_img is not None else {}
-                totals[row.label].add(scores, result)
+                totals[row.label].add(scores, result, img_name)
                 if save_img:
                     self._save_images(sr_img, result, row, dataset_name, img_name, current_iter)
         summary = [dict(row=row.label, **totals[row.label].summary()) for row in self.rows]
@@ -324,9 +339,13 @@ class RowTotals:
         self.patches = 0
         self.seconds = 0.
         self.usage = np.zeros(num_subnets, dtype=np.int64)
+        self.per_image: List[Dict] = []
 
-    def add(self, scores: Dict[str, float], result: RowResult) -> None:
+    def add(self, scores: Dict[str, float], result: RowResult, image: str) -> None:
         self.images += 1
+        self.per_image.append(dict(image=image, **{name: float(value) for name, value in scores.items()},
+                                   flops_percent=100. * result.flops_per_patch / self.full_flops,
+                                   patches=len(result.subnet_ids), seconds=result.seconds))
         for name, value in scores.items():
             self.metrics[name] = self.metrics.get(name, 0.) + float(value)
         count = len(result.subnet_ids)
@@ -337,12 +356,14 @@ class RowTotals:
         self.usage += np.bincount(result.subnet_ids, minlength=len(self.usage))
 
     def summary(self) -> Dict:
-        """Image-averaged metrics and time; patch-averaged FLOPs (the paper's convention) and usage."""
+        """Image-averaged metrics and time; patch-averaged FLOPs (the paper's convention) and usage;
+        each image's own figures under ``per_image``."""
         flops = self.flops / self.patches
         return dict({name: value / self.images for name, value in self.metrics.items()},
                     gflops=flops / 1e9, flops_percent=100. * flops / self.full_flops,
                     router_gflops=self.router_flops / self.patches / 1e9, seconds=self.seconds / self.images,
-                    usage=(self.usage / self.patches).tolist(), patches=self.patches, images=self.images)
+                    usage=(self.usage / self.patches).tolist(), patches=self.patches, images=self.images,
+                    per_image=self.per_image)
 
 
 def format_table(dataset_name: str, summary: List[Dict], metric_names: List[str], net: SlimmableSupernet,

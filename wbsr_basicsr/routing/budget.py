@@ -12,21 +12,57 @@ def route_budget(classes: np.ndarray, num_classes: int, costs: Sequence[float], 
     return np.abs(costs[None, :] - wanted[:, None]).argmin(axis=1)
 
 
+def alpha_candidates(classes: np.ndarray, num_classes: int, costs: np.ndarray) -> np.ndarray:
+    """One ``alpha`` per step of Eq. 16's average cost on ``classes``, ascending. The average changes
+    only where ``alpha (k / K) C_t`` crosses a midpoint between two costs."""
+    levels = np.unique(np.asarray(classes) + 1) / num_classes
+    midpoints = (costs[1:] + costs[:-1]) / 2 / costs.max()
+    breaks = np.unique((midpoints[:, None] / levels[None, :]).ravel())
+    return np.concatenate([[breaks[0] / 2], (breaks[1:] + breaks[:-1]) / 2, [breaks[-1] * 2]])
+
+
 def alpha_for_target(classes: np.ndarray, num_classes: int, costs: Sequence[float], target_ratio: float,
                      weights: Optional[np.ndarray] = None) -> float:
     """The ``alpha`` of :func:`route_budget` whose average cost on ``classes`` (each counted
-    ``weights`` times, default once) is closest to ``target_ratio`` x the full cost. The average
-    is a step function of ``alpha`` that changes only where ``alpha (k / K) C_t`` crosses a
-    midpoint between two costs; one candidate per step is checked."""
+    ``weights`` times, default once) is closest to ``target_ratio`` x the full cost."""
+    costs = _checked_costs(costs, target_ratio)
+    candidates = alpha_candidates(classes, num_classes, costs)
+    ratios = [np.average(costs[route_budget(classes, num_classes, costs, a)], weights=weights) / costs.max()
+              for a in candidates]
+    return float(candidates[int(np.argmin(np.abs(np.asarray(ratios) - target_ratio)))])
+
+
+def allocate_to_target(classes: np.ndarray, scores: np.ndarray, num_classes: int, costs: Sequence[float],
+                       target_ratio: float) -> np.ndarray:
+    """Subnet per patch whose mean cost meets ``target_ratio`` x the full cost as closely as one
+    patch's choice allows (docs/routing.md, "Budgets").
+
+    Eq. 16's mean cost is a step function of ``alpha``. Take the Eq. 16 allocations of the steps
+    just below and just above the target; of the patches they route differently, the hardest
+    (highest ``scores``) take the bigger subnet, one by one, while that brings the mean closer
+    to the target (the boundary split). Outside the range of Eq. 16 the nearest end is used.
+    """
+    costs = _checked_costs(costs, target_ratio)
+    classes, scores = np.asarray(classes), np.asarray(scores, dtype=np.float64)
+    allocations = [route_budget(classes, num_classes, costs, a) for a in alpha_candidates(classes, num_classes, costs)]
+    ratios = np.array([costs[ids].mean() / costs.max() for ids in allocations])
+    below = np.flatnonzero(ratios <= target_ratio)
+    lower = allocations[below[-1]] if len(below) else allocations[0]
+    upper = allocations[min(len(below), len(allocations) - 1)]
+    moved = np.flatnonzero(upper != lower)
+    moved = moved[np.argsort(-scores[moved], kind='stable')]
+    needed = target_ratio * costs.max() * len(classes) - costs[lower].sum()
+    spent = np.concatenate([[0.], np.cumsum(costs[upper[moved]] - costs[lower[moved]])])
+    count = int(np.argmin(np.abs(spent - needed)))
+    allocation = lower.copy()
+    allocation[moved[:count]] = upper[moved[:count]]
+    return allocation
+
+
+def _checked_costs(costs: Sequence[float], target_ratio: float) -> np.ndarray:
     if not 0 < target_ratio <= 1:
         raise ValueError(f'target_flops must lie in (0, 1], got {target_ratio}.')
     costs = np.asarray(costs, dtype=np.float64)
     if np.any(np.diff(costs) < 0):
         raise ValueError('costs must be in ascending order, as the supernet lists its subnets.')
-    levels = np.unique(np.asarray(classes) + 1) / num_classes
-    midpoints = (costs[1:] + costs[:-1]) / 2 / costs.max()
-    breaks = np.unique((midpoints[:, None] / levels[None, :]).ravel())
-    candidates = np.concatenate([[breaks[0] / 2], (breaks[1:] + breaks[:-1]) / 2, [breaks[-1] * 2]])
-    ratios = [np.average(costs[route_budget(classes, num_classes, costs, a)], weights=weights) / costs.max()
-              for a in candidates]
-    return float(candidates[int(np.argmin(np.abs(np.asarray(ratios) - target_ratio)))])
+    return costs

@@ -79,6 +79,11 @@ class Router:
         """Eq. 7 class (0-based) of every ``(N, C, P, P)`` patch in [0, 1]."""
         return patch_classes(patches, self.thresholds)
 
+    def scores_and_classes(self, patches: Tensor) -> Tuple[np.ndarray, np.ndarray]:
+        """The difficulty score and the Eq. 7 class of every patch."""
+        scores = difficulty_scores(patch_gradient_vectors(patches)).cpu().numpy()
+        return scores, assign_classes(scores, self.thresholds)
+
     def alpha_for_target(self, costs: Sequence[float], target_ratio: float) -> float:
         """Eq. 16's ``alpha`` that makes the training patches' average cost ``target_ratio`` x ``C_t``
         (each class weighted by its count, not one entry per training patch)."""
