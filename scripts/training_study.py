@@ -1,11 +1,10 @@
 """Compare training recipes at equal iterations: losses, HES and the supernet schedule.
 
-Each recipe is ``<network>[+hes][+distill]:<loss>``:
+Each recipe is ``<network>[+hes]:<loss>``:
 
 - network ``plain`` (BasicSR's MSRResNet; a one-subnet WBSR supernet when the loss is BDLoss,
   whose noise scale only WBSRModel learns) or ``supernet`` (WBSRMSRResNet, sandwich schedule);
-- ``+hes``: Hierarchical Equalization Sampling instead of uniform crops; ``+distill``: in-place
-  distillation of the subnets from the full network;
+- ``+hes``: Hierarchical Equalization Sampling instead of uniform crops;
 - loss ``l1``, ``mse``, ``bd-laplace`` or ``bd-gaussian`` (BDLoss, learned scale), or
   ``bd-laplace@S`` / ``bd-gaussian@S`` (scale fixed at S).
 
@@ -36,7 +35,7 @@ import yaml
 from wbsr_basicsr.utils.atomic import write_json
 
 REPO = Path(__file__).resolve().parents[1]
-RECIPE = re.compile(r'^(plain|supernet)((?:\+hes|\+distill)*):(l1|mse|bd-laplace|bd-gaussian)(?:@([0-9.eE-]+))?$')
+RECIPE = re.compile(r'^(plain|supernet)(\+hes)?:(l1|mse|bd-laplace|bd-gaussian)(?:@([0-9.eE-]+))?$')
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,6 @@ class Recipe:
     text: str
     supernet: bool
     hes: bool
-    distill: bool
     loss: str
     fixed_scale: Optional[float]
 
@@ -52,13 +50,10 @@ class Recipe:
     def parse(cls, text: str) -> 'Recipe':
         match = RECIPE.match(text)
         if not match:
-            raise SystemExit(f'error: recipe {text!r} is not <plain|supernet>[+hes][+distill]:<l1|mse|bd-laplace|'
+            raise SystemExit(f'error: recipe {text!r} is not <plain|supernet>[+hes]:<l1|mse|bd-laplace|'
                              'bd-gaussian>[@scale]')
-        network, extras, loss, scale = match.groups()
-        recipe = cls(text, network == 'supernet', '+hes' in extras, '+distill' in extras, loss,
-                     None if scale is None else float(scale))
-        if recipe.distill and not recipe.supernet:
-            raise SystemExit(f'error: recipe {text!r}: +distill needs a supernet.')
+        network, hes, loss, scale = match.groups()
+        recipe = cls(text, network == 'supernet', hes is not None, loss, None if scale is None else float(scale))
         if scale is not None and not loss.startswith('bd-'):
             raise SystemExit(f'error: recipe {text!r}: only BDLoss takes a @scale.')
         return recipe
@@ -114,7 +109,7 @@ def train_options(recipe: Recipe, seed: int, args: argparse.Namespace) -> Dict:
     if recipe.wbsr_model:
         options['model_type'] = 'WBSRModel'
         options['routing'] = dict(stats_file=str(root / f'routing_stats_X{scale}.npz'), num_classes=10)
-        train['subnet_sampling'] = dict(strategy='sandwich', num_random=1, inplace_distillation=recipe.distill)
+        train['subnet_sampling'] = dict(strategy='sandwich', num_random=1)
         train['sigma_lr'] = 1e-2
     else:
         options['model_type'] = 'HESSRModel' if recipe.hes else 'SRModel'

@@ -10,10 +10,6 @@
   that its HES class routes it to at test time (Eq. 15), each subnet's loss weighted by its
   share of the batch: "each subnet handles patches of its complexity".
 
-With ``inplace_distillation: true`` (Yu & Huang's universally slimmable networks) the full
-network runs first and learns from the ground truth; every other subnet learns from the full
-network's detached output instead.
-
 Random draws depend only on ``(seed, iteration)``, so every distributed rank trains the same
 subnets and a resumed run continues the same schedule.
 """
@@ -35,7 +31,6 @@ TrainingStep = Tuple[int, Optional[np.ndarray], float]
 class SubnetSampling:
     strategy: str = 'sandwich'
     num_random: int = 1
-    inplace_distillation: bool = False
 
     @classmethod
     def from_options(cls, options: Mapping) -> 'SubnetSampling':
@@ -49,27 +44,23 @@ class SubnetSampling:
         if not isinstance(self.num_random, int) or self.num_random < 0:
             raise ValueError(f'train.subnet_sampling.num_random must be a non-negative integer, got '
                              f'{self.num_random!r}.')
-        if not isinstance(self.inplace_distillation, bool):
-            raise ValueError('train.subnet_sampling.inplace_distillation must be true or false, got '
-                             f'{self.inplace_distillation!r}.')
 
     def plan(self, iteration: int, seed: int, num_subnets: int, classes: Optional[np.ndarray] = None,
              num_classes: Optional[int] = None) -> List[TrainingStep]:
-        """The forwards of ``iteration`` over subnets ``0 .. num_subnets - 1`` (ordered by cost),
-        the full network on the whole batch first when it runs.
+        """The forwards of ``iteration`` over subnets ``0 .. num_subnets - 1`` (ordered by cost).
 
         ``matched`` needs the batch's HES ``classes`` (0-based) and ``num_classes``.
         """
         full = num_subnets - 1
         if self.strategy == 'all':
-            return [(index, None, 1.0) for index in (full, *range(full))]
+            return [(index, None, 1.0) for index in range(num_subnets)]
         rng = np.random.default_rng([seed, iteration])
         if self.strategy == 'random':
             return [(int(rng.integers(num_subnets)), None, 1.0)]
         if self.strategy == 'sandwich':
             middle = np.arange(1, full)
             drawn = rng.choice(middle, size=min(self.num_random, len(middle)), replace=False).tolist()
-            return [(index, None, 1.0) for index in (full, *sorted({0, *drawn} - {full}))]
+            return [(index, None, 1.0) for index in sorted({0, full, *drawn})]
         if classes is None or num_classes is None:
             raise ValueError('subnet_sampling strategy "matched" needs HES classes in the batch: train on '
                              'HESPairedImageDataset.')

@@ -191,22 +191,17 @@ class WBSRModel(HESLogging, SRModel):
                                           classes, self._hes_num_classes)
         full = len(self.supernet.subnets) - 1
         losses: Dict[str, Tensor] = OrderedDict()
-        teacher: Optional[Tensor] = None  # the full network's output, with in-place distillation
         sync_off = self.net_g.no_sync() if isinstance(self.net_g, DistributedDataParallel) else contextlib.nullcontext()
         with sync_off:
             for index, rows, weight in steps:
-                target = self.gt if teacher is None else teacher
-                lq, target = (self.lq, target) if rows is None else (self.lq[rows], target[rows])
+                lq, gt = (self.lq, self.gt) if rows is None else (self.lq[rows], self.gt[rows])
                 with self.supernet.subnet(self.supernet.subnets[index]):
                     output = self.net_g(lq)
-                terms = self._loss_terms(output, target)
+                terms = self._loss_terms(output, gt)
                 (weight * sum(terms.values())).backward()
-                is_full = index == full and rows is None
-                if is_full and self.subnet_sampling.inplace_distillation:
-                    teacher = output.detach()
                 for name, value in terms.items():
                     losses[f'{name}_sum'] = losses.get(f'{name}_sum', 0) + weight * value.detach()
-                    if is_full:
+                    if index == full and rows is None:
                         losses[name] = value.detach()
         self._average_gradients()
         self.optimizer_g.step()
