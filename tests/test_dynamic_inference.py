@@ -6,11 +6,12 @@ from torch.nn import functional as F
 
 from conftest import photo_rgb
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
-from wbsr_basicsr.models.dynamic_inference import (InferenceRow, dataset_allocations, infer_image, parse_rows,
-                                                   subnet_for_patches)
+from wbsr_basicsr.models.dynamic_inference import (InferenceRow, allocate, dataset_allocations, image_patches,
+                                                   infer_image, parse_rows)
 from wbsr_basicsr.models.patches import MergeBuffer, PatchLayout, chop, run_routed
 from wbsr_basicsr.routing.budget import allocate_to_target, alpha_for_target, route_budget
 from wbsr_basicsr.routing.gradient_router import Router, patch_classes, route_ceil
+from wbsr_basicsr.routing.oracle import oracle_allocation
 from wbsr_basicsr.utils.gradient_stats import (assign_classes, class_thresholds, difficulty_scores,
                                                patch_gradient_vectors)
 
@@ -139,12 +140,12 @@ def test_budget_scopes_hold_on_images_they_were_not_calibrated_on(target):
     costs = np.array([net.flops(s) for s in net.subnets], dtype=np.float64)
     image_row = InferenceRow('target_flops', target=target, scope='image')
     for image in heldout_images():
-        patches = chop(image, PatchLayout.cover(*image.shape[-2:], 32, 28))
-        assert len(patches) >= 20
-        achieved = costs[subnet_for_patches(image_row, net, router, patches, costs)].mean() / costs.max()
+        patches = image_patches(image_row, net, router, image, None, 32, 28, 256)
+        assert len(patches.patches) >= 20
+        achieved = costs[allocate(image_row, [patches], net, router, costs)].mean() / costs.max()
         assert abs(achieved - target) <= 0.02, achieved
     dataset_row = InferenceRow('target_flops', target=target, scope='dataset')
-    allocations = dataset_allocations(heldout_images(), dataset_row, net, router, 32, 28)
+    allocations = dataset_allocations(((image, None) for image in heldout_images()), dataset_row, net, router, 32, 28)
     assert [len(a) for a in allocations] == [len(chop(i, PatchLayout.cover(*i.shape[-2:], 32, 28)))
                                              for i in heldout_images()]
     assert abs(costs[np.concatenate(allocations)].mean() / costs.max() - target) <= 0.01
@@ -187,3 +188,65 @@ def test_bad_arguments_raise():
         alpha_for_target(np.arange(10), 10, [1, 2, 3], 1.5)
     with pytest.raises(ValueError, match='ascending'):
         alpha_for_target(np.arange(10), 10, [3, 2, 1], 0.5)
+
+
+def test_the_oracle_beats_every_allocation_of_no_greater_cost():
+    """On a real photo, the oracle's total patch error at a budget is no larger than that of the
+    gradient router at the same budget, of any fixed subnet within it, or of random allocations."""
+    torch.manual_seed(0)
+    net = WBSRMSRResNet(num_feat=16, num_block=4, upscale=2, widths=(8, 12, 16), depths=(1, 2, 4)).eval()
+    hr = torch.from_numpy(photo_rgb('chelsea')[:128, :192].copy()).permute(2, 0, 1)[None].float() / 255.
+    lq = F.interpolate(hr, scale_factor=0.5, mode='bicubic', antialias=True).clamp(0, 1)
+    calibration = torch.from_numpy(photo_rgb('astronaut')).permute(2, 0, 1)[None].float() / 255.
+    router = Router.from_scores(difficulty_scores(patch_gradient_vectors(
+        chop(calibration, PatchLayout.cover(512, 512, 32, 28)))).numpy(), 10, 32, 28)
+    costs = np.array([net.flops(s) for s in net.subnets], dtype=np.float64)
+    oracle_row = InferenceRow('oracle', target=0.6)
+    image = image_patches(oracle_row, net, router, lq, hr, 32, 28, 256)
+    image.scores, image.classes = router.scores_and_classes(image.patches)
+    rows = np.arange(len(image.errors))
+
+    def total(allocation):
+        return image.errors[rows, allocation].sum(), costs[allocation].mean() / costs.max()
+
+    best, spent = total(allocate(oracle_row, [image], net, router, costs))
+    assert spent <= 0.62  # at most the budget (less when more FLOPs would not lower the error)
+    routed = allocate(InferenceRow('target_flops', target=0.6, scope='image'), [image], net, router, costs)
+    rng = np.random.default_rng(0)
+    rivals = [routed, *(np.full(len(rows), m) for m in range(len(costs))),
+              *(rng.integers(0, len(costs), len(rows)) for _ in range(200))]
+    for rival in rivals:
+        error, cost = total(rival)
+        if cost <= spent:
+            assert best <= error * (1 + 1e-9), (error, cost)
+
+
+def test_the_oracle_meets_its_budget_and_beats_rivals_on_graded_errors():
+    """Errors that fall with cost, as in a trained supernet, with per-patch noise: the oracle spends
+    its budget and no allocation of no greater cost has a smaller total error."""
+    rng = np.random.default_rng(1)
+    costs = np.array([1., 1.5, 2.5, 4., 6., 8.])
+    errors = (1.0 / costs)[None, :] * rng.gamma(2., 1., (300, 1)) + rng.normal(0, 0.02, (300, 6))
+    rows = np.arange(300)
+    for target in (0.3, 0.5, 0.8):
+        allocation = oracle_allocation(errors, costs, target)
+        spent = costs[allocation].mean() / costs.max()
+        assert spent == pytest.approx(target, abs=0.01)
+        best = errors[rows, allocation].sum()
+        for _ in range(300):
+            rival = rng.integers(0, 6, 300)
+            if costs[rival].mean() / costs.max() <= spent:
+                assert best <= errors[rows, rival].sum()
+        greedy = np.argsort(-errors[:, 0])[:int(300 * target)]  # hardest patches to the full network
+        rival = np.zeros(300, dtype=np.int64)
+        rival[greedy] = 5
+        if costs[rival].mean() / costs.max() <= spent:
+            assert best <= errors[rows, rival].sum()
+
+
+def test_oracle_rows_need_the_gt():
+    net = WBSRMSRResNet(num_feat=16, num_block=2, upscale=2, widths=(8, 16), depths=(1, 2)).eval()
+    with pytest.raises(ValueError, match='needs the GT image'):
+        infer_image(net, torch.rand(1, 3, 40, 40), InferenceRow('oracle', target=0.5), None, 32, 28)
+    with pytest.raises(ValueError, match='oracle scope must be one of'):
+        InferenceRow('oracle', target=0.5, scope='train')

@@ -21,8 +21,8 @@ from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
 from wbsr_basicsr.models.dynamic_inference import InferenceRow, infer_image
 
 ROWS = [dict(mode='ceil'), dict(mode='target_flops', target=0.6), dict(mode='target_flops', target=0.6, scope='image'),
-        dict(mode='target_flops', target=0.6, scope='dataset'), dict(mode='budget', alpha=1.0),
-        dict(mode='fixed', subnet='all')]
+        dict(mode='target_flops', target=0.6, scope='dataset'), dict(mode='oracle', target=0.6),
+        dict(mode='oracle', target=0.6, scope='dataset'), dict(mode='budget', alpha=1.0), dict(mode='fixed', subnet='all')]
 SSIM = dict(type='calculate_ssim', crop_border=SCALE, test_y_channel=True)
 
 
@@ -93,8 +93,8 @@ def test_train_resume_and_test_with_hes_and_bdloss(tmp_path, mini_div2k_x2, tiny
     results = tmp_path / 'results' / 'wbsr_tiny_test'
     table = json.loads((results / 'wbsr_table_tiny_test.json').read_text())
     labels = [row['row'] for row in table['rows']]
-    assert labels == ['ceil', 'target_0.6_train', 'target_0.6_image', 'target_0.6_dataset', 'budget_1', 'fixed_8x1',
-                      'fixed_8x2', 'fixed_16x1', 'fixed_16x2']
+    assert labels == ['ceil', 'target_0.6_train', 'target_0.6_image', 'target_0.6_dataset', 'oracle_0.6_image',
+                      'oracle_0.6_dataset', 'budget_1', 'fixed_8x1', 'fixed_8x2', 'fixed_16x1', 'fixed_16x2']
     by_label = {row['row']: row for row in table['rows']}
     assert by_label['fixed_16x2']['flops_percent'] == pytest.approx(100.)
     assert by_label['fixed_8x1']['flops_percent'] < by_label['fixed_16x2']['flops_percent']
@@ -105,7 +105,9 @@ def test_train_resume_and_test_with_hes_and_bdloss(tmp_path, mini_div2k_x2, tiny
     for row in table['rows']:
         assert sum(row['usage']) == pytest.approx(1.)
         assert row['patches'] == 3 * 4  # 48 x 48 LR, 32-pixel patches every 28 px: 2 x 2 each
-        assert row['router_gflops'] > 0 if not row['row'].startswith('fixed') else row['router_gflops'] == 0
+        routed = not row['row'].startswith(('fixed', 'oracle'))
+        assert row['router_gflops'] > 0 if routed else row['router_gflops'] == 0
+    assert by_label['oracle_0.6_dataset']['flops_percent'] <= 61
     log = newest_log(results, 'test')
     assert 'WBSR tiny_test: 3 images' in log and 'fixed_16x2' in log
     visual = results / 'visualization' / 'tiny_test'

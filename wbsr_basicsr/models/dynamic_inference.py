@@ -3,39 +3,44 @@
 :class:`InferenceRow` is one way to infer, one row of the paper's Table 2:
 
 - ``ceil`` (Eq. 15) and ``budget`` (Eq. 16, a given ``alpha``): the gradient router;
-- ``target_flops``: the ``budget`` rule with the ``alpha`` whose average cost on the training
-  patches' classes is closest to a target ratio of the full cost;
+- ``target_flops``: Eq. 16 held to a ratio of the full FLOPs, on every image, on the whole set,
+  or (the paper's reading) on the training patches;
+- ``oracle``: the least-error allocation at a FLOPs ratio, from each patch's error under every
+  subnet (analysis; needs GT);
 - ``fixed``: every patch to one subnet (the full one: the paper's WBSR-dagger).
 
-:func:`infer_image` chops one LR image (:mod:`.patches`), routes every patch
-(:mod:`wbsr_basicsr.routing`), runs and merges, and reports FLOPs, subnet usage and time.
+:func:`infer_image` chops one LR image (:mod:`.patches`), allocates a subnet to every patch
+(:func:`allocate`, with :mod:`wbsr_basicsr.routing`), runs and merges, and reports FLOPs,
+subnet usage and time; :func:`dataset_allocations` is the first pass of a ``dataset`` scope.
 """
 import time
 from dataclasses import dataclass, fields
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
+from torch.nn import functional as F
 
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet, Subnet
 from wbsr_basicsr.routing.budget import allocate_to_target, route_budget
 from wbsr_basicsr.routing.gradient_router import Router, route_ceil
+from wbsr_basicsr.routing.oracle import oracle_allocation, patch_errors
 from wbsr_basicsr.utils.options import check_keys
 
 from .patches import PatchLayout, chop, run_routed
 
-MODES = ('ceil', 'budget', 'target_flops', 'fixed')
+MODES = ('ceil', 'budget', 'target_flops', 'oracle', 'fixed')
 SCOPES = ('train', 'image', 'dataset')
-DEFAULT_SCOPE = 'train'
+DEFAULT_SCOPES = {'target_flops': 'train', 'oracle': 'image'}
 
 
 @dataclass(frozen=True)
 class InferenceRow:
-    """One way to infer: ``mode`` in :data:`MODES`, with ``subnet`` (fixed), ``alpha`` (budget)
-    or ``target`` (target_flops, a ratio of the full network's FLOPs) and its ``scope``: where the
-    target holds (``train``: Eq. 16's alpha calibrated on the training patches; ``image``: every
-    image; ``dataset``: the whole set; docs/routing.md)."""
+    """One way to infer: ``mode`` in :data:`MODES`, with ``subnet`` (fixed), ``alpha`` (budget) or
+    ``target`` (target_flops, oracle: a ratio of the full network's FLOPs) and the ``scope`` where
+    that target holds (``train``: Eq. 16's alpha calibrated on the training patches, target_flops
+    only; ``image``: every image; ``dataset``: the whole set). See docs/routing.md."""
 
     mode: str
     subnet: Optional[Subnet] = None
@@ -46,13 +51,14 @@ class InferenceRow:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f'Unknown inference mode {self.mode!r}; choose from {MODES}.')
-        if self.mode == 'target_flops' and self.scope is None:
-            object.__setattr__(self, 'scope', DEFAULT_SCOPE)
-        if self.mode != 'target_flops' and self.scope is not None:
-            raise ValueError(f'Inference mode {self.mode!r} takes no scope; target_flops does.')
-        if self.scope is not None and self.scope not in SCOPES:
-            raise ValueError(f'target_flops scope must be one of {SCOPES}, got {self.scope!r}.')
-        needs = {'fixed': 'subnet', 'budget': 'alpha', 'target_flops': 'target'}.get(self.mode)
+        if self.mode in DEFAULT_SCOPES and self.scope is None:
+            object.__setattr__(self, 'scope', DEFAULT_SCOPES[self.mode])
+        if self.mode not in DEFAULT_SCOPES and self.scope is not None:
+            raise ValueError(f'Inference mode {self.mode!r} takes no scope; target_flops and oracle do.')
+        scopes = SCOPES if self.mode == 'target_flops' else SCOPES[1:]
+        if self.scope is not None and self.scope not in scopes:
+            raise ValueError(f'{self.mode} scope must be one of {scopes}, got {self.scope!r}.')
+        needs = {'fixed': 'subnet', 'budget': 'alpha', 'target_flops': 'target', 'oracle': 'target'}.get(self.mode)
         given = {name for name in ('subnet', 'alpha', 'target') if getattr(self, name) is not None}
         if given != ({needs} if needs else set()):
             raise ValueError(f'Inference mode {self.mode!r} takes {needs or "no option"}, '
@@ -60,7 +66,7 @@ class InferenceRow:
         if self.alpha is not None and self.alpha <= 0:
             raise ValueError(f'budget alpha must be positive, got {self.alpha}.')
         if self.target is not None and not 0 < self.target <= 1:
-            raise ValueError(f'target_flops target must lie in (0, 1], got {self.target}.')
+            raise ValueError(f'{self.mode} target must lie in (0, 1], got {self.target}.')
 
     @property
     def label(self) -> str:
@@ -69,13 +75,17 @@ class InferenceRow:
             return f'fixed_{self.subnet[0]}x{self.subnet[1]}'
         if self.mode == 'budget':
             return f'budget_{self.alpha:g}'
-        if self.mode == 'target_flops':
-            return f'target_{self.target:g}_{self.scope}'
+        if self.mode in DEFAULT_SCOPES:
+            return f"{'target' if self.mode == 'target_flops' else 'oracle'}_{self.target:g}_{self.scope}"
         return 'ceil'
 
     @property
     def needs_router(self) -> bool:
-        return self.mode != 'fixed'
+        return self.mode not in ('fixed', 'oracle')
+
+    @property
+    def needs_gt(self) -> bool:
+        return self.mode == 'oracle'
 
 
 def parse_rows(specs: Sequence[Dict], net: SlimmableSupernet) -> List[InferenceRow]:
@@ -112,62 +122,94 @@ class RowResult:
     seconds: float
 
 
-def subnet_for_patches(row: InferenceRow, net: SlimmableSupernet, router: Optional[Router], patches: Tensor,
-                       costs: Sequence[float]) -> np.ndarray:
-    """The subnet index of every patch under ``row`` (a ``dataset`` scope needs the whole set:
-    :func:`dataset_allocations`)."""
+@dataclass
+class ImagePatches:
+    """What routing needs of one image's patches: the patches, and per patch the difficulty score
+    and Eq. 7 class (routed rows) or each subnet's error against the GT (oracle rows)."""
+
+    layout: PatchLayout
+    patches: Tensor
+    scores: Optional[np.ndarray] = None
+    classes: Optional[np.ndarray] = None
+    errors: Optional[np.ndarray] = None
+
+
+def image_patches(row: InferenceRow, net: SlimmableSupernet, router: Optional[Router], lq: Tensor,
+                  gt: Optional[Tensor], patch_size: int, stride: int, max_batch: int) -> ImagePatches:
+    """Chop ``lq`` ``(1, C, H, W)`` and work out what ``row`` routes by."""
+    layout = PatchLayout.cover(lq.shape[-2], lq.shape[-1], patch_size, stride)
+    image = ImagePatches(layout, chop(lq, layout))
+    if row.needs_router:
+        if router is None:
+            raise ValueError(f'Inference mode {row.mode!r} needs routing thresholds (a router); fixed mode does not.')
+        image.scores, image.classes = router.scores_and_classes(image.patches)
+    if row.needs_gt:
+        if gt is None:
+            raise ValueError(f'Row {row.label} needs the GT image (the oracle is analysis only): test on a paired '
+                             'dataset.')
+        pad_h, pad_w = layout.padding
+        scale = gt.shape[-1] // lq.shape[-1]
+        gt = F.pad(gt, (0, pad_w * scale, 0, pad_h * scale), mode='replicate') if pad_h or pad_w else gt
+        image.errors = patch_errors(net, image.patches, gt, layout.corners, max_batch)
+    return image
+
+
+def allocate(row: InferenceRow, images: Sequence[ImagePatches], net: SlimmableSupernet, router: Optional[Router],
+             costs: Sequence[float]) -> np.ndarray:
+    """The subnet index of every patch of ``images`` (concatenated) under ``row``; a budget with an
+    ``image`` or ``dataset`` scope holds over exactly these images."""
+    count = sum(len(image.patches) for image in images)
     if row.mode == 'fixed':
-        return np.full(len(patches), net.subnets.index(row.subnet), dtype=np.int64)
-    if router is None:
-        raise ValueError(f'Inference mode {row.mode!r} needs routing thresholds (a router); fixed mode does not.')
-    if row.scope == 'dataset':
-        raise ValueError('A target_flops row with scope dataset is allocated over the whole set first '
-                         '(dataset_allocations); pass its subnet_ids.')
-    scores, classes = router.scores_and_classes(patches)
+        return np.full(count, net.subnets.index(row.subnet), dtype=np.int64)
+    if row.mode == 'oracle':
+        return oracle_allocation(np.concatenate([image.errors for image in images]), costs, row.target)
+    classes = np.concatenate([image.classes for image in images])
     if row.mode == 'ceil':
         return route_ceil(classes, router.num_classes, len(costs))
     if row.mode == 'budget':
         return route_budget(classes, router.num_classes, costs, row.alpha)
-    if row.scope == 'image':
-        return allocate_to_target(classes, scores, router.num_classes, costs, row.target)
-    return route_budget(classes, router.num_classes, costs, router.alpha_for_target(costs, row.target))
+    if row.scope == 'train':
+        return route_budget(classes, router.num_classes, costs, router.alpha_for_target(costs, row.target))
+    scores = np.concatenate([image.scores for image in images])
+    return allocate_to_target(classes, scores, router.num_classes, costs, row.target)
 
 
-def dataset_allocations(images: Iterable[Tensor], row: InferenceRow, net: SlimmableSupernet, router: Router,
-                        patch_size: int, stride: int) -> List[np.ndarray]:
-    """First pass of a ``dataset``-scope row: score every patch of every ``(1, C, H, W)`` LR image,
-    allocate subnets over all of them at once, and return each image's share."""
+def dataset_allocations(pairs: Iterable[Tuple[Tensor, Optional[Tensor]]], row: InferenceRow, net: SlimmableSupernet,
+                        router: Optional[Router], patch_size: int, stride: int, max_batch: int = 256
+                        ) -> List[np.ndarray]:
+    """First pass of a ``dataset``-scope row over ``(lq, gt)`` pairs (``gt`` may be None unless the
+    row is an oracle): allocate subnets over every patch of the set at once; each image's share."""
     costs = [net.flops(s, (patch_size, patch_size)) for s in net.subnets]
-    scores, classes, counts = [], [], []
-    for lq in images:
-        image_scores, image_classes = router.scores_and_classes(chop(lq, PatchLayout.cover(*lq.shape[-2:], patch_size,
-                                                                                          stride)))
-        scores.append(image_scores)
-        classes.append(image_classes)
-        counts.append(len(image_scores))
-    allocation = allocate_to_target(np.concatenate(classes), np.concatenate(scores), router.num_classes, costs,
-                                    row.target)
-    return np.split(allocation, np.cumsum(counts)[:-1])
+    images = [image_patches(row, net, router, lq, gt, patch_size, stride, max_batch) for lq, gt in pairs]
+    allocation = allocate(row, images, net, router, costs)
+    return np.split(allocation, np.cumsum([len(image.patches) for image in images])[:-1])
 
 
 @torch.no_grad()
 def infer_image(net: SlimmableSupernet, lq: Tensor, row: InferenceRow, router: Optional[Router], patch_size: int,
-                stride: int, max_batch: int = 256, subnet_ids: Optional[np.ndarray] = None) -> RowResult:
+                stride: int, max_batch: int = 256, subnet_ids: Optional[np.ndarray] = None,
+                gt: Optional[Tensor] = None) -> RowResult:
     """Chop ``lq`` ``(1, C, H, W)`` (in [0, 1]), route every patch under ``row`` (or take the given
-    ``subnet_ids``, as a ``dataset`` scope allocates them), run, merge."""
+    ``subnet_ids``, as a ``dataset`` scope allocates them), run, merge. ``gt``: oracle rows only."""
     if router is not None and router.patch_size != patch_size:
         raise ValueError(f'The routing thresholds are for {router.patch_size}-pixel patches; inference uses '
                          f'{patch_size}.')
     synchronize = torch.cuda.synchronize if lq.is_cuda else (lambda: None)
     synchronize()
     started = time.perf_counter()
-    layout = PatchLayout.cover(lq.shape[-2], lq.shape[-1], patch_size, stride)
-    patches = chop(lq, layout)
     costs = [net.flops(s, (patch_size, patch_size)) for s in net.subnets]
     if subnet_ids is None:
-        subnet_ids = subnet_for_patches(row, net, router, patches, costs)
-    elif len(subnet_ids) != len(patches):
-        raise ValueError(f'{len(subnet_ids)} subnet ids for {len(patches)} patches.')
+        if row.scope == 'dataset':
+            raise ValueError(f'Row {row.label} is allocated over the whole set first (dataset_allocations); pass '
+                             'its subnet_ids.')
+        image = image_patches(row, net, router, lq, gt, patch_size, stride, max_batch)
+        layout, patches = image.layout, image.patches
+        subnet_ids = allocate(row, [image], net, router, costs)
+    else:
+        layout = PatchLayout.cover(lq.shape[-2], lq.shape[-1], patch_size, stride)
+        patches = chop(lq, layout)
+        if len(subnet_ids) != len(patches):
+            raise ValueError(f'{len(subnet_ids)} subnet ids for {len(patches)} patches.')
     sr = run_routed(net, patches, subnet_ids, layout, max_batch)
     synchronize()
     seconds = time.perf_counter() - started

@@ -245,13 +245,16 @@ class WBSRModel(HESLogging, SRModel):
         """The EMA network when there is one (as ``SRModel.test``), else the trained one."""
         return self.net_g_ema if hasattr(self, 'net_g_ema') else self.supernet
 
-    def infer(self, lq: Tensor, row: InferenceRow, subnet_ids: Optional[np.ndarray] = None) -> RowResult:
-        """Run one inference row on one ``(1, C, H, W)`` LR image (``subnet_ids``: allocated beforehand)."""
+    def infer(self, lq: Tensor, row: InferenceRow, subnet_ids: Optional[np.ndarray] = None,
+              gt: Optional[Tensor] = None) -> RowResult:
+        """Run one inference row on one ``(1, C, H, W)`` LR image (``subnet_ids``: allocated beforehand;
+        ``gt``: for oracle rows)."""
         net = self.inference_net()
         was_training = net.training
         net.eval()
         try:
-            return infer_image(net, lq, row, self.router, self.patch_size, self.stride, self.max_batch, subnet_ids)
+            return infer_image(net, lq, row, self.router, self.patch_size, self.stride, self.max_batch, subnet_ids,
+                               gt)
         finally:
             net.train(was_training)
 
@@ -261,8 +264,16 @@ class WBSRModel(HESLogging, SRModel):
         allocations = {}
         for row in (row for row in self.rows if row.scope == 'dataset'):
             started = time.perf_counter()
-            images = (data['lq'].to(self.device) for data in dataloader)
-            ids = dataset_allocations(images, row, self.supernet, self.router, self.patch_size, self.stride)
+            pairs = ((data['lq'].to(self.device), data['gt'].to(self.device) if 'gt' in data else None)
+                     for data in dataloader)
+            net = self.inference_net()
+            was_training = net.training
+            net.eval()
+            try:
+                ids = dataset_allocations(pairs, row, net, self.router, self.patch_size, self.stride,
+                                          self.max_batch)
+            finally:
+                net.train(was_training)
             allocations[row.label] = (ids, (time.perf_counter() - started) / max(1, len(ids)))
         return allocations
 
@@ -280,7 +291,8 @@ class WBSRModel(HESLogging, SRModel):
             gt_img = tensor2img([val_data['gt']]) if 'gt' in val_data else None
             for row in self.rows:
                 ids, first_pass_seconds = allocations.get(row.label, (None, 0.))
-                result = self.infer(lq, row, None if ids is None else ids[index])
+                gt = val_data['gt'].to(self.device) if row.needs_gt and 'gt' in val_data else None
+                result = self.infer(lq, row, None if ids is None else ids[index], gt)
                 result.seconds += first_pass_seconds
                 sr_img = tensor2img([result.sr.detach().cpu()])
                 scores = {name: calculate_metric({'img': sr_img, 'img2': gt_img}, dict(metric_opt))

@@ -43,15 +43,23 @@ def allocate_to_target(classes: np.ndarray, scores: np.ndarray, num_classes: int
     to the target (the boundary split). Outside the range of Eq. 16 the nearest end is used.
     """
     costs = _checked_costs(costs, target_ratio)
-    classes, scores = np.asarray(classes), np.asarray(scores, dtype=np.float64)
+    classes = np.asarray(classes)
     allocations = [route_budget(classes, num_classes, costs, a) for a in alpha_candidates(classes, num_classes, costs)]
     ratios = np.array([costs[ids].mean() / costs.max() for ids in allocations])
     below = np.flatnonzero(ratios <= target_ratio)
     lower = allocations[below[-1]] if len(below) else allocations[0]
     upper = allocations[min(len(below), len(allocations) - 1)]
+    return split_to_target(lower, upper, np.asarray(scores, dtype=np.float64), costs, target_ratio)
+
+
+def split_to_target(lower: np.ndarray, upper: np.ndarray, priority: np.ndarray, costs: np.ndarray,
+                    target_ratio: float) -> np.ndarray:
+    """The boundary split between two allocations (``lower`` cheaper than the target, ``upper``
+    dearer): the patches they route differently take ``upper``'s subnet in order of ``priority``,
+    highest first, as many as bring the mean cost closest to ``target_ratio`` x the full cost."""
     moved = np.flatnonzero(upper != lower)
-    moved = moved[np.argsort(-scores[moved], kind='stable')]
-    needed = target_ratio * costs.max() * len(classes) - costs[lower].sum()
+    moved = moved[np.argsort(-priority[moved], kind='stable')]
+    needed = target_ratio * costs.max() * len(lower) - costs[lower].sum()
     spent = np.concatenate([[0.], np.cumsum(costs[upper[moved]] - costs[lower[moved]])])
     count = int(np.argmin(np.abs(spent - needed)))
     allocation = lower.copy()
