@@ -19,7 +19,7 @@ def test_demo_end_to_end(tmp_path):
     table = out[out.index('[demo] heldout_photos'):]
     rows = re.findall(r'^(\S+)\s+(\d+\.\d{4})\s+(\d\.\d{4})', table, flags=re.MULTILINE)
     labels = [label for label, _, _ in rows]
-    assert labels[:2] == ['target_0.65_train', 'ceil'] and len([r for r in labels if r.startswith('fixed_')]) == 9
+    assert labels[:2] == ['target_0.65_dataset', 'ceil'] and len([r for r in labels if r.startswith('fixed_')]) == 9
     assert labels[-1] == 'bicubic'
     bicubic_psnr = float(rows[-1][1])
     assert 25 < bicubic_psnr < 40  # real photos: a plausible x2 bicubic PSNR

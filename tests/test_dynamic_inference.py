@@ -165,7 +165,7 @@ def test_inference_rows_from_options():
     small = WBSRMSRResNet(widths=(36, 64), depths=(4, 16))
     rows = parse_rows([{'mode': 'ceil'}, {'mode': 'fixed', 'subnet': 'all'}, {'mode': 'target_flops', 'target': 0.5},
                        {'mode': 'budget', 'alpha': 0.8}], small)
-    assert [r.label for r in rows] == ['ceil', *[f'fixed_{w}x{d}' for w, d in small.subnets], 'target_0.5_train',
+    assert [r.label for r in rows] == ['ceil', *[f'fixed_{w}x{d}' for w, d in small.subnets], 'target_0.5_dataset',
                                        'budget_0.8']
     assert parse_rows([{'mode': 'fixed', 'subnet': [52, 8]}], net)[0].subnet == (52, 8)
     assert parse_rows([{'mode': 'fixed', 'subnet': 'full'}], net)[0].subnet == (64, 16)

@@ -20,9 +20,9 @@ from conftest import NETWORK, PSNR, SCALE, newest_log, paired_dataset
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
 from wbsr_basicsr.models.dynamic_inference import InferenceRow, infer_image
 
-ROWS = [dict(mode='ceil'), dict(mode='target_flops', target=0.6), dict(mode='target_flops', target=0.6, scope='image'),
-        dict(mode='target_flops', target=0.6, scope='dataset'), dict(mode='oracle', target=0.6),
-        dict(mode='oracle', target=0.6, scope='dataset'), dict(mode='budget', alpha=1.0), dict(mode='fixed', subnet='all')]
+ROWS = [dict(mode='ceil'), dict(mode='target_flops', target=0.6, scope='train'),
+        dict(mode='target_flops', target=0.6, scope='image'), dict(mode='target_flops', target=0.6),
+        dict(mode='oracle', target=0.6, scope='image'), dict(mode='oracle', target=0.6), dict(mode='budget', alpha=1.0), dict(mode='fixed', subnet='all')]
 SSIM = dict(type='calculate_ssim', crop_border=SCALE, test_y_channel=True)
 
 
