@@ -3,7 +3,7 @@
 1. Five photos in DIV2K's layout -> ``datasets_prep/prepare_div2k.py`` (LMDBs, HES and routing
    statistics, BDLoss prior) in ``datasets/demo/prepared``.
 2. Two other photos, mod-cropped with their bicubic x2 LR, as a held-out test set.
-3. ``wbsr_basicsr/train.py -opt options/demo/train_WBSR_demo.yml``: a small supernet, HES, BDLoss.
+3. ``wbsr_basicsr/train.py -opt options/demo/train_WBSR_demo.yml``: a small supernet, HES, L1.
 4. ``wbsr_basicsr/test.py -opt options/demo/test_WBSR_demo.yml``: every subnet and dynamic inference.
 5. The table, with bicubic upsampling for reference, and where the allocation maps are.
 
