@@ -201,7 +201,7 @@ def test_the_oracle_beats_every_allocation_of_no_greater_cost():
     router = Router.from_scores(difficulty_scores(patch_gradient_vectors(
         chop(calibration, PatchLayout.cover(512, 512, 32, 28)))).numpy(), 10, 32, 28)
     costs = np.array([net.flops(s) for s in net.subnets], dtype=np.float64)
-    oracle_row = InferenceRow('oracle', target=0.6)
+    oracle_row = InferenceRow('oracle', target=0.6, scope='image')
     image = image_patches(oracle_row, net, router, lq, hr, 32, 28, 256)
     image.scores, image.classes = router.scores_and_classes(image.patches)
     rows = np.arange(len(image.errors))
@@ -247,6 +247,6 @@ def test_the_oracle_meets_its_budget_and_beats_rivals_on_graded_errors():
 def test_oracle_rows_need_the_gt():
     net = WBSRMSRResNet(num_feat=16, num_block=2, upscale=2, widths=(8, 16), depths=(1, 2)).eval()
     with pytest.raises(ValueError, match='needs the GT image'):
-        infer_image(net, torch.rand(1, 3, 40, 40), InferenceRow('oracle', target=0.5), None, 32, 28)
+        infer_image(net, torch.rand(1, 3, 40, 40), InferenceRow('oracle', target=0.5, scope='image'), None, 32, 28)
     with pytest.raises(ValueError, match='oracle scope must be one of'):
         InferenceRow('oracle', target=0.5, scope='train')
