@@ -45,21 +45,24 @@ def resume_options(root) -> dict:
                           resume_state=None))
 
 
-def kill_during_saves(root, kind: str, folder, suffix: str):
-    """Run real saves in a loop; SIGKILL once a complete file and a partial one exist. The complete ones."""
-    process = subprocess.Popen([sys.executable, '-c', SAVER, str(root), kind], start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline:
+def kill_during_saves(root, kind: str, folder, suffix: str, attempts: int = 5):
+    """Run real saves in a loop; SIGKILL once a complete file and a partial one exist (again if the
+    partial one was renamed between the look and the kill). The names of the complete files."""
+    for _ in range(attempts):
+        process = subprocess.Popen([sys.executable, '-c', SAVER, str(root), kind], start_new_session=True)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            names = os.listdir(folder)
+            if any(n.startswith(INCOMPLETE_PREFIX) for n in names) and \
+                    any(n.endswith(suffix) and not n.startswith(INCOMPLETE_PREFIX) for n in names):
+                break
+            time.sleep(0.001)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
         names = os.listdir(folder)
-        if any(n.startswith(INCOMPLETE_PREFIX) for n in names) and \
-                any(n.endswith(suffix) and not n.startswith(INCOMPLETE_PREFIX) for n in names):
-            break
-        time.sleep(0.001)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    names = os.listdir(folder)
-    assert any(n.startswith(INCOMPLETE_PREFIX) for n in names), names  # the kill hit a save
-    return sorted(n for n in names if not n.startswith(INCOMPLETE_PREFIX))
+        if any(n.startswith(INCOMPLETE_PREFIX) for n in names):  # the kill hit a save
+            return sorted(n for n in names if not n.startswith(INCOMPLETE_PREFIX))
+    raise AssertionError(f'no kill hit a save in {attempts} attempts: {names}')
 
 
 @pytest.mark.parametrize('kind', ['state', 'network'])
