@@ -87,13 +87,7 @@ def process_image(job: Tuple[str, int, Tuple[int, ...]]) -> Tuple[str, Optional[
 
 def build_set(name: str, paths: List[str], factor: int, args: argparse.Namespace) -> Tuple[int, List[str]]:
     """Write one set under an incomplete name and rename it; returns (images, skipped problems)."""
-    written: Dict[str, object] = {}
-
-    def write(tmp: str) -> None:
-        written['count'], written['skipped'] = write_set(tmp, name, paths, factor, args)
-
-    write_atomically(os.path.join(args.output, name), write)
-    return written['count'], written['skipped']
+    return write_atomically(os.path.join(args.output, name), lambda tmp: write_set(tmp, name, paths, factor, args))
 
 
 def write_set(folder: str, name: str, paths: List[str], factor: int, args: argparse.Namespace

@@ -10,7 +10,7 @@ from wbsr_basicsr.models.dynamic_inference import (InferenceRow, allocate, datas
                                                    infer_image, parse_rows)
 from wbsr_basicsr.models.patches import MergeBuffer, PatchLayout, chop, run_routed
 from wbsr_basicsr.routing.budget import allocate_to_target, alpha_for_target, route_budget
-from wbsr_basicsr.routing.gradient_router import Router, patch_classes, route_ceil
+from wbsr_basicsr.routing.gradient_router import Router, route_ceil
 from wbsr_basicsr.routing.oracle import oracle_allocation
 from wbsr_basicsr.utils.gradient_stats import (assign_classes, class_thresholds, difficulty_scores,
                                                patch_gradient_vectors)
@@ -65,7 +65,7 @@ def test_target_flops_within_two_percent_on_calibration_patches(target):
     image = torch.from_numpy(photo_rgb('astronaut')).permute(2, 0, 1)[None].float() / 255.
     layout = PatchLayout.cover(*image.shape[-2:], 32, 28)
     scores = difficulty_scores(patch_gradient_vectors(chop(image, layout))).numpy()
-    classes = patch_classes(chop(image, layout), class_thresholds(scores, 10))
+    classes = assign_classes(scores, class_thresholds(scores, 10))
     net = WBSRMSRResNet()
     costs = np.array([net.flops(s) for s in net.subnets], dtype=np.float64)
     alpha = alpha_for_target(classes, 10, costs, target)
@@ -106,7 +106,7 @@ def test_infer_image_flops_usage_and_shapes(height, width, channels):
     assert result.flops_per_patch == pytest.approx(np.mean(per_patch))
     assert len(result.subnet_ids) == len(result.layout.corners)
     assert result.router_flops_per_patch == router.flops(channels) > 0
-    assert np.array_equal(result.subnet_ids, route_ceil(router.classes(chop(image, result.layout)), 4, 4))
+    assert np.array_equal(result.subnet_ids, route_ceil(router.scores_and_classes(chop(image, result.layout))[1], 4, 4))
     full = infer_image(net, image, InferenceRow('fixed', subnet=net.full_subnet), None, 16, 12)
     assert full.flops_per_patch == net.flops(None, (16, 16)) and full.router_flops_per_patch == 0
 
@@ -140,12 +140,13 @@ def test_budget_scopes_hold_on_images_they_were_not_calibrated_on(target):
     costs = np.array([net.flops(s) for s in net.subnets], dtype=np.float64)
     image_row = InferenceRow('target_flops', target=target, scope='image')
     for image in heldout_images():
-        patches = image_patches(image_row, net, router, image, None, 32, 28, 256)
+        patches = image_patches([image_row], net, router, image, None, 32, 28, 256)
         assert len(patches.patches) >= 20
         achieved = costs[allocate(image_row, [patches], net, router, costs)].mean() / costs.max()
         assert abs(achieved - target) <= 0.02, achieved
     dataset_row = InferenceRow('target_flops', target=target, scope='dataset')
-    allocations = dataset_allocations(((image, None) for image in heldout_images()), dataset_row, net, router, 32, 28)
+    allocations = dataset_allocations(((image, None) for image in heldout_images()), [dataset_row], net, router, 32,
+                                      28)[dataset_row.label][0]
     assert [len(a) for a in allocations] == [len(chop(i, PatchLayout.cover(*i.shape[-2:], 32, 28)))
                                              for i in heldout_images()]
     assert abs(costs[np.concatenate(allocations)].mean() / costs.max() - target) <= 0.01
@@ -202,7 +203,7 @@ def test_the_oracle_beats_every_allocation_of_no_greater_cost():
         chop(calibration, PatchLayout.cover(512, 512, 32, 28)))).numpy(), 10, 32, 28)
     costs = np.array([net.flops(s) for s in net.subnets], dtype=np.float64)
     oracle_row = InferenceRow('oracle', target=0.6, scope='image')
-    image = image_patches(oracle_row, net, router, lq, hr, 32, 28, 256)
+    image = image_patches([oracle_row], net, router, lq, hr, 32, 28, 256)
     image.scores, image.classes = router.scores_and_classes(image.patches)
     rows = np.arange(len(image.errors))
 

@@ -23,8 +23,9 @@ applies three fixes at run time:
 4. **Saving and loading.** BasicSR writes network files and training states straight to their
    final names, so a kill leaves a truncated file that breaks every later resume or test.
    ``BaseModel.save_network`` and ``save_training_state`` are replaced by the atomic writers
-   of :mod:`wbsr_basicsr.utils.checkpoints`, and ``load_network`` first reads the file with
-   :func:`~wbsr_basicsr.utils.checkpoints.read_checkpoint`, which names the file and the problem.
+   of :mod:`wbsr_basicsr.utils.checkpoints`, and a ``load_network`` that fails reads the file
+   again with :func:`~wbsr_basicsr.utils.checkpoints.read_checkpoint`, which names the file and
+   the problem (a readable file whose keys do not fit keeps BasicSR's own error).
 5. **Test pairs.** ``PairedImageDataset`` crops a test GT image to its LR image x scale, so a
    misaligned pair scores a wrong PSNR in silence; outside training it now checks the pair
    (:mod:`wbsr_basicsr.data.alignment`) and stops with an error naming both files.
@@ -144,8 +145,11 @@ def _install_checkpoint_io() -> None:
     load_network = BaseModel.load_network
 
     def load_checked_network(self, net, load_path: str, strict: bool = True, param_key: str = 'params') -> None:
-        checkpoints.read_checkpoint(load_path)  # a missing, empty, truncated or foreign file: a clear error
-        load_network(self, net, load_path, strict, param_key)
+        try:
+            load_network(self, net, load_path, strict, param_key)
+        except Exception:
+            checkpoints.read_checkpoint(load_path)  # a missing, empty, truncated or foreign file: a clear error
+            raise
 
     load_checked_network.wbsr_wrapped = True
     BaseModel.load_network = load_checked_network

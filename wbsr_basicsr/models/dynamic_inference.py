@@ -124,33 +124,48 @@ class RowResult:
 
 @dataclass
 class ImagePatches:
-    """What routing needs of one image's patches: the patches, and per patch the difficulty score
-    and Eq. 7 class (routed rows) or each subnet's error against the GT (oracle rows)."""
+    """What routing needs of one image's patches: the patches (dropped once no longer needed), and
+    per patch the difficulty score and Eq. 7 class (routed rows) or each subnet's error against
+    the GT (oracle rows)."""
 
     layout: PatchLayout
-    patches: Tensor
+    patches: Optional[Tensor]
     scores: Optional[np.ndarray] = None
     classes: Optional[np.ndarray] = None
     errors: Optional[np.ndarray] = None
 
+    @property
+    def count(self) -> int:
+        return len(self.layout.corners)
 
-def image_patches(row: InferenceRow, net: SlimmableSupernet, router: Optional[Router], lq: Tensor,
-                  gt: Optional[Tensor], patch_size: int, stride: int, max_batch: int) -> ImagePatches:
-    """Chop ``lq`` ``(1, C, H, W)`` and work out what ``row`` routes by."""
-    layout = PatchLayout.cover(lq.shape[-2], lq.shape[-1], patch_size, stride)
-    image = ImagePatches(layout, chop(lq, layout))
-    if row.needs_router:
+    def add_scores(self, router: Optional[Router], rows: Sequence[InferenceRow]) -> None:
         if router is None:
-            raise ValueError(f'Inference mode {row.mode!r} needs routing thresholds (a router); fixed mode does not.')
-        image.scores, image.classes = router.scores_and_classes(image.patches)
-    if row.needs_gt:
+            raise ValueError(f'{", ".join(row.label for row in rows)}: each needs routing thresholds (a router); '
+                             'fixed mode does not.')
+        self.scores, self.classes = router.scores_and_classes(self.patches)
+
+    def add_errors(self, net: SlimmableSupernet, lq: Tensor, gt: Optional[Tensor], rows: Sequence[InferenceRow],
+                   max_batch: int) -> None:
         if gt is None:
-            raise ValueError(f'Row {row.label} needs the GT image (the oracle is analysis only): test on a paired '
-                             'dataset.')
-        pad_h, pad_w = layout.padding
+            raise ValueError(f'{", ".join(row.label for row in rows)}: each needs the GT image (the oracle is '
+                             'analysis only): test on a paired dataset.')
+        pad_h, pad_w = self.layout.padding
         scale = gt.shape[-1] // lq.shape[-1]
         gt = F.pad(gt, (0, pad_w * scale, 0, pad_h * scale), mode='replicate') if pad_h or pad_w else gt
-        image.errors = patch_errors(net, image.patches, gt, layout.corners, max_batch)
+        self.errors = patch_errors(net, self.patches, gt, self.layout.corners, max_batch)
+
+
+def image_patches(rows: Sequence[InferenceRow], net: SlimmableSupernet, router: Optional[Router], lq: Tensor,
+                  gt: Optional[Tensor], patch_size: int, stride: int, max_batch: int) -> ImagePatches:
+    """Chop ``lq`` ``(1, C, H, W)`` and work out what ``rows`` route by."""
+    layout = PatchLayout.cover(lq.shape[-2], lq.shape[-1], patch_size, stride)
+    image = ImagePatches(layout, chop(lq, layout))
+    routed = [row for row in rows if row.needs_router]
+    if routed:
+        image.add_scores(router, routed)
+    oracles = [row for row in rows if row.needs_gt]
+    if oracles:
+        image.add_errors(net, lq, gt, oracles, max_batch)
     return image
 
 
@@ -158,9 +173,8 @@ def allocate(row: InferenceRow, images: Sequence[ImagePatches], net: SlimmableSu
              costs: Sequence[float]) -> np.ndarray:
     """The subnet index of every patch of ``images`` (concatenated) under ``row``; a budget with an
     ``image`` or ``dataset`` scope holds over exactly these images."""
-    count = sum(len(image.patches) for image in images)
     if row.mode == 'fixed':
-        return np.full(count, net.subnets.index(row.subnet), dtype=np.int64)
+        return np.full(sum(image.count for image in images), net.subnets.index(row.subnet), dtype=np.int64)
     if row.mode == 'oracle':
         return oracle_allocation(np.concatenate([image.errors for image in images]), costs, row.target)
     classes = np.concatenate([image.classes for image in images])
@@ -174,15 +188,34 @@ def allocate(row: InferenceRow, images: Sequence[ImagePatches], net: SlimmableSu
     return allocate_to_target(classes, scores, router.num_classes, costs, row.target)
 
 
-def dataset_allocations(pairs: Iterable[Tuple[Tensor, Optional[Tensor]]], row: InferenceRow, net: SlimmableSupernet,
-                        router: Optional[Router], patch_size: int, stride: int, max_batch: int = 256
-                        ) -> List[np.ndarray]:
-    """First pass of a ``dataset``-scope row over ``(lq, gt)`` pairs (``gt`` may be None unless the
-    row is an oracle): allocate subnets over every patch of the set at once; each image's share."""
+def dataset_allocations(pairs: Iterable[Tuple[Tensor, Optional[Tensor]]], rows: Sequence[InferenceRow],
+                        net: SlimmableSupernet, router: Optional[Router], patch_size: int, stride: int,
+                        max_batch: int = 256) -> Dict[str, Tuple[List[np.ndarray], float]]:
+    """First pass of the ``dataset``-scope ``rows`` over ``(lq, gt)`` pairs (``gt`` may be None unless
+    a row is an oracle): every image is scored once (and, for oracle rows, run through every subnet
+    once); then each row allocates over every patch of the set at once. Per row: each image's
+    share, and the seconds per image of the part of the pass that row needed."""
     costs = [net.flops(s, (patch_size, patch_size)) for s in net.subnets]
-    images = [image_patches(row, net, router, lq, gt, patch_size, stride, max_batch) for lq, gt in pairs]
-    allocation = allocate(row, images, net, router, costs)
-    return np.split(allocation, np.cumsum([len(image.patches) for image in images])[:-1])
+    routed = [row for row in rows if row.needs_router]
+    oracles = [row for row in rows if row.needs_gt]
+    images: List[ImagePatches] = []
+    seconds = {'scores': 0., 'errors': 0.}
+    for lq, gt in pairs:
+        layout = PatchLayout.cover(lq.shape[-2], lq.shape[-1], patch_size, stride)
+        image = ImagePatches(layout, chop(lq, layout))
+        started = time.perf_counter()
+        if routed:
+            image.add_scores(router, routed)
+        seconds['scores'] += time.perf_counter() - started
+        started = time.perf_counter()
+        if oracles:
+            image.add_errors(net, lq, gt, oracles, max_batch)
+        seconds['errors'] += time.perf_counter() - started
+        image.patches = None  # a set's patches would not fit in memory; the second pass chops again
+        images.append(image)
+    bounds = np.cumsum([image.count for image in images])[:-1]
+    return {row.label: (np.split(allocate(row, images, net, router, costs), bounds),
+                        seconds['errors' if row.needs_gt else 'scores'] / max(1, len(images))) for row in rows}
 
 
 @torch.no_grad()
@@ -202,7 +235,7 @@ def infer_image(net: SlimmableSupernet, lq: Tensor, row: InferenceRow, router: O
         if row.scope == 'dataset':
             raise ValueError(f'Row {row.label} is allocated over the whole set first (dataset_allocations); pass '
                              'its subnet_ids.')
-        image = image_patches(row, net, router, lq, gt, patch_size, stride, max_batch)
+        image = image_patches([row], net, router, lq, gt, patch_size, stride, max_batch)
         layout, patches = image.layout, image.patches
         subnet_ids = allocate(row, [image], net, router, costs)
     else:

@@ -259,23 +259,20 @@ class WBSRModel(HESLogging, SRModel):
             net.train(was_training)
 
     def _dataset_allocations(self, dataloader) -> Dict[str, Tuple[List[np.ndarray], float]]:
-        """For every ``dataset``-scope row: each image's subnets, allocated over the whole set in a
+        """For the ``dataset``-scope rows: each image's subnets, allocated over the whole set in one
         first pass, and that pass's seconds per image (added to the row's time)."""
-        allocations = {}
-        for row in (row for row in self.rows if row.scope == 'dataset'):
-            started = time.perf_counter()
-            pairs = ((data['lq'].to(self.device), data['gt'].to(self.device) if 'gt' in data else None)
-                     for data in dataloader)
-            net = self.inference_net()
-            was_training = net.training
-            net.eval()
-            try:
-                ids = dataset_allocations(pairs, row, net, self.router, self.patch_size, self.stride,
-                                          self.max_batch)
-            finally:
-                net.train(was_training)
-            allocations[row.label] = (ids, (time.perf_counter() - started) / max(1, len(ids)))
-        return allocations
+        rows = [row for row in self.rows if row.scope == 'dataset']
+        if not rows:
+            return {}
+        pairs = ((data['lq'].to(self.device), data['gt'].to(self.device) if 'gt' in data else None)
+                 for data in dataloader)
+        net = self.inference_net()
+        was_training = net.training
+        net.eval()
+        try:
+            return dataset_allocations(pairs, rows, net, self.router, self.patch_size, self.stride, self.max_batch)
+        finally:
+            net.train(was_training)
 
     def nondist_validation(self, dataloader, current_iter: int, tb_logger, save_img: bool) -> None:
         """Every row on every image: metrics on the whole image, FLOPs, subnet usage, time."""

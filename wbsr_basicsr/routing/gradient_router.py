@@ -29,11 +29,6 @@ def route_ceil(classes: np.ndarray, num_classes: int, num_subnets: int) -> np.nd
     return -(-k * num_subnets // num_classes) - 1
 
 
-def patch_classes(patches: Tensor, thresholds: Sequence[float]) -> np.ndarray:
-    """Eq. 7 class of every patch, from the shared gradient statistics."""
-    return assign_classes(difficulty_scores(patch_gradient_vectors(patches)).cpu().numpy(), thresholds)
-
-
 @dataclass(frozen=True)
 class Router:
     """Eq. 7 classes of LR patches and their subnets (Eq. 15 / 16), fixed by the training data.
@@ -75,12 +70,8 @@ class Router:
     def num_classes(self) -> int:
         return len(self.class_counts)
 
-    def classes(self, patches: Tensor) -> np.ndarray:
-        """Eq. 7 class (0-based) of every ``(N, C, P, P)`` patch in [0, 1]."""
-        return patch_classes(patches, self.thresholds)
-
     def scores_and_classes(self, patches: Tensor) -> Tuple[np.ndarray, np.ndarray]:
-        """The difficulty score and the Eq. 7 class of every patch."""
+        """The difficulty score and the Eq. 7 class (0-based) of every ``(N, C, P, P)`` patch in [0, 1]."""
         scores = difficulty_scores(patch_gradient_vectors(patches)).cpu().numpy()
         return scores, assign_classes(scores, self.thresholds)
 

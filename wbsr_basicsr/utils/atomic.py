@@ -8,9 +8,10 @@ that the rename stays on one file system and leftovers of killed runs are easy t
 import json
 import os
 import shutil
-from typing import Callable, List
+from typing import Callable, List, TypeVar
 
 INCOMPLETE_PREFIX = '_incomplete_'
+T = TypeVar('T')
 
 
 def incomplete_path(final_path: str) -> str:
@@ -27,15 +28,17 @@ def remove_path(path: str) -> None:
         os.remove(path)
 
 
-def write_atomically(final_path: str, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)``, then rename it to ``final_path``; on any failure remove the partial output."""
+def write_atomically(final_path: str, write: Callable[[str], T]) -> T:
+    """Call ``write(tmp_path)``, then rename it to ``final_path`` and return what ``write`` returned;
+    on any failure remove the partial output."""
     tmp_path = incomplete_path(final_path)
     try:
-        write(tmp_path)
+        result = write(tmp_path)
         os.replace(tmp_path, final_path)
     except BaseException:
         remove_path(tmp_path)
         raise
+    return result
 
 
 def remove_incomplete(folder: str) -> List[str]:
