@@ -21,7 +21,7 @@ import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
 from timing import interleaved_medians
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
 from wbsr_basicsr.archs.wbsr_rcan_arch import WBSRRCAN
-from wbsr_basicsr.models.dynamic_inference import InferenceRow, infer_image
+from wbsr_basicsr.models.dynamic_inference import InferenceRow, Routing, infer_image
 from wbsr_basicsr.models.patches import PatchLayout, chop
 from wbsr_basicsr.routing.gradient_router import Router
 from wbsr_basicsr.utils.gradient_stats import difficulty_scores, patch_gradient_vectors
@@ -56,11 +56,11 @@ def main() -> None:
     scores = difficulty_scores(patch_gradient_vectors(chop(image, layout))).cpu().numpy()
     router = Router.from_scores(scores, 10, 32, args.stride)
     row = InferenceRow('target_flops', target=args.target)
-    result = infer_image(net, image, row, router, 32, args.stride, args.max_batch)
+    result = infer_image(net, image, row, Routing(router), 32, args.stride, args.max_batch)
     flops_ratio = result.flops_per_patch / net.flops(None, (32, 32))
 
     def dynamic() -> torch.Tensor:
-        return infer_image(net, image, row, router, 32, args.stride, args.max_batch).sr
+        return infer_image(net, image, row, Routing(router), 32, args.stride, args.max_batch).sr
 
     def full() -> torch.Tensor:
         with torch.no_grad():

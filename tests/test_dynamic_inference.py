@@ -6,12 +6,11 @@ from torch.nn import functional as F
 
 from conftest import photo_rgb
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
-from wbsr_basicsr.models.dynamic_inference import (InferenceRow, allocate, dataset_allocations, image_patches,
+from wbsr_basicsr.models.dynamic_inference import (InferenceRow, Routing, allocate, dataset_allocations, image_patches,
                                                    infer_image, parse_rows)
 from wbsr_basicsr.models.patches import MergeBuffer, PatchLayout, chop, run_routed
-from wbsr_basicsr.routing.budget import allocate_to_target, alpha_for_target, route_budget
+from wbsr_basicsr.routing.budget import allocate_to_target, alpha_for_target, lagrangian_allocation, route_budget
 from wbsr_basicsr.routing.gradient_router import Router, route_ceil
-from wbsr_basicsr.routing.oracle import oracle_allocation
 from wbsr_basicsr.utils.gradient_stats import (assign_classes, class_thresholds, difficulty_scores,
                                                patch_gradient_vectors)
 
@@ -100,14 +99,14 @@ def test_infer_image_flops_usage_and_shapes(height, width, channels):
     scores = difficulty_scores(patch_gradient_vectors(torch.rand(200, channels, 16, 16) ** 3)).numpy()
     router = Router.from_scores(scores, 4, 16, 12)
     image = torch.rand(1, channels, height, width)
-    result = infer_image(net, image, InferenceRow('ceil'), router, 16, 12, max_batch=2)
+    result = infer_image(net, image, InferenceRow('ceil'), Routing(router), 16, 12, max_batch=2)
     assert result.sr.shape == (1, channels, 2 * height, 2 * width)
     per_patch = [net.flops(net.subnets[i], (16, 16)) for i in result.subnet_ids]
     assert result.flops_per_patch == pytest.approx(np.mean(per_patch))
     assert len(result.subnet_ids) == len(result.layout.corners)
     assert result.router_flops_per_patch == router.flops(channels) > 0
     assert np.array_equal(result.subnet_ids, route_ceil(router.scores_and_classes(chop(image, result.layout))[1], 4, 4))
-    full = infer_image(net, image, InferenceRow('fixed', subnet=net.full_subnet), None, 16, 12)
+    full = infer_image(net, image, InferenceRow('fixed', subnet=net.full_subnet), Routing(), 16, 12)
     assert full.flops_per_patch == net.flops(None, (16, 16)) and full.router_flops_per_patch == 0
 
 
@@ -140,12 +139,12 @@ def test_budget_scopes_hold_on_images_they_were_not_calibrated_on(target):
     costs = np.array([net.flops(s) for s in net.subnets], dtype=np.float64)
     image_row = InferenceRow('target_flops', target=target, scope='image')
     for image in heldout_images():
-        patches = image_patches([image_row], net, router, image, None, 32, 28, 256)
+        patches = image_patches([image_row], net, Routing(router), image, None, 32, 28, 256)
         assert len(patches.patches) >= 20
-        achieved = costs[allocate(image_row, [patches], net, router, costs)].mean() / costs.max()
+        achieved = costs[allocate(image_row, [patches], net, Routing(router), costs)].mean() / costs.max()
         assert abs(achieved - target) <= 0.02, achieved
     dataset_row = InferenceRow('target_flops', target=target, scope='dataset')
-    allocations = dataset_allocations(((image, None) for image in heldout_images()), [dataset_row], net, router, 32,
+    allocations = dataset_allocations(((image, None) for image in heldout_images()), [dataset_row], net, Routing(router), 32,
                                       28)[dataset_row.label][0]
     assert [len(a) for a in allocations] == [len(chop(i, PatchLayout.cover(*i.shape[-2:], 32, 28)))
                                              for i in heldout_images()]
@@ -185,7 +184,7 @@ def test_inference_rows_from_options():
 def test_bad_arguments_raise():
     with pytest.raises(ValueError, match='stride'):
         PatchLayout.cover(40, 40, 32, 40)
-    with pytest.raises(ValueError, match='target_flops'):
+    with pytest.raises(ValueError, match='FLOPs target'):
         alpha_for_target(np.arange(10), 10, [1, 2, 3], 1.5)
     with pytest.raises(ValueError, match='ascending'):
         alpha_for_target(np.arange(10), 10, [3, 2, 1], 0.5)
@@ -203,16 +202,16 @@ def test_the_oracle_beats_every_allocation_of_no_greater_cost():
         chop(calibration, PatchLayout.cover(512, 512, 32, 28)))).numpy(), 10, 32, 28)
     costs = np.array([net.flops(s) for s in net.subnets], dtype=np.float64)
     oracle_row = InferenceRow('oracle', target=0.6, scope='image')
-    image = image_patches([oracle_row], net, router, lq, hr, 32, 28, 256)
+    image = image_patches([oracle_row], net, Routing(router), lq, hr, 32, 28, 256)
     image.scores, image.classes = router.scores_and_classes(image.patches)
     rows = np.arange(len(image.errors))
 
     def total(allocation):
         return image.errors[rows, allocation].sum(), costs[allocation].mean() / costs.max()
 
-    best, spent = total(allocate(oracle_row, [image], net, router, costs))
+    best, spent = total(allocate(oracle_row, [image], net, Routing(router), costs))
     assert spent <= 0.62  # at most the budget (less when more FLOPs would not lower the error)
-    routed = allocate(InferenceRow('target_flops', target=0.6, scope='image'), [image], net, router, costs)
+    routed = allocate(InferenceRow('target_flops', target=0.6, scope='image'), [image], net, Routing(router), costs)
     rng = np.random.default_rng(0)
     rivals = [routed, *(np.full(len(rows), m) for m in range(len(costs))),
               *(rng.integers(0, len(costs), len(rows)) for _ in range(200))]
@@ -230,7 +229,7 @@ def test_the_oracle_meets_its_budget_and_beats_rivals_on_graded_errors():
     errors = (1.0 / costs)[None, :] * rng.gamma(2., 1., (300, 1)) + rng.normal(0, 0.02, (300, 6))
     rows = np.arange(300)
     for target in (0.3, 0.5, 0.8):
-        allocation = oracle_allocation(errors, costs, target)
+        allocation = lagrangian_allocation(errors, costs, target)
         spent = costs[allocation].mean() / costs.max()
         assert spent == pytest.approx(target, abs=0.01)
         best = errors[rows, allocation].sum()
@@ -248,6 +247,6 @@ def test_the_oracle_meets_its_budget_and_beats_rivals_on_graded_errors():
 def test_oracle_rows_need_the_gt():
     net = WBSRMSRResNet(num_feat=16, num_block=2, upscale=2, widths=(8, 16), depths=(1, 2)).eval()
     with pytest.raises(ValueError, match='needs the GT image'):
-        infer_image(net, torch.rand(1, 3, 40, 40), InferenceRow('oracle', target=0.5, scope='image'), None, 32, 28)
+        infer_image(net, torch.rand(1, 3, 40, 40), InferenceRow('oracle', target=0.5, scope='image'), Routing(), 32, 28)
     with pytest.raises(ValueError, match='oracle scope must be one of'):
         InferenceRow('oracle', target=0.5, scope='train')

@@ -5,9 +5,13 @@
 - ``ceil`` (Eq. 15) and ``budget`` (Eq. 16, a given ``alpha``): the gradient router;
 - ``target_flops``: Eq. 16 held to a ratio of the full FLOPs, on every image, on the whole set,
   or (the paper's reading) on the training patches;
+- ``arm``: ARM's edge-score table, its ``eta`` solved for a ratio of the full FLOPs;
 - ``oracle``: the least-error allocation at a FLOPs ratio, from each patch's error under every
   subnet (analysis; needs GT);
 - ``fixed``: every patch to one subnet (the full one: the paper's WBSR-dagger).
+
+The gradient router's rows climb a ``ladder`` of subnets: all of them in cost order (``full``,
+the paper's) or the calibrated Pareto ladder (``pareto``).
 
 :func:`infer_image` chops one LR image (:mod:`.patches`), allocates a subnet to every patch
 (:func:`allocate`, with :mod:`wbsr_basicsr.routing`), runs and merges, and reports FLOPs,
@@ -23,42 +27,65 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet, Subnet
-from wbsr_basicsr.routing.budget import allocate_to_target, route_budget
+from wbsr_basicsr.routing.arm_router import edge_score_flops, edge_scores
+from wbsr_basicsr.routing.budget import allocate_to_target, lagrangian_allocation, route_budget
+from wbsr_basicsr.routing.calibration import CALIBRATE_HINT, Calibration
 from wbsr_basicsr.routing.gradient_router import Router, route_ceil
-from wbsr_basicsr.routing.oracle import oracle_allocation, patch_errors
+from wbsr_basicsr.routing.oracle import patch_errors
 from wbsr_basicsr.utils.options import check_keys
 
 from .patches import PatchLayout, chop, run_routed
 
-MODES = ('ceil', 'budget', 'target_flops', 'oracle', 'fixed')
+MODES = ('ceil', 'budget', 'target_flops', 'arm', 'oracle', 'fixed')
 SCOPES = ('train', 'image', 'dataset')
-DEFAULT_SCOPES = {'target_flops': 'dataset', 'oracle': 'dataset'}  # measured best: docs/results.md
+DEFAULT_SCOPES = {'target_flops': 'dataset', 'arm': 'dataset', 'oracle': 'dataset'}  # measured: docs/results.md
+LADDERS = ('full', 'pareto')
+DEFAULT_LADDER = 'full'
+GRADIENT_MODES = ('ceil', 'budget', 'target_flops')
+
+
+@dataclass(frozen=True)
+class Routing:
+    """What rows route by: the gradient router's thresholds and the supernet's calibration (ARM's
+    table, the Pareto ladder); either may be missing when no row needs it."""
+
+    router: Optional[Router] = None
+    calibration: Optional[Calibration] = None
 
 
 @dataclass(frozen=True)
 class InferenceRow:
     """One way to infer: ``mode`` in :data:`MODES`, with ``subnet`` (fixed), ``alpha`` (budget) or
-    ``target`` (target_flops, oracle: a ratio of the full network's FLOPs) and the ``scope`` where
-    that target holds (``train``: Eq. 16's alpha calibrated on the training patches, target_flops
-    only; ``image``: every image; ``dataset``: the whole set). See docs/routing.md."""
+    ``target`` (target_flops, arm, oracle: a ratio of the full network's FLOPs) and the ``scope``
+    where that target holds (``train``: Eq. 16's alpha calibrated on the training patches,
+    target_flops only; ``image``: every image; ``dataset``: the whole set); the gradient router's
+    modes take a ``ladder`` (:data:`LADDERS`). See docs/routing.md."""
 
     mode: str
     subnet: Optional[Subnet] = None
     alpha: Optional[float] = None
     target: Optional[float] = None
     scope: Optional[str] = None
+    ladder: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f'Unknown inference mode {self.mode!r}; choose from {MODES}.')
+        if self.mode in GRADIENT_MODES and self.ladder is None:
+            object.__setattr__(self, 'ladder', DEFAULT_LADDER)
+        if self.mode not in GRADIENT_MODES and self.ladder is not None:
+            raise ValueError(f'Inference mode {self.mode!r} takes no ladder; {", ".join(GRADIENT_MODES)} do.')
+        if self.ladder is not None and self.ladder not in LADDERS:
+            raise ValueError(f'ladder must be one of {LADDERS}, got {self.ladder!r}.')
         if self.mode in DEFAULT_SCOPES and self.scope is None:
             object.__setattr__(self, 'scope', DEFAULT_SCOPES[self.mode])
         if self.mode not in DEFAULT_SCOPES and self.scope is not None:
-            raise ValueError(f'Inference mode {self.mode!r} takes no scope; target_flops and oracle do.')
+            raise ValueError(f'Inference mode {self.mode!r} takes no scope; {", ".join(DEFAULT_SCOPES)} do.')
         scopes = SCOPES if self.mode == 'target_flops' else SCOPES[1:]
         if self.scope is not None and self.scope not in scopes:
             raise ValueError(f'{self.mode} scope must be one of {scopes}, got {self.scope!r}.')
-        needs = {'fixed': 'subnet', 'budget': 'alpha', 'target_flops': 'target', 'oracle': 'target'}.get(self.mode)
+        needs = {'fixed': 'subnet', 'budget': 'alpha', 'target_flops': 'target', 'arm': 'target',
+                 'oracle': 'target'}.get(self.mode)
         given = {name for name in ('subnet', 'alpha', 'target') if getattr(self, name) is not None}
         if given != ({needs} if needs else set()):
             raise ValueError(f'Inference mode {self.mode!r} takes {needs or "no option"}, '
@@ -70,18 +97,25 @@ class InferenceRow:
 
     @property
     def label(self) -> str:
-        """A short name for tables, logs and file names, e.g. ``fixed_64x16`` or ``target_0.65``."""
+        """A short name for tables, logs and file names, e.g. ``fixed_64x16``, ``target_0.65_image``
+        or ``ceil_pareto``."""
         if self.mode == 'fixed':
             return f'fixed_{self.subnet[0]}x{self.subnet[1]}'
         if self.mode == 'budget':
-            return f'budget_{self.alpha:g}'
-        if self.mode in DEFAULT_SCOPES:
-            return f"{'target' if self.mode == 'target_flops' else 'oracle'}_{self.target:g}_{self.scope}"
-        return 'ceil'
+            name = f'budget_{self.alpha:g}'
+        elif self.mode in DEFAULT_SCOPES:
+            name = f"{'target' if self.mode == 'target_flops' else self.mode}_{self.target:g}_{self.scope}"
+        else:
+            name = self.mode
+        return name if self.ladder in (None, 'full') else f'{name}_{self.ladder}'
 
     @property
     def needs_router(self) -> bool:
-        return self.mode not in ('fixed', 'oracle')
+        return self.mode in GRADIENT_MODES
+
+    @property
+    def needs_calibration(self) -> bool:
+        return self.mode == 'arm' or self.ladder == 'pareto'
 
     @property
     def needs_gt(self) -> bool:
@@ -91,7 +125,8 @@ class InferenceRow:
 def parse_rows(specs: Sequence[Dict], net: SlimmableSupernet) -> List[InferenceRow]:
     """Inference rows from options, e.g. ``[{mode: ceil}, {mode: fixed, subnet: all}]``.
 
-    A fixed ``subnet`` is ``[w, d]``, ``full``, or ``all`` (one row per subnet, cheapest first).
+    A fixed ``subnet`` is ``[w, d]``, ``full``, or ``all`` (one row per subnet, cheapest first);
+    a ``target`` may be a list (a sweep: one row per target).
     """
     rows: List[InferenceRow] = []
     for index, spec in enumerate(specs):
@@ -99,15 +134,29 @@ def parse_rows(specs: Sequence[Dict], net: SlimmableSupernet) -> List[InferenceR
         check_keys(f'val.rows[{index}]', spec, [field.name for field in fields(InferenceRow)])
         if spec.get('mode') == 'fixed' and spec.get('subnet') == 'all':
             rows.extend(InferenceRow('fixed', subnet=s) for s in net.subnets)
-            continue
-        if spec.get('mode') == 'fixed':
-            chosen = spec.get('subnet')
-            spec['subnet'] = net.full_subnet if chosen == 'full' else (None if chosen is None else
-                                                                       net.validate_subnet(chosen))
-        rows.append(InferenceRow(**spec))
+        elif isinstance(spec.get('target'), (list, tuple)):
+            rows.extend(InferenceRow(**dict(spec, target=float(t))) for t in spec['target'])
+        else:
+            if spec.get('mode') == 'fixed':
+                chosen = spec.get('subnet')
+                spec['subnet'] = net.full_subnet if chosen == 'full' else (None if chosen is None else
+                                                                           net.validate_subnet(chosen))
+            rows.append(InferenceRow(**spec))
     if len({row.label for row in rows}) != len(rows):
         raise ValueError(f'Inference rows repeat: {[row.label for row in rows]}.')
     return rows
+
+
+def check_routing(rows: Sequence[InferenceRow], routing: Routing, where: str) -> None:
+    """``ValueError`` naming what to provide if a row needs routing data that ``routing`` lacks."""
+    wanted = ((routing.router, [row.label for row in rows if row.needs_router],
+               'routing thresholds: set routing.stats_file (made by datasets_prep/prepare_div2k.py) or load a WBSR '
+               'checkpoint, which carries them'),
+              (routing.calibration, [row.label for row in rows if row.needs_calibration],
+               f'a routing calibration of this checkpoint: run {CALIBRATE_HINT}'))
+    for present, labels, what in wanted:
+        if present is None and labels:
+            raise ValueError(f'{where}: rows {labels} need {what}.')
 
 
 @dataclass
@@ -125,108 +174,135 @@ class RowResult:
 @dataclass
 class ImagePatches:
     """What routing needs of one image's patches: the patches (dropped once no longer needed), and
-    per patch the difficulty score and Eq. 7 class (routed rows) or each subnet's error against
-    the GT (oracle rows)."""
+    per patch the difficulty score and Eq. 7 class (gradient rows), the edge score (ARM rows) or
+    each subnet's error against the GT (oracle rows)."""
 
     layout: PatchLayout
     patches: Optional[Tensor]
     scores: Optional[np.ndarray] = None
     classes: Optional[np.ndarray] = None
+    edges: Optional[np.ndarray] = None
     errors: Optional[np.ndarray] = None
 
     @property
     def count(self) -> int:
         return len(self.layout.corners)
 
-    def add_scores(self, router: Optional[Router], rows: Sequence[InferenceRow]) -> None:
-        if router is None:
-            raise ValueError(f'{", ".join(row.label for row in rows)}: each needs routing thresholds (a router); '
-                             'fixed mode does not.')
-        self.scores, self.classes = router.scores_and_classes(self.patches)
+    def measure(self, rows: Sequence[InferenceRow], net: SlimmableSupernet, routing: Routing, gt: Optional[Tensor],
+                max_batch: int) -> Dict[str, float]:
+        """Work out what ``rows`` route by; the seconds spent per kind (``scores``, ``edges``, ``errors``)."""
+        seconds = {'scores': 0., 'edges': 0., 'errors': 0.}
+        if any(row.needs_router for row in rows):
+            started = time.perf_counter()
+            self.scores, self.classes = routing.router.scores_and_classes(self.patches)
+            seconds['scores'] = time.perf_counter() - started
+        if any(row.mode == 'arm' for row in rows):
+            started = time.perf_counter()
+            self.edges = edge_scores(self.patches)
+            seconds['edges'] = time.perf_counter() - started
+        oracles = [row.label for row in rows if row.needs_gt]
+        if oracles:
+            if gt is None:
+                raise ValueError(f'{", ".join(oracles)}: each needs the GT image (the oracle is analysis only): test '
+                                 'on a paired dataset.')
+            started = time.perf_counter()
+            self.errors = patch_errors(net, self.patches, gt, self.layout, max_batch)
+            seconds['errors'] = time.perf_counter() - started
+        return seconds
 
-    def add_errors(self, net: SlimmableSupernet, lq: Tensor, gt: Optional[Tensor], rows: Sequence[InferenceRow],
-                   max_batch: int) -> None:
-        if gt is None:
-            raise ValueError(f'{", ".join(row.label for row in rows)}: each needs the GT image (the oracle is '
-                             'analysis only): test on a paired dataset.')
-        pad_h, pad_w = self.layout.padding
-        scale = gt.shape[-1] // lq.shape[-1]
-        gt = F.pad(gt, (0, pad_w * scale, 0, pad_h * scale), mode='replicate') if pad_h or pad_w else gt
-        self.errors = patch_errors(net, self.patches, gt, self.layout.corners, max_batch)
+
+def measure_kind(row: InferenceRow) -> str:
+    """Which of :meth:`ImagePatches.measure`'s measurements ``row`` routes by."""
+    return 'errors' if row.needs_gt else 'edges' if row.mode == 'arm' else 'scores'
 
 
-def image_patches(rows: Sequence[InferenceRow], net: SlimmableSupernet, router: Optional[Router], lq: Tensor,
+def image_patches(rows: Sequence[InferenceRow], net: SlimmableSupernet, routing: Routing, lq: Tensor,
                   gt: Optional[Tensor], patch_size: int, stride: int, max_batch: int) -> ImagePatches:
     """Chop ``lq`` ``(1, C, H, W)`` and work out what ``rows`` route by."""
     layout = PatchLayout.cover(lq.shape[-2], lq.shape[-1], patch_size, stride)
     image = ImagePatches(layout, chop(lq, layout))
-    routed = [row for row in rows if row.needs_router]
-    if routed:
-        image.add_scores(router, routed)
-    oracles = [row for row in rows if row.needs_gt]
-    if oracles:
-        image.add_errors(net, lq, gt, oracles, max_batch)
+    image.measure(rows, net, routing, gt, max_batch)
     return image
 
 
-def allocate(row: InferenceRow, images: Sequence[ImagePatches], net: SlimmableSupernet, router: Optional[Router],
+def ladder_of(row: InferenceRow, routing: Routing, num_subnets: int) -> np.ndarray:
+    """The subnet indices ``row`` climbs, cheapest first."""
+    if row.ladder == 'pareto':
+        return np.asarray(routing.calibration.pareto_ladder())
+    return np.arange(num_subnets)
+
+
+def allocate(row: InferenceRow, images: Sequence[ImagePatches], net: SlimmableSupernet, routing: Routing,
              costs: Sequence[float]) -> np.ndarray:
     """The subnet index of every patch of ``images`` (concatenated) under ``row``; a budget with an
     ``image`` or ``dataset`` scope holds over exactly these images."""
+    costs = np.asarray(costs, dtype=np.float64)
     if row.mode == 'fixed':
         return np.full(sum(image.count for image in images), net.subnets.index(row.subnet), dtype=np.int64)
     if row.mode == 'oracle':
-        return oracle_allocation(np.concatenate([image.errors for image in images]), costs, row.target)
+        return lagrangian_allocation(np.concatenate([image.errors for image in images]), costs, row.target)
+    if row.mode == 'arm':
+        predicted = routing.calibration.edge_table.predict(np.concatenate([image.edges for image in images]))
+        return lagrangian_allocation(-predicted, costs, row.target)
+    ladder = ladder_of(row, routing, len(costs))
+    return ladder[allocate_on_ladder(row, images, routing.router, costs[ladder], costs.max())]
+
+
+def allocate_on_ladder(row: InferenceRow, images: Sequence[ImagePatches], router: Router, costs: np.ndarray,
+                       full_cost: float) -> np.ndarray:
+    """The gradient router's rows on a ladder of subnets with ``costs``; Eq. 16's ``C_t`` is the
+    ladder's top, so a target (a ratio of ``full_cost``) is rescaled to it."""
     classes = np.concatenate([image.classes for image in images])
     if row.mode == 'ceil':
         return route_ceil(classes, router.num_classes, len(costs))
     if row.mode == 'budget':
         return route_budget(classes, router.num_classes, costs, row.alpha)
+    target = min(1., row.target * full_cost / costs.max())
     if row.scope == 'train':
-        return route_budget(classes, router.num_classes, costs, router.alpha_for_target(costs, row.target))
+        return route_budget(classes, router.num_classes, costs, router.alpha_for_target(costs, target))
     scores = np.concatenate([image.scores for image in images])
-    return allocate_to_target(classes, scores, router.num_classes, costs, row.target)
+    return allocate_to_target(classes, scores, router.num_classes, costs, target)
 
 
 def dataset_allocations(pairs: Iterable[Tuple[Tensor, Optional[Tensor]]], rows: Sequence[InferenceRow],
-                        net: SlimmableSupernet, router: Optional[Router], patch_size: int, stride: int,
+                        net: SlimmableSupernet, routing: Routing, patch_size: int, stride: int,
                         max_batch: int = 256) -> Dict[str, Tuple[List[np.ndarray], float]]:
     """First pass of the ``dataset``-scope ``rows`` over ``(lq, gt)`` pairs (``gt`` may be None unless
-    a row is an oracle): every image is scored once (and, for oracle rows, run through every subnet
-    once); then each row allocates over every patch of the set at once. Per row: each image's
-    share, and the seconds per image of the part of the pass that row needed."""
+    a row is an oracle): every image is measured once (scored, edge-scored, or for oracle rows
+    run through every subnet); then each row allocates over every patch of the set at once. Per
+    row: each image's share, and the seconds per image of the part of the pass that row needed."""
     costs = [net.flops(s, (patch_size, patch_size)) for s in net.subnets]
-    routed = [row for row in rows if row.needs_router]
-    oracles = [row for row in rows if row.needs_gt]
     images: List[ImagePatches] = []
-    seconds = {'scores': 0., 'errors': 0.}
+    seconds = {'scores': 0., 'edges': 0., 'errors': 0.}
     for lq, gt in pairs:
         layout = PatchLayout.cover(lq.shape[-2], lq.shape[-1], patch_size, stride)
         image = ImagePatches(layout, chop(lq, layout))
-        started = time.perf_counter()
-        if routed:
-            image.add_scores(router, routed)
-        seconds['scores'] += time.perf_counter() - started
-        started = time.perf_counter()
-        if oracles:
-            image.add_errors(net, lq, gt, oracles, max_batch)
-        seconds['errors'] += time.perf_counter() - started
+        for kind, spent in image.measure(rows, net, routing, gt, max_batch).items():
+            seconds[kind] += spent
         image.patches = None  # a set's patches would not fit in memory; the second pass chops again
         images.append(image)
     bounds = np.cumsum([image.count for image in images])[:-1]
-    return {row.label: (np.split(allocate(row, images, net, router, costs), bounds),
-                        seconds['errors' if row.needs_gt else 'scores'] / max(1, len(images))) for row in rows}
+    return {row.label: (np.split(allocate(row, images, net, routing, costs), bounds),
+                        seconds[measure_kind(row)] / max(1, len(images))) for row in rows}
+
+
+def router_flops(row: InferenceRow, routing: Routing, patch_size: int, channels: int) -> float:
+    """FLOPs per patch of deciding ``row``'s routing (the oracle's analysis and fixed rows: none)."""
+    if row.needs_router:
+        return float(routing.router.flops(channels))
+    return float(edge_score_flops(patch_size, channels)) if row.mode == 'arm' else 0.
 
 
 @torch.no_grad()
-def infer_image(net: SlimmableSupernet, lq: Tensor, row: InferenceRow, router: Optional[Router], patch_size: int,
+def infer_image(net: SlimmableSupernet, lq: Tensor, row: InferenceRow, routing: Routing, patch_size: int,
                 stride: int, max_batch: int = 256, subnet_ids: Optional[np.ndarray] = None,
                 gt: Optional[Tensor] = None) -> RowResult:
     """Chop ``lq`` ``(1, C, H, W)`` (in [0, 1]), route every patch under ``row`` (or take the given
     ``subnet_ids``, as a ``dataset`` scope allocates them), run, merge. ``gt``: oracle rows only."""
-    if router is not None and router.patch_size != patch_size:
-        raise ValueError(f'The routing thresholds are for {router.patch_size}-pixel patches; inference uses '
+    if routing.router is not None and routing.router.patch_size != patch_size:
+        raise ValueError(f'The routing thresholds are for {routing.router.patch_size}-pixel patches; inference uses '
                          f'{patch_size}.')
+    check_routing([row], routing, 'Dynamic inference')
     synchronize = torch.cuda.synchronize if lq.is_cuda else (lambda: None)
     synchronize()
     started = time.perf_counter()
@@ -235,9 +311,9 @@ def infer_image(net: SlimmableSupernet, lq: Tensor, row: InferenceRow, router: O
         if row.scope == 'dataset':
             raise ValueError(f'Row {row.label} is allocated over the whole set first (dataset_allocations); pass '
                              'its subnet_ids.')
-        image = image_patches([row], net, router, lq, gt, patch_size, stride, max_batch)
+        image = image_patches([row], net, routing, lq, gt, patch_size, stride, max_batch)
         layout, patches = image.layout, image.patches
-        subnet_ids = allocate(row, [image], net, router, costs)
+        subnet_ids = allocate(row, [image], net, routing, costs)
     else:
         layout = PatchLayout.cover(lq.shape[-2], lq.shape[-1], patch_size, stride)
         patches = chop(lq, layout)
@@ -246,6 +322,5 @@ def infer_image(net: SlimmableSupernet, lq: Tensor, row: InferenceRow, router: O
     sr = run_routed(net, patches, subnet_ids, layout, max_batch)
     synchronize()
     seconds = time.perf_counter() - started
-    router_flops = router.flops(lq.shape[1]) if row.needs_router else 0
-    return RowResult(sr, layout, subnet_ids, float(np.mean(np.asarray(costs)[subnet_ids])), float(router_flops),
-                     seconds)
+    return RowResult(sr, layout, subnet_ids, float(np.mean(np.asarray(costs)[subnet_ids])),
+                     router_flops(row, routing, patch_size, lq.shape[1]), seconds)

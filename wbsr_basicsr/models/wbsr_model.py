@@ -30,20 +30,21 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet
 from wbsr_basicsr.data.hes_statistics import HESStatistics
+from wbsr_basicsr.routing.calibration import Calibration
+from wbsr_basicsr.routing.frontier import compare_rows
 from wbsr_basicsr.routing.gradient_router import Router
 from wbsr_basicsr.utils.allocation_map import allocation_map
 from wbsr_basicsr.utils.atomic import write_json
-from wbsr_basicsr.utils.checkpoints import (network_file, parameter_checksums, read_checkpoint, verify_checksums,
-                                            write_network_file)
+from wbsr_basicsr.utils.checkpoints import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, network_file, parameter_checksums,
+                                            read_checkpoint, read_wbsr_entry, state_checksum, write_network_file)
 from wbsr_basicsr.utils.options import check_keys
 
-from .dynamic_inference import InferenceRow, RowResult, dataset_allocations, infer_image, parse_rows
+from .dynamic_inference import (InferenceRow, Routing, RowResult, check_routing, dataset_allocations, infer_image,
+                                parse_rows)
 from .hes_sr_model import HESLogging
 from .subnet_sampling import SubnetSampling
 
 ROUTING_KEYS = ('stats_file', 'num_classes', 'patch_size', 'stride', 'max_batch')
-CHECKPOINT_FORMAT = 'wbsr-checkpoint'
-CHECKPOINT_VERSION = 1
 DEFAULT_ROWS = ({'mode': 'ceil'}, {'mode': 'fixed', 'subnet': 'full'})
 DEFAULT_SIGMA_LR = 1e-2  # Balanced MSE's learning rate for its noise scale
 
@@ -78,10 +79,9 @@ class WBSRModel(HESLogging, SRModel):
         extras = self._load_checkpoint_extras()
         self.router = self._build_router(routing, extras)
         self.rows: List[InferenceRow] = parse_rows((opt.get('val') or {}).get('rows', DEFAULT_ROWS), self.supernet)
-        routed = [row.label for row in self.rows if row.needs_router]
-        if routed and self.router is None:
-            raise ValueError(f'Inference rows {routed} need routing thresholds: set routing.stats_file (made by '
-                             'datasets_prep/prepare_div2k.py) or load a WBSR checkpoint with pretrain_network_g.')
+        self.routing = Routing(self.router, self._calibration(extras))
+        check_routing(self.rows, self.routing, 'val.rows')
+
 
     # ------------------------------------------------------------------ set-up and checkpoints
 
@@ -114,14 +114,9 @@ class WBSRModel(HESLogging, SRModel):
         path = self.opt['path'].get('pretrain_network_g')
         if not path:
             return None
-        content = read_checkpoint(path)
-        extras = content.get('wbsr')
+        extras = read_wbsr_entry(path, read_checkpoint(path), self.opt['path'].get('verify_checksum_g', True))
         if extras is None:
             return None
-        if extras.get('format') != CHECKPOINT_FORMAT or extras.get('version') != CHECKPOINT_VERSION:
-            raise ValueError(f"{path}: its 'wbsr' entry is not a {CHECKPOINT_FORMAT!r} version {CHECKPOINT_VERSION}.")
-        if self.opt['path'].get('verify_checksum_g', True):
-            verify_checksums(path, content, extras.get('checksums') or {})
         if self.is_train and extras.get('sigma') is not None and self.sigma_params:
             with torch.no_grad():
                 self.cri_pix.log_sigma.fill_(float(np.log(extras['sigma'])))
@@ -148,13 +143,31 @@ class WBSRModel(HESLogging, SRModel):
             return Router(router.thresholds, router.class_counts, router.patch_size, self.stride)
         return None
 
+    def _calibration(self, extras: Optional[Dict]) -> Optional[Calibration]:
+        """The routing calibration stored in ``pretrain_network_g``, if the rows use one; it must have
+        been measured on exactly the loaded parameters, so training (which changes them) cannot
+        validate rows that use it."""
+        if extras is None or not extras.get('calibration') or not any(row.needs_calibration for row in self.rows):
+            return None
+        labels = [row.label for row in self.rows if row.needs_calibration]
+        if self.is_train:
+            raise ValueError(f'val.rows {labels} route by a calibration of fixed parameters, which training changes: '
+                             'validate them after training, by calibrating the trained checkpoint and running test.py.')
+        calibration = Calibration.from_dict(extras['calibration'])
+        calibration.check(self.supernet.subnets, self.opt['scale'], self.patch_size,
+                          state_checksum(self.inference_net().state_dict()), self.opt['path']['pretrain_network_g'])
+        return calibration
+
     def checkpoint_extras(self) -> Dict:
-        """What travels with the network: routing thresholds, BDLoss prior, likelihood and sigma, subnets."""
+        """What travels with the network: its options and scale, routing thresholds, BDLoss prior,
+        likelihood and sigma, subnets (a routing calibration is added by scripts/calibrate_routing.py)."""
         loss = getattr(self, 'cri_pix', None)
         prior = getattr(loss, 'prior', None)
         return {
             'format': CHECKPOINT_FORMAT,
             'version': CHECKPOINT_VERSION,
+            'network': dict(self.opt['network_g']),
+            'scale': self.opt['scale'],
             'router': None if self.router is None else self.router.to_dict(),
             'subnets': [list(s) for s in self.supernet.subnets],
             'sigma': loss.sigma.item() if hasattr(loss, 'sigma') else None,
@@ -253,7 +266,7 @@ class WBSRModel(HESLogging, SRModel):
         was_training = net.training
         net.eval()
         try:
-            return infer_image(net, lq, row, self.router, self.patch_size, self.stride, self.max_batch, subnet_ids,
+            return infer_image(net, lq, row, self.routing, self.patch_size, self.stride, self.max_batch, subnet_ids,
                                gt)
         finally:
             net.train(was_training)
@@ -270,7 +283,7 @@ class WBSRModel(HESLogging, SRModel):
         was_training = net.training
         net.eval()
         try:
-            return dataset_allocations(pairs, rows, net, self.router, self.patch_size, self.stride, self.max_batch)
+            return dataset_allocations(pairs, rows, net, self.routing, self.patch_size, self.stride, self.max_batch)
         finally:
             net.train(was_training)
 
@@ -297,7 +310,8 @@ class WBSRModel(HESLogging, SRModel):
                 totals[row.label].add(scores, result, img_name)
                 if save_img:
                     self._save_images(sr_img, result, row, dataset_name, img_name, current_iter)
-        summary = [dict(row=row.label, **totals[row.label].summary()) for row in self.rows]
+        summary = [dict(row=row.label, mode=row.mode, scope=row.scope, ladder=row.ladder, target=row.target,
+                        **totals[row.label].summary()) for row in self.rows]
         self._report(dataset_name, summary, metric_opts, current_iter, tb_logger)
 
     def _save_images(self, sr_img: np.ndarray, result: RowResult, row: InferenceRow, dataset_name: str,
@@ -314,21 +328,25 @@ class WBSRModel(HESLogging, SRModel):
     def _report(self, dataset_name: str, summary: List[Dict], metric_opts: Dict, current_iter: int,
                 tb_logger) -> None:
         """BasicSR's metric lines for the primary row; the table of all rows; tensorboard; a JSON in test."""
+        reference = next((name for name in metric_opts if name == 'psnr'), next(iter(metric_opts), None))
+        if reference is not None:
+            compare_rows(summary, reference)
         if metric_opts:
             self._initialize_best_metric_results(dataset_name)
             self.metric_results = {name: summary[0][name] for name in metric_opts}
             for name, value in self.metric_results.items():
                 self._update_best_metric_result(dataset_name, name, value, current_iter)
             self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
-        get_root_logger().info(format_table(dataset_name, summary, list(metric_opts), self.supernet, self.patch_size,
-                                            self.stride))
+        get_root_logger().info(format_table(dataset_name, summary, list(metric_opts), reference, self.supernet,
+                                            self.patch_size, self.stride))
         if tb_logger:
             for entry in summary:
                 for key in (*metric_opts, 'gflops', 'flops_percent', 'seconds'):
                     tb_logger.add_scalar(f"wbsr/{dataset_name}/{entry['row']}/{key}", entry[key], current_iter)
         if not self.opt['is_train']:
             write_json(osp.join(self.opt['path']['results_root'], f'wbsr_table_{dataset_name}.json'),
-                       {'dataset': dataset_name, 'subnets': [list(s) for s in self.supernet.subnets], 'rows': summary})
+                       {'dataset': dataset_name, 'subnets': [list(s) for s in self.supernet.subnets],
+                        'reference_metric': reference, 'rows': summary})
 
 
 class RowTotals:
@@ -370,19 +388,25 @@ class RowTotals:
                     per_image=self.per_image)
 
 
-def format_table(dataset_name: str, summary: List[Dict], metric_names: List[str], net: SlimmableSupernet,
-                 patch_size: int, stride: int) -> str:
-    """The per-dataset table: one line per inference row."""
+def format_table(dataset_name: str, summary: List[Dict], metric_names: List[str], reference: Optional[str],
+                 net: SlimmableSupernet, patch_size: int, stride: int) -> str:
+    """The per-dataset table: one line per inference row; routed rows also show their ``reference``
+    metric against the fixed subnets' frontier and the oracle at the same FLOPs."""
     subnets = ' '.join(f'{w}x{d}' for w, d in net.subnets)
     lines = [f'WBSR {dataset_name}: {summary[0]["images"]} images, {patch_size}x{patch_size} LR patches every '
              f'{stride} px; FLOPs per patch (router apart), % of the full network; usage = % of patches per subnet '
              f'({subnets})']
-    header = f"{'row':<16}" + ''.join(f'{name:>9}' for name in metric_names) + \
-        f"{'GFLOPs':>9}{'%full':>7}{'router G':>10}{'s/img':>8}  usage"
+    if reference is not None:
+        lines.append(f'vs fixed / vs oracle: {reference} minus the fixed subnets\' frontier / the oracle at the '
+                     "row's FLOPs (docs/routing.md, \"Tables\")")
+    header = f"{'row':<26}" + ''.join(f'{name:>9}' for name in metric_names) + \
+        f"{'GFLOPs':>9}{'%full':>7}{'router G':>10}{'s/img':>8}{'vs fixed':>9}{'vs oracle':>10}  usage"
     lines.append(header)
     for entry in summary:
         metrics = ''.join(f'{entry[name]:>9.4f}' for name in metric_names)
+        versus = ''.join(f'{value:>{width}.3f}' if value is not None else f'{"-":>{width}}'
+                         for value, width in ((entry.get('vs_fixed'), 9), (entry.get('vs_oracle'), 10)))
         usage = ' '.join(f'{100 * u:3.0f}' for u in entry['usage'])
-        lines.append(f"{entry['row']:<16}{metrics}{entry['gflops']:>9.3f}{entry['flops_percent']:>7.1f}"
-                     f"{entry['router_gflops']:>10.5f}{entry['seconds']:>8.3f}  {usage}")
+        lines.append(f"{entry['row']:<26}{metrics}{entry['gflops']:>9.3f}{entry['flops_percent']:>7.1f}"
+                     f"{entry['router_gflops']:>10.5f}{entry['seconds']:>8.3f}{versus}  {usage}")
     return '\n'.join(lines)

@@ -1,8 +1,11 @@
-"""Eq. 16's budget rule and budget solving: the ``alpha`` that meets a FLOPs target on a set of
-patch classes."""
+"""Budget solving: Eq. 16's rule and its ``alpha`` for a FLOPs target, the boundary split that
+meets a target between two allocations, and the Lagrangian allocation of a per-patch loss table
+(the oracle's errors, ARM's predicted PSNR) at a target (docs/routing.md, "Budgets")."""
 from typing import Optional, Sequence
 
 import numpy as np
+
+BISECTION_STEPS = 100
 
 
 def route_budget(classes: np.ndarray, num_classes: int, costs: Sequence[float], alpha: float) -> np.ndarray:
@@ -67,9 +70,37 @@ def split_to_target(lower: np.ndarray, upper: np.ndarray, priority: np.ndarray, 
     return allocation
 
 
+def lagrangian_allocation(losses: np.ndarray, costs: Sequence[float], target_ratio: float) -> np.ndarray:
+    """The subnet per patch that minimises the summed ``losses`` ``(N, M)`` at a mean cost of
+    ``target_ratio`` x the full cost: per patch ``argmin_m losses + lambda C_m / C_t`` (Lagrangian
+    relaxation), ``lambda`` by bisection, then the boundary split between the allocations on
+    either side of the target, the patches that lose most per unit of cost saved first. If the
+    least-loss allocation is within the budget it is returned as it is."""
+    costs = _checked_costs(costs, target_ratio) / max(costs)
+    rows = np.arange(len(losses))
+
+    def allocate(weight: float) -> np.ndarray:
+        return np.argmin(losses + weight * costs[None, :], axis=1)
+
+    cheap, dear = 0., 1.
+    if costs[allocate(cheap)].mean() <= target_ratio:
+        return allocate(cheap)
+    while costs[allocate(dear)].mean() > target_ratio and dear < 1e12:
+        dear *= 2
+    for _ in range(BISECTION_STEPS):
+        middle = (cheap + dear) / 2
+        if costs[allocate(middle)].mean() > target_ratio:
+            cheap = middle
+        else:
+            dear = middle
+    lower, upper = allocate(dear), allocate(cheap)
+    gain = (losses[rows, lower] - losses[rows, upper]) / np.maximum(costs[upper] - costs[lower], 1e-12)
+    return split_to_target(lower, upper, gain, costs, target_ratio)
+
+
 def _checked_costs(costs: Sequence[float], target_ratio: float) -> np.ndarray:
     if not 0 < target_ratio <= 1:
-        raise ValueError(f'target_flops must lie in (0, 1], got {target_ratio}.')
+        raise ValueError(f'A FLOPs target must lie in (0, 1], got {target_ratio}.')
     costs = np.asarray(costs, dtype=np.float64)
     if np.any(np.diff(costs) < 0):
         raise ValueError('costs must be in ascending order, as the supernet lists its subnets.')

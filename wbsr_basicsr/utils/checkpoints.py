@@ -5,13 +5,15 @@
   file plus its ``wbsr`` entry, which holds :func:`parameter_checksums`.
 - :func:`save_training_state` writes BasicSR's resume state atomically.
 - :func:`read_checkpoint` loads a network file or says in one line what is wrong with it;
-  :func:`verify_checksums` finds damaged tensor bytes.
+  :func:`verify_checksums` finds damaged tensor bytes; :func:`read_wbsr_entry` checks a WBSR
+  file's ``wbsr`` entry; :func:`load_supernet` builds the network a WBSR file records, for the
+  scripts that need no option file.
 """
 import hashlib
 import os
 import pickle
 import zipfile
-from typing import Dict, List, Mapping, Union
+from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -21,6 +23,8 @@ from basicsr.utils.dist_util import master_only
 from .atomic import write_atomically
 
 NetworkFile = Dict[str, object]
+CHECKPOINT_FORMAT = 'wbsr-checkpoint'
+CHECKPOINT_VERSION = 1
 
 
 def network_file(model, nets: Union[nn.Module, List[nn.Module]], param_keys: Union[str, List[str]]) -> NetworkFile:
@@ -62,13 +66,13 @@ def save_training_state(model, epoch: int, current_iter: int) -> None:
 
 def parameter_checksums(content: Mapping[str, object]) -> Dict[str, str]:
     """SHA-256 of every state dict in a network file (names and tensor bytes, in name order)."""
-    return {key: _checksum(value) for key, value in content.items() if _is_state_dict(value)}
+    return {key: state_checksum(value) for key, value in content.items() if _is_state_dict(value)}
 
 
 def verify_checksums(path: str, content: Mapping[str, object], checksums: Mapping[str, str]) -> None:
     """``ValueError`` naming ``path`` if a state dict's bytes differ from the checksum saved with it."""
     for key, expected in checksums.items():
-        if key in content and _checksum(content[key]) != expected:
+        if key in content and state_checksum(content[key]) != expected:
             raise ValueError(f"{path}: the parameters under '{key}' do not match the checksum saved with them: the "
                              'file is damaged. If you edited it on purpose, set path.verify_checksum_g: false.')
 
@@ -93,11 +97,48 @@ def read_checkpoint(path: str) -> NetworkFile:
     return content
 
 
+def read_wbsr_entry(path: str, content: NetworkFile, verify: bool = True) -> Optional[Dict]:
+    """The ``wbsr`` entry of a network file read from ``path`` (None for a plain BasicSR file), its
+    format checked and, if ``verify``, the parameters against its checksums."""
+    extras = content.get('wbsr')
+    if extras is None:
+        return None
+    if extras.get('format') != CHECKPOINT_FORMAT or extras.get('version') != CHECKPOINT_VERSION:
+        raise ValueError(f"{path}: its 'wbsr' entry is not a {CHECKPOINT_FORMAT!r} version {CHECKPOINT_VERSION}.")
+    if verify:
+        verify_checksums(path, content, extras.get('checksums') or {})
+    return extras
+
+
+def load_supernet(path: str, network_opt: Optional[Dict] = None,
+                  param_key: str = 'params') -> Tuple[nn.Module, NetworkFile, Dict]:
+    """The supernet a WBSR checkpoint holds, in eval mode on the CPU, with the file's content and
+    ``wbsr`` entry. The network is built from ``network_opt`` (a ``network_g`` section) if given,
+    else from the options the checkpoint records."""
+    from basicsr.archs import build_network
+
+    content = read_checkpoint(path)
+    extras = read_wbsr_entry(path, content)
+    if extras is None:
+        raise ValueError(f'{path}: a plain BasicSR network file; this needs a WBSR checkpoint (net_g_*.pth of a '
+                         'WBSRModel run).')
+    network_opt = network_opt or extras.get('network')
+    if not network_opt:
+        raise ValueError(f"{path}: the checkpoint does not record its network's options (saved before they were "
+                         'recorded); pass the option file it was trained with (-opt).')
+    if param_key not in content:
+        raise ValueError(f'{path}: no parameters under {param_key!r}; it has {sorted(k for k in content if k != "wbsr")}.')
+    net = build_network(dict(network_opt))
+    net.load_state_dict(content[param_key])
+    return net.eval(), content, extras
+
+
 def _is_state_dict(value: object) -> bool:
     return isinstance(value, dict) and bool(value) and all(isinstance(v, Tensor) for v in value.values())
 
 
-def _checksum(state: Mapping[str, Tensor]) -> str:
+def state_checksum(state: Mapping[str, Tensor]) -> str:
+    """SHA-256 of a state dict's names and tensor bytes, in name order."""
     digest = hashlib.sha256()
     for name in sorted(state):
         digest.update(name.encode())

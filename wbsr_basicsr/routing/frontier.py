@@ -1,0 +1,47 @@
+"""Where a routed row stands at its achieved FLOPs: against the fixed subnets' frontier (what
+routing must beat) and against the oracle (the most routing can give) (docs/routing.md, "Tables").
+"""
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+ORACLE_TOLERANCE = 1.0
+"""Points of % FLOPs an oracle row may lie beyond a routed row and still be its reference."""
+
+Point = Tuple[float, float]  # (% of the full FLOPs, metric)
+
+
+def upper_frontier(points: Sequence[Point]) -> List[Point]:
+    """The points no cheaper point matches or beats, by FLOPs."""
+    frontier: List[Point] = []
+    for flops, value in sorted(points):
+        if not frontier or value > frontier[-1][1]:
+            frontier.append((flops, value))
+    return frontier
+
+
+def interpolate(curve: Sequence[Point], flops: float, tolerance: float = 0.) -> float:
+    """``curve``'s value at ``flops``, linear between its points; beyond its ends by at most
+    ``tolerance`` the end's value; further out NaN."""
+    xs, ys = zip(*sorted(curve))
+    if flops < xs[0] - tolerance or flops > xs[-1] + tolerance:
+        return float('nan')
+    return float(np.interp(flops, xs, ys))
+
+
+def compare_rows(summary: List[Dict], metric: str) -> None:
+    """Add ``vs_fixed`` (the row's ``metric`` minus the fixed frontier's, linear between fixed
+    subnets) and ``vs_oracle`` (minus the oracle's of the same scope, or of any scope if that has
+    none) to every routed entry of ``summary`` (entries with ``mode``, ``scope``, ``flops_percent``);
+    None where there is no reference at the row's FLOPs."""
+    fixed = upper_frontier([(e['flops_percent'], e[metric]) for e in summary if e['mode'] == 'fixed'])
+    oracles = [e for e in summary if e['mode'] == 'oracle']
+    for entry in summary:
+        if entry['mode'] in ('fixed', 'oracle'):
+            continue
+        scoped = [e for e in oracles if e['scope'] == entry.get('scope')] or oracles
+        references = {'vs_fixed': (fixed, 0.), 'vs_oracle': ([(e['flops_percent'], e[metric]) for e in scoped],
+                                                              ORACLE_TOLERANCE)}
+        for key, (curve, tolerance) in references.items():
+            value = interpolate(curve, entry['flops_percent'], tolerance) if curve else float('nan')
+            entry[key] = None if np.isnan(value) else entry[metric] - value
