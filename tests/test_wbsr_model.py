@@ -16,7 +16,7 @@ import basicsr.test
 import basicsr.train
 from basicsr.metrics import calculate_psnr
 from basicsr.utils import img2tensor, tensor2img
-from conftest import NETWORK, PSNR, SCALE, newest_log, paired_dataset
+from conftest import NETWORK, PSNR, SCALE, newest_log, paired_dataset, wbsr_train_options
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
 from wbsr_basicsr.models.dynamic_inference import InferenceRow, Routing, infer_image
 
@@ -24,33 +24,6 @@ ROWS = [dict(mode='ceil'), dict(mode='target_flops', target=0.6, scope='train'),
         dict(mode='target_flops', target=0.6, scope='image'), dict(mode='target_flops', target=0.6),
         dict(mode='oracle', target=0.6, scope='image'), dict(mode='oracle', target=0.6), dict(mode='budget', alpha=1.0), dict(mode='fixed', subnet='all')]
 SSIM = dict(type='calculate_ssim', crop_border=SCALE, test_y_channel=True)
-
-
-def wbsr_train_options(prepared: Path, val_pairs, total_iter: int, strategy: str = 'sandwich',
-                       name: str = 'wbsr_tiny') -> dict:
-    gt_dir, lq_dir = val_pairs
-    train = dict(name='mini_div2k', type='HESPairedImageDataset',
-                 dataroot_gt=str(prepared / 'DIV2K_train_HR_sub.lmdb'),
-                 dataroot_lq=str(prepared / f'DIV2K_train_LR_bicubic_X{SCALE}_sub.lmdb'), io_backend=dict(type='lmdb'),
-                 gt_size=48, use_hflip=True, use_rot=True, num_worker_per_gpu=1, batch_size_per_gpu=4,
-                 dataset_enlarge_ratio=10, prefetch_mode=None,
-                 hes=dict(stats_file=str(prepared / f'hes_stats_X{SCALE}.npz'), start_iter=2))
-    return dict(
-        name=name, model_type='WBSRModel', scale=SCALE, num_gpu=0, manual_seed=0,
-        datasets=dict(train=train, val=paired_dataset('tiny_val', gt_dir, lq_dir)),
-        network_g=NETWORK,
-        routing=dict(stats_file=str(prepared / f'routing_stats_X{SCALE}.npz'), num_classes=10, patch_size=32,
-                     stride=28, max_batch=5),
-        path=dict(pretrain_network_g=None, strict_load_g=True, resume_state=None),
-        train=dict(ema_decay=0.9, optim_g=dict(type='Adam', lr=2e-4, betas=[0.9, 0.999]),
-                   scheduler=dict(type='MultiStepLR', milestones=[100], gamma=0.5), total_iter=total_iter,
-                   warmup_iter=-1, subnet_sampling=dict(strategy=strategy, num_random=1), sigma_lr=1e-2,
-                   pixel_opt=dict(type='BDLoss', gmm_file=str(prepared / 'bdloss_prior.json'), init_sigma=0.05,
-                                  learn_sigma=True)),
-        val=dict(val_freq=4, save_img=False, rows=[dict(mode='ceil'), dict(mode='fixed', subnet='full')],
-                 metrics=dict(psnr=PSNR)),
-        logger=dict(print_freq=1, save_checkpoint_freq=2, use_tb_logger=False),
-    )
 
 
 def test_train_resume_and_test_with_hes_and_bdloss(tmp_path, mini_div2k_x2, tiny_pairs, run_pipeline, monkeypatch):

@@ -24,7 +24,6 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from torch import Tensor
-from torch.nn import functional as F
 
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet, Subnet
 from wbsr_basicsr.routing.arm_router import edge_score_flops, edge_scores
@@ -243,25 +242,24 @@ def allocate(row: InferenceRow, images: Sequence[ImagePatches], net: SlimmableSu
         return lagrangian_allocation(np.concatenate([image.errors for image in images]), costs, row.target)
     if row.mode == 'arm':
         predicted = routing.calibration.edge_table.predict(np.concatenate([image.edges for image in images]))
-        return lagrangian_allocation(-predicted, costs, row.target)
+        return lagrangian_allocation(-predicted, costs, row.target, spend=True)
     ladder = ladder_of(row, routing, len(costs))
-    return ladder[allocate_on_ladder(row, images, routing.router, costs[ladder], costs.max())]
+    return ladder[allocate_on_ladder(row, images, routing.router, costs[ladder])]
 
 
-def allocate_on_ladder(row: InferenceRow, images: Sequence[ImagePatches], router: Router, costs: np.ndarray,
-                       full_cost: float) -> np.ndarray:
-    """The gradient router's rows on a ladder of subnets with ``costs``; Eq. 16's ``C_t`` is the
-    ladder's top, so a target (a ratio of ``full_cost``) is rescaled to it."""
+def allocate_on_ladder(row: InferenceRow, images: Sequence[ImagePatches], router: Router,
+                       costs: np.ndarray) -> np.ndarray:
+    """The gradient router's rows on a ladder of subnets with ``costs``, topped by the full network
+    (Eq. 16's ``C_t``); indices into the ladder."""
     classes = np.concatenate([image.classes for image in images])
     if row.mode == 'ceil':
         return route_ceil(classes, router.num_classes, len(costs))
     if row.mode == 'budget':
         return route_budget(classes, router.num_classes, costs, row.alpha)
-    target = min(1., row.target * full_cost / costs.max())
     if row.scope == 'train':
-        return route_budget(classes, router.num_classes, costs, router.alpha_for_target(costs, target))
+        return route_budget(classes, router.num_classes, costs, router.alpha_for_target(costs, row.target))
     scores = np.concatenate([image.scores for image in images])
-    return allocate_to_target(classes, scores, router.num_classes, costs, target)
+    return allocate_to_target(classes, scores, router.num_classes, costs, row.target)
 
 
 def dataset_allocations(pairs: Iterable[Tuple[Tensor, Optional[Tensor]]], rows: Sequence[InferenceRow],

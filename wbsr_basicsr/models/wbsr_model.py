@@ -11,7 +11,6 @@
   prior and sigma, so a checkpoint alone is enough to test or resume.
 """
 import contextlib
-import time
 from collections import OrderedDict
 from os import path as osp
 from typing import Dict, List, Optional, Tuple

@@ -70,26 +70,37 @@ def split_to_target(lower: np.ndarray, upper: np.ndarray, priority: np.ndarray, 
     return allocation
 
 
-def lagrangian_allocation(losses: np.ndarray, costs: Sequence[float], target_ratio: float) -> np.ndarray:
+def lagrangian_allocation(losses: np.ndarray, costs: Sequence[float], target_ratio: float,
+                          spend: bool = False) -> np.ndarray:
     """The subnet per patch that minimises the summed ``losses`` ``(N, M)`` at a mean cost of
     ``target_ratio`` x the full cost: per patch ``argmin_m losses + lambda C_m / C_t`` (Lagrangian
     relaxation), ``lambda`` by bisection, then the boundary split between the allocations on
-    either side of the target, the patches that lose most per unit of cost saved first. If the
-    least-loss allocation is within the budget it is returned as it is."""
+    either side of the target, the patches that lose least per unit of cost first.
+
+    If the least-loss allocation costs less than the target it is returned as it is, unless
+    ``spend``: then ``lambda`` goes negative until the target is spent (the least added loss)."""
     costs = _checked_costs(costs, target_ratio) / max(costs)
     rows = np.arange(len(losses))
 
     def allocate(weight: float) -> np.ndarray:
         return np.argmin(losses + weight * costs[None, :], axis=1)
 
-    cheap, dear = 0., 1.
-    if costs[allocate(cheap)].mean() <= target_ratio:
-        return allocate(cheap)
-    while costs[allocate(dear)].mean() > target_ratio and dear < 1e12:
-        dear *= 2
+    def ratio(weight: float) -> float:
+        return costs[allocate(weight)].mean()
+
+    if ratio(0.) <= target_ratio:
+        if not spend:
+            return allocate(0.)
+        cheap, dear = -1., 0.  # allocate(cheap) at or above the target, allocate(dear) at or below
+        while ratio(cheap) < target_ratio and cheap > -1e12:
+            cheap *= 2
+    else:
+        cheap, dear = 0., 1.
+        while ratio(dear) > target_ratio and dear < 1e12:
+            dear *= 2
     for _ in range(BISECTION_STEPS):
         middle = (cheap + dear) / 2
-        if costs[allocate(middle)].mean() > target_ratio:
+        if ratio(middle) > target_ratio:
             cheap = middle
         else:
             dear = middle

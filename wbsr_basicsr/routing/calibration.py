@@ -5,8 +5,9 @@ Every subnet runs on every calibration patch (:func:`.oracle.patch_errors`); the
 
 - ARM's edge-score table (:class:`.arm_router.EdgeTable`);
 - each subnet's mean patch PSNR, hence the **Pareto ladder**: the subnets that are better than
-  every cheaper one. Eq. 15-16 climb the subnets in cost order assuming each is better than the
-  one below; the ladder drops the ones that are not (docs/routing.md, "Ladders").
+  every cheaper one, and the full network. Eq. 15-16 climb the subnets in cost order assuming
+  each is better than the one below; the ladder drops the ones that are not (docs/routing.md,
+  "Ladders").
 
 A calibration names the parameters it measured (their checksum), the scale, patch size and
 subnets; :meth:`Calibration.check` refuses it for any other network.
@@ -43,12 +44,14 @@ class Calibration:
     edge_table: EdgeTable
 
     def pareto_ladder(self) -> Tuple[int, ...]:
-        """Indices of the subnets whose mean PSNR beats every cheaper subnet's (subnets in cost order)."""
+        """Indices of the subnets whose mean PSNR beats every cheaper subnet's (subnets in cost
+        order), topped by the full network in any case, so that every target stays reachable."""
         best, ladder = -np.inf, []
         for index, value in enumerate(self.mean_psnr):
             if value > best:
                 best, ladder = value, ladder + [index]
-        return tuple(ladder)
+        full = len(self.mean_psnr) - 1
+        return tuple(ladder if ladder[-1] == full else ladder + [full])
 
     def check(self, subnets: Sequence[Subnet], scale: int, patch_size: int, fingerprint: str, where: str) -> None:
         """``ValueError`` naming ``where`` and what to run unless this calibration was measured on
