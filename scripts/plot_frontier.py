@@ -28,17 +28,18 @@ def curve_name(row: Dict) -> Optional[str]:
     """The legend entry of the curve ``row`` belongs to (None: a point of its own)."""
     if row['mode'] not in ROUTERS:
         return None
-    ladder = ', Pareto ladder' if row.get('ladder') == 'pareto' else ''
+    ladder = f", {row['ladder'].replace('pareto', 'Pareto')} ladder" if row.get('ladder') else ''
     return f"{ROUTERS[row['mode']]} ({row['scope']} scope{ladder})"
 
 
-def plot_table(table: Dict, metric: str, output: Path) -> None:
-    rows = table['rows']
+def plot_table(table: Dict, metric: str, output: Path, scopes: Optional[List[str]] = None) -> None:
+    """Draw ``table``'s rows (curves of ``scopes`` only, if given) into the PNG ``output``."""
+    rows = [row for row in table['rows'] if not scopes or row.get('scope') in scopes or row['mode'] == 'fixed']
     if not rows or metric not in rows[0]:
         raise ValueError(f"no {metric!r} in the table's rows (metrics: "
                          f"{sorted(k for k in rows[0] if k in ('psnr', 'ssim')) if rows else 'none'}).")
     curves: Dict[str, List[Tuple[float, float]]] = defaultdict(list)
-    figure, axes = plt.subplots(figsize=(7, 4.5))
+    figure, axes = plt.subplots(figsize=(9, 4.8))
     for row in rows:
         name = curve_name(row)
         if name is not None:
@@ -49,16 +50,18 @@ def plot_table(table: Dict, metric: str, output: Path) -> None:
                           xytext=(3, -9), textcoords='offset points')
         else:
             axes.scatter(row['flops_percent'], row[metric], marker='*', s=60, label=row['row'], zorder=3)
-    for name, points in curves.items():
+    colours = iter(plt.get_cmap('tab10').colors)
+    for name, points in sorted(curves.items()):
         xs, ys = zip(*sorted(points))
-        style = dict(linestyle='--', color='grey') if name.startswith('oracle') else {}
+        style = dict(linestyle='--', color='dimgrey' if 'dataset' in name else 'darkgrey') \
+            if name.startswith('oracle') else dict(color=next(colours))
         axes.plot(xs, ys, marker='o', markersize=3, label=name, **style)
     axes.scatter([], [], color='black', marker='s', s=18, label='fixed subnets')
     axes.set_xlabel('% of the full network\'s FLOPs (per 32 x 32 LR patch)')
     axes.set_ylabel(metric.upper())
     axes.set_title(f"{table['dataset']}: quality against FLOPs")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=7, loc='lower right')
+    axes.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
     write_atomically(str(output), lambda tmp_path: figure.savefig(tmp_path, format='png', dpi=120))
     plt.close(figure)
@@ -69,6 +72,8 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument('tables', nargs='+', type=Path, help='wbsr_table_<set>.json files from test.py')
     parser.add_argument('--metric', default='psnr', help='the metric on the y axis (default: psnr)')
     parser.add_argument('--output', type=Path, help='the PNG (one table only; default: next to the JSON)')
+    parser.add_argument('--scope', action='append', choices=('train', 'image', 'dataset'),
+                        help='draw only the curves of this scope (repeatable; default: all)')
     args = parser.parse_args(argv)
     if args.output and len(args.tables) > 1:
         parser.error('--output takes one table; without it each PNG lands next to its JSON.')
@@ -76,7 +81,7 @@ def main(argv: Optional[list] = None) -> int:
         try:
             table = json.loads(path.read_text())
             output = args.output or path.with_suffix('.png')
-            plot_table(table, args.metric, output)
+            plot_table(table, args.metric, output, args.scope)
         except (OSError, ValueError) as error:
             print(f'plot_frontier: {path}: {error}', file=sys.stderr)
             return 2

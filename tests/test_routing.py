@@ -82,14 +82,14 @@ def test_rows_against_the_fixed_frontier_and_the_oracle():
 
     summary = [entry('fixed', 25, 30.0), entry('fixed', 50, 30.2), entry('fixed', 60, 30.1), entry('fixed', 100, 30.5),
                entry('oracle', 50, 30.5, 'dataset'), entry('oracle', 80, 30.6, 'dataset'),
-               entry('oracle', 65, 30.3, 'image'),
+               dict(entry('oracle', 60, 30.3, 'image'), target=0.65),  # spent less than its target
                entry('target_flops', 75, 30.4, 'dataset'), entry('arm', 49.5, 30.25, 'dataset'),
                entry('target_flops', 65.5, 30.35, 'image'), entry('ceil', 20, 29.0)]
     compare_rows(summary, 'psnr')
     wbsr, arm, image, ceil = summary[-4:]
     assert wbsr['vs_fixed'] == pytest.approx(30.4 - 30.35) and wbsr['vs_oracle'] == pytest.approx(30.4 - 30.5833, abs=1e-3)
     assert arm['vs_fixed'] == pytest.approx(30.25 - 30.196) and arm['vs_oracle'] == pytest.approx(30.25 - 30.5)
-    assert image['vs_oracle'] == pytest.approx(0.05)  # its own scope's oracle, 0.5 points away
+    assert image['vs_oracle'] == pytest.approx(0.05)  # its own scope's oracle: 30.3 up to its 65% target, +0.5 point
     assert ceil['vs_fixed'] is None and ceil['vs_oracle'] is None  # below the cheapest subnet, the oracles
     assert 'vs_fixed' not in summary[0] and 'vs_oracle' not in summary[4]
 

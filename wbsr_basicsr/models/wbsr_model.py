@@ -13,7 +13,7 @@
 import contextlib
 from collections import OrderedDict
 from os import path as osp
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -270,14 +270,21 @@ class WBSRModel(HESLogging, SRModel):
         finally:
             net.train(was_training)
 
-    def _dataset_allocations(self, dataloader) -> Dict[str, Tuple[List[np.ndarray], float]]:
-        """For the ``dataset``-scope rows: each image's subnets, allocated over the whole set in one
-        first pass, and that pass's seconds per image (added to the row's time)."""
-        rows = [row for row in self.rows if row.scope == 'dataset']
-        if not rows:
-            return {}
-        pairs = ((data['lq'].to(self.device), data['gt'].to(self.device) if 'gt' in data else None)
-                 for data in dataloader)
+    def test(self) -> None:
+        """``self.output`` of the primary row (``val.rows[0]``) on ``self.lq``, where ``SRModel.test``
+        runs the whole network; a ``dataset``-scope row takes this one image as its set. So
+        ``get_current_visuals`` shows what the table's first row reports."""
+        row = self.rows[0]
+        gt = getattr(self, 'gt', None) if row.needs_gt else None
+        ids = None
+        if row.scope == 'dataset':
+            ids = self._allocations([(self.lq, gt)], [row])[row.label][0][0]
+        self.output = self.infer(self.lq, row, ids, gt).sr
+
+    def _allocations(self, pairs: Iterable[Tuple[Tensor, Optional[Tensor]]],
+                     rows: List[InferenceRow]) -> Dict[str, Tuple[List[np.ndarray], float]]:
+        """For ``dataset``-scope ``rows``: each image's subnets, allocated over all ``(lq, gt)`` pairs in
+        one first pass, and that pass's seconds per image (added to the row's time)."""
         net = self.inference_net()
         was_training = net.training
         net.eval()
@@ -285,6 +292,13 @@ class WBSRModel(HESLogging, SRModel):
             return dataset_allocations(pairs, rows, net, self.routing, self.patch_size, self.stride, self.max_batch)
         finally:
             net.train(was_training)
+
+    def _dataset_allocations(self, dataloader) -> Dict[str, Tuple[List[np.ndarray], float]]:
+        rows = [row for row in self.rows if row.scope == 'dataset']
+        if not rows:
+            return {}
+        return self._allocations(((data['lq'].to(self.device), data['gt'].to(self.device) if 'gt' in data else None)
+                                  for data in dataloader), rows)
 
     def nondist_validation(self, dataloader, current_iter: int, tb_logger, save_img: bool) -> None:
         """Every row on every image: metrics on the whole image, FLOPs, subnet usage, time."""
@@ -326,21 +340,24 @@ class WBSRModel(HESLogging, SRModel):
 
     def _report(self, dataset_name: str, summary: List[Dict], metric_opts: Dict, current_iter: int,
                 tb_logger) -> None:
-        """BasicSR's metric lines for the primary row; the table of all rows; tensorboard; a JSON in test."""
-        reference = next((name for name in metric_opts if name == 'psnr'), next(iter(metric_opts), None))
+        """BasicSR's metric lines for the primary row; the table of all rows; tensorboard; a JSON in test.
+        A set without GT (LR only) has no metrics: the table shows FLOPs and time."""
+        metric_names = [name for name in metric_opts if name in summary[0]]
+        if metric_opts and not metric_names:
+            get_root_logger().info(f'{dataset_name} has no GT images: val.metrics are not computed.')
+        reference = next((name for name in metric_names if name == 'psnr'), next(iter(metric_names), None))
         if reference is not None:
             compare_rows(summary, reference)
-        if metric_opts:
             self._initialize_best_metric_results(dataset_name)
-            self.metric_results = {name: summary[0][name] for name in metric_opts}
+            self.metric_results = {name: summary[0][name] for name in metric_names}
             for name, value in self.metric_results.items():
                 self._update_best_metric_result(dataset_name, name, value, current_iter)
             self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
-        get_root_logger().info(format_table(dataset_name, summary, list(metric_opts), reference, self.supernet,
+        get_root_logger().info(format_table(dataset_name, summary, metric_names, reference, self.supernet,
                                             self.patch_size, self.stride))
         if tb_logger:
             for entry in summary:
-                for key in (*metric_opts, 'gflops', 'flops_percent', 'seconds'):
+                for key in (*metric_names, 'gflops', 'flops_percent', 'seconds'):
                     tb_logger.add_scalar(f"wbsr/{dataset_name}/{entry['row']}/{key}", entry[key], current_iter)
         if not self.opt['is_train']:
             write_json(osp.join(self.opt['path']['results_root'], f'wbsr_table_{dataset_name}.json'),

@@ -29,6 +29,14 @@ def interpolate(curve: Sequence[Point], flops: float, tolerance: float = 0.) -> 
     return float(np.interp(flops, xs, ys))
 
 
+def oracle_curve(entries: Sequence[Dict], metric: str) -> List[Point]:
+    """The oracle rows' points; an oracle that spent less than its target (more FLOPs would not
+    lower its error) holds its value up to the target."""
+    points = [(e['flops_percent'], e[metric]) for e in entries]
+    points += [(100. * e['target'], e[metric]) for e in entries if e.get('target') and 100. * e['target'] > e['flops_percent']]
+    return points
+
+
 def compare_rows(summary: List[Dict], metric: str) -> None:
     """Add ``vs_fixed`` (the row's ``metric`` minus the fixed frontier's, linear between fixed
     subnets) and ``vs_oracle`` (minus the oracle's of the same scope, or of any scope if that has
@@ -40,8 +48,7 @@ def compare_rows(summary: List[Dict], metric: str) -> None:
         if entry['mode'] in ('fixed', 'oracle'):
             continue
         scoped = [e for e in oracles if e['scope'] == entry.get('scope')] or oracles
-        references = {'vs_fixed': (fixed, 0.), 'vs_oracle': ([(e['flops_percent'], e[metric]) for e in scoped],
-                                                              ORACLE_TOLERANCE)}
+        references = {'vs_fixed': (fixed, 0.), 'vs_oracle': (oracle_curve(scoped, metric), ORACLE_TOLERANCE)}
         for key, (curve, tolerance) in references.items():
             value = interpolate(curve, entry['flops_percent'], tolerance) if curve else float('nan')
             entry[key] = None if np.isnan(value) else entry[metric] - value
