@@ -147,8 +147,7 @@ def _reset_basicsr_logger() -> None:
     basicsr_logger.initialized_logger.clear()
 
 
-@pytest.fixture
-def run_pipeline(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+def pipeline_runner(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     """Run a BasicSR pipeline in-process as its command line would: write the YAML, set argv."""
 
     def run(pipeline: Callable[[str], None], root: Path, opt: Dict, *flags: str) -> None:
@@ -160,6 +159,11 @@ def run_pipeline(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
         _reset_basicsr_logger()
 
     return run
+
+
+@pytest.fixture
+def run_pipeline(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    return pipeline_runner(monkeypatch)
 
 
 @pytest.fixture(scope='session')
@@ -179,3 +183,16 @@ def mini_div2k_x2(tmp_path_factory: pytest.TempPathFactory) -> Path:
             '--workers', '2']
     assert script.main(argv) == 0
     return root / 'out'
+
+
+@pytest.fixture(scope='session')
+def trained_wbsr(tmp_path_factory: pytest.TempPathFactory, mini_div2k_x2: Path, tiny_pairs) -> Path:
+    """A tiny WBSR supernet (x2, 4 subnets) trained 2 iterations through train_pipeline: its
+    latest checkpoint (read-only: copy it before changing it)."""
+    import basicsr.train
+    root = tmp_path_factory.mktemp('trained_wbsr')
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.chdir(root)
+        pipeline_runner(monkeypatch)(basicsr.train.train_pipeline, root,
+                                     wbsr_train_options(mini_div2k_x2, tiny_pairs, 2, name='wbsr_trained'))
+    return root / 'experiments' / 'wbsr_trained' / 'models' / 'net_g_latest.pth'

@@ -153,13 +153,11 @@ def test_the_oracle_beats_arm_and_both_ladders_at_equal_flops():
 
 
 def test_calibrate_then_route_with_arm_ladders_and_the_oracle_in_test_py(tmp_path, mini_div2k_x2, tiny_pairs,
-                                                                         run_pipeline, monkeypatch):
+                                                                         trained_wbsr, run_pipeline, monkeypatch):
     """train.py -> calibrate_routing.py on the training LMDBs -> test.py on other photos with ARM,
     Pareto-ladder and oracle rows -> plot_frontier.py; and the errors around them."""
     monkeypatch.chdir(tmp_path)
-    run_pipeline(basicsr.train.train_pipeline, tmp_path,
-                 wbsr_train_options(mini_div2k_x2, tiny_pairs, 2, name='wbsr_routing'))
-    trained = tmp_path / 'experiments' / 'wbsr_routing' / 'models' / 'net_g_latest.pth'
+    trained = trained_wbsr
     held_out = write_paired_folder(tmp_path / 'heldout', SCALE, 96, COLOUR_PHOTOS[3:6])
     rows = [dict(mode='arm', target=[0.5, 0.8]), dict(mode='arm', target=0.6, scope='image'),
             dict(mode='target_flops', target=0.6, ladder='pareto'), dict(mode='ceil', ladder='pareto'),

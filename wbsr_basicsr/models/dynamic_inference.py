@@ -39,7 +39,6 @@ MODES = ('ceil', 'budget', 'target_flops', 'arm', 'oracle', 'fixed')
 SCOPES = ('train', 'image', 'dataset')
 DEFAULT_SCOPES = {'target_flops': 'dataset', 'arm': 'dataset', 'oracle': 'dataset'}  # measured: docs/results.md
 LADDERS = ('full', 'pareto')
-DEFAULT_LADDER = 'full'
 GRADIENT_MODES = ('ceil', 'budget', 'target_flops')
 
 
@@ -71,7 +70,7 @@ class InferenceRow:
         if self.mode not in MODES:
             raise ValueError(f'Unknown inference mode {self.mode!r}; choose from {MODES}.')
         if self.mode in GRADIENT_MODES and self.ladder is None:
-            object.__setattr__(self, 'ladder', DEFAULT_LADDER)
+            object.__setattr__(self, 'ladder', 'full')
         if self.mode not in GRADIENT_MODES and self.ladder is not None:
             raise ValueError(f'Inference mode {self.mode!r} takes no ladder; {", ".join(GRADIENT_MODES)} do.')
         if self.ladder is not None and self.ladder not in LADDERS:
@@ -121,16 +120,25 @@ class InferenceRow:
         return self.mode == 'oracle'
 
 
-def parse_rows(specs: Sequence[Dict], net: SlimmableSupernet) -> List[InferenceRow]:
+def default_ladder(routing: Routing) -> str:
+    """The ladder of rows that name none: the Pareto ladder when there is a calibration (measured
+    better: docs/results.md), else the paper's."""
+    return 'full' if routing.calibration is None else 'pareto'
+
+
+def parse_rows(specs: Sequence[Dict], net: SlimmableSupernet, ladder: str = 'full') -> List[InferenceRow]:
     """Inference rows from options, e.g. ``[{mode: ceil}, {mode: fixed, subnet: all}]``.
 
     A fixed ``subnet`` is ``[w, d]``, ``full``, or ``all`` (one row per subnet, cheapest first);
-    a ``target`` may be a list (a sweep: one row per target).
+    a ``target`` may be a list (a sweep: one row per target); ``ladder`` is the default of the
+    gradient router's rows.
     """
     rows: List[InferenceRow] = []
     for index, spec in enumerate(specs):
         spec = dict(spec)
         check_keys(f'val.rows[{index}]', spec, [field.name for field in fields(InferenceRow)])
+        if spec.get('mode') in GRADIENT_MODES:
+            spec.setdefault('ladder', ladder)
         if spec.get('mode') == 'fixed' and spec.get('subnet') == 'all':
             rows.extend(InferenceRow('fixed', subnet=s) for s in net.subnets)
         elif isinstance(spec.get('target'), (list, tuple)):

@@ -38,8 +38,8 @@ from wbsr_basicsr.utils.checkpoints import (CHECKPOINT_FORMAT, CHECKPOINT_VERSIO
                                             read_checkpoint, read_wbsr_entry, state_checksum, write_network_file)
 from wbsr_basicsr.utils.options import check_keys
 
-from .dynamic_inference import (InferenceRow, Routing, RowResult, check_routing, dataset_allocations, infer_image,
-                                parse_rows)
+from .dynamic_inference import (InferenceRow, Routing, RowResult, check_routing, dataset_allocations, default_ladder,
+                                infer_image, parse_rows)
 from .hes_sr_model import HESLogging
 from .subnet_sampling import SubnetSampling
 
@@ -77,9 +77,11 @@ class WBSRModel(HESLogging, SRModel):
         self.max_batch: int = routing.get('max_batch', 256)
         extras = self._load_checkpoint_extras()
         self.router = self._build_router(routing, extras)
-        self.rows: List[InferenceRow] = parse_rows((opt.get('val') or {}).get('rows', DEFAULT_ROWS), self.supernet)
-        self.routing = Routing(self.router, self._calibration(extras))
-        check_routing(self.rows, self.routing, 'val.rows')
+        calibration, unusable = self._calibration(extras)
+        self.routing = Routing(self.router, calibration)
+        self.rows: List[InferenceRow] = parse_rows((opt.get('val') or {}).get('rows', DEFAULT_ROWS), self.supernet,
+                                                   default_ladder(self.routing))
+        self._check_rows(unusable)
 
 
     # ------------------------------------------------------------------ set-up and checkpoints
@@ -142,20 +144,34 @@ class WBSRModel(HESLogging, SRModel):
             return Router(router.thresholds, router.class_counts, router.patch_size, self.stride)
         return None
 
-    def _calibration(self, extras: Optional[Dict]) -> Optional[Calibration]:
-        """The routing calibration stored in ``pretrain_network_g``, if the rows use one; it must have
-        been measured on exactly the loaded parameters, so training (which changes them) cannot
-        validate rows that use it."""
-        if extras is None or not extras.get('calibration') or not any(row.needs_calibration for row in self.rows):
-            return None
+    def _calibration(self, extras: Optional[Dict]) -> Tuple[Optional[Calibration], Optional[str]]:
+        """The routing calibration stored in ``pretrain_network_g`` if it was measured on exactly the
+        loaded parameters, else why not. Training changes the parameters: it uses none."""
+        if self.is_train or extras is None or not extras.get('calibration'):
+            return None, None
+        calibration = Calibration.from_dict(extras['calibration'])
+        try:
+            calibration.check(self.supernet.subnets, self.opt['scale'], self.patch_size,
+                              state_checksum(self.inference_net().state_dict()), self.opt['path']['pretrain_network_g'])
+        except ValueError as error:
+            get_root_logger().warning(f'{error} Rows without a ladder use the full one.')
+            return None, str(error)
+        return calibration, None
+
+    def _check_rows(self, unusable: Optional[str]) -> None:
+        """Clear errors for rows this model cannot route; the ladder in use, in the log."""
         labels = [row.label for row in self.rows if row.needs_calibration]
-        if self.is_train:
+        if labels and self.is_train:
             raise ValueError(f'val.rows {labels} route by a calibration of fixed parameters, which training changes: '
                              'validate them after training, by calibrating the trained checkpoint and running test.py.')
-        calibration = Calibration.from_dict(extras['calibration'])
-        calibration.check(self.supernet.subnets, self.opt['scale'], self.patch_size,
-                          state_checksum(self.inference_net().state_dict()), self.opt['path']['pretrain_network_g'])
-        return calibration
+        if labels and unusable:
+            raise ValueError(unusable)
+        check_routing(self.rows, self.routing, 'val.rows')
+        if any(row.ladder for row in self.rows):
+            get_root_logger().info(
+                'Gradient-router rows without a ladder climb the Pareto ladder of the checkpoint\'s calibration.'
+                if self.routing.calibration else 'Gradient-router rows without a ladder climb every subnet (no '
+                'calibration in the checkpoint; scripts/calibrate_routing.py adds one, docs/routing.md "Ladders").')
 
     def checkpoint_extras(self) -> Dict:
         """What travels with the network: its options and scale, routing thresholds, BDLoss prior,

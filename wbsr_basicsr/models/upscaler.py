@@ -1,0 +1,102 @@
+"""Super-resolve LR images with a WBSR checkpoint alone: the engine of ``inference/inference_wbsr.py``.
+
+:class:`Upscaler` loads the supernet the checkpoint records, with its routing thresholds and
+calibration, and runs one inference row per image: routed rows chop, route, run and merge
+(:mod:`.dynamic_inference`); ``fixed`` rows run that subnet on the whole image, as a plain
+BasicSR network would. Each result reports two FLOPs ratios against the full network on the
+whole image: the paper's (per patch, overlaps not counted) and the honest one (every patch
+actually run, overlaps included).
+"""
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from wbsr_basicsr.routing.calibration import Calibration
+from wbsr_basicsr.routing.gradient_router import Router
+from wbsr_basicsr.utils.checkpoints import load_supernet, state_checksum
+
+from .dynamic_inference import InferenceRow, Routing, check_routing, dataset_allocations, infer_image
+
+
+@dataclass
+class Upscaled:
+    """One image's SR output and its cost."""
+
+    sr: Tensor
+    subnet_ids: Optional[np.ndarray]  # per patch (routed rows)
+    corners: Optional[List[Tuple[int, int]]]
+    flops: float  # FLOPs run, overlapping patches included, router apart
+    whole_flops: float  # the full network's on the whole image
+    flops_percent: float  # the paper's convention: per patch, of the full network on the same patches
+    seconds: float
+
+    @property
+    def honest_percent(self) -> float:
+        return 100. * self.flops / self.whole_flops
+
+
+class Upscaler:
+    """A WBSR checkpoint ready to super-resolve: ``network_opt`` builds the network when the
+    checkpoint does not record it; ``stride`` overrides the routing thresholds' patch stride."""
+
+    def __init__(self, checkpoint: str, device: str = 'cpu', max_batch: int = 256, fp16: bool = False,
+                 network_opt: Optional[Dict] = None, stride: Optional[int] = None) -> None:
+        if fp16 and not device.startswith('cuda'):
+            raise ValueError('--fp16 runs under CUDA autocast; it needs --device cuda.')
+        if device.startswith('cuda') and not torch.cuda.is_available():
+            raise ValueError(f'--device {device}: CUDA is not available on this machine; use --device cpu.')
+        net, content, extras = load_supernet(checkpoint, network_opt)
+        self.net = net.to(device)
+        self.device, self.max_batch, self.fp16 = torch.device(device), max_batch, fp16
+        self.scale: int = extras.get('scale') or net.upscale
+        router = Router.from_dict(extras['router']) if extras.get('router') else None
+        if router is not None and stride is not None:
+            router = Router(router.thresholds, router.class_counts, router.patch_size, stride)
+        self.patch_size = router.patch_size if router else 32
+        self.stride = router.stride if router else (stride or 28)
+        calibration = Calibration.from_dict(extras['calibration']) if extras.get('calibration') else None
+        if calibration is not None:
+            calibration.check(net.subnets, self.scale, self.patch_size, state_checksum(content['params']), checkpoint)
+        self.routing = Routing(router, calibration)
+        self.checkpoint = checkpoint
+
+    def check(self, row: InferenceRow) -> None:
+        check_routing([row], self.routing, self.checkpoint)
+
+    def _autocast(self):
+        return torch.autocast('cuda', dtype=torch.float16) if self.fp16 else contextlib.nullcontext()
+
+    def folder_allocations(self, images: Iterable[Tensor], row: InferenceRow) -> Tuple[List[np.ndarray], float]:
+        """A ``dataset``-scope row's first pass over ``images``: each image's subnets, seconds per image."""
+        with torch.no_grad(), self._autocast():
+            pairs = ((image.to(self.device), None) for image in images)
+            return dataset_allocations(pairs, [row], self.net, self.routing, self.patch_size, self.stride,
+                                       self.max_batch)[row.label]
+
+    @torch.no_grad()
+    def upscale(self, lq: Tensor, row: InferenceRow, subnet_ids: Optional[np.ndarray] = None) -> Upscaled:
+        """Super-resolve ``lq`` ``(1, 3, H, W)`` in [0, 1] under ``row`` (``subnet_ids``: allocated by
+        :meth:`folder_allocations`)."""
+        lq = lq.to(self.device)
+        whole = self.net.flops(None, (lq.shape[-2], lq.shape[-1]))
+        with self._autocast():
+            if row.mode == 'fixed':
+                synchronize = torch.cuda.synchronize if lq.is_cuda else (lambda: None)
+                started = time.perf_counter()
+                with self.net.subnet(row.subnet):
+                    sr = self.net(lq)
+                synchronize()
+                flops = self.net.flops(row.subnet, (lq.shape[-2], lq.shape[-1]))
+                return Upscaled(sr.float(), None, None, flops, whole, 100. * flops / whole,
+                                time.perf_counter() - started)
+            result = infer_image(self.net, lq, row, self.routing, self.patch_size, self.stride, self.max_batch,
+                                 subnet_ids)
+        patch_costs = np.array([self.net.flops(s, (self.patch_size, self.patch_size)) for s in self.net.subnets])
+        return Upscaled(result.sr.float(), result.subnet_ids, result.layout.corners,
+                        float(patch_costs[result.subnet_ids].sum()), whole,
+                        100. * result.flops_per_patch / patch_costs.max(), result.seconds)
