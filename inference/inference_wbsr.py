@@ -15,12 +15,11 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 import yaml
-from torch import Tensor
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -48,6 +47,9 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     mode.add_argument('--full', action='store_true', help='the full network on the whole image')
     parser.add_argument('--scope', choices=tuple(SCOPES), default='image',
                         help='where --target holds: every image (default) or the whole folder')
+    parser.add_argument('--flops', choices=('image', 'patch'), default='image',
+                        help='what --target counts: every FLOP run on the image, overlapping patches included '
+                             "(image, default), or the paper's per-patch average (patch)")
     parser.add_argument('--ladder', choices=LADDERS,
                         help='subnets the router climbs (default: pareto if the checkpoint has a calibration, else full)')
     parser.add_argument('--device', default='cpu', help='cpu (default) or cuda[:N]')
@@ -61,10 +63,13 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def inference_row(args: argparse.Namespace, upscaler: Upscaler) -> InferenceRow:
+def inference_row(args: argparse.Namespace, upscaler: Upscaler, sizes: Sequence[Tuple[int, int]] = ()) -> InferenceRow:
+    """The row the options ask for; ``--target`` with ``--flops image`` becomes the per-patch target
+    that spends it on images of ``sizes``."""
     args.ladder = args.ladder or default_ladder(upscaler.routing)
     if args.target is not None:
-        return InferenceRow('target_flops', target=args.target, scope=SCOPES[args.scope], ladder=args.ladder)
+        target = args.target if args.flops == 'patch' or not sizes else upscaler.patch_target(args.target, sizes)
+        return InferenceRow('target_flops', target=target, scope=SCOPES[args.scope], ladder=args.ladder)
     if args.ceil:
         return InferenceRow('ceil', ladder=args.ladder)
     if args.alpha is not None:
@@ -97,13 +102,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         files = input_files(Path(args.input))
         network_opt = yaml.safe_load(Path(args.opt).read_text())['network_g'] if args.opt else None
-        upscaler = Upscaler(args.model, args.device, args.max_batch, args.fp16, network_opt)
+        upscaler = Upscaler.from_checkpoint(args.model, args.device, args.max_batch, args.fp16, network_opt)
         row = inference_row(args, upscaler)
         upscaler.check(row)
     except (ValueError, OSError, KeyError) as error:
         print(f'inference_wbsr: {error}', file=sys.stderr)
         return 2
     os.makedirs(args.output, exist_ok=True)
+    request = (f'target {args.target} ({args.flops} FLOPs, {args.scope} scope, {args.ladder} ladder)'
+               if args.target is not None else row.label)
     skipped: List[str] = []
 
     def readable(path: Path) -> Optional[UserImage]:
@@ -123,23 +130,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     allocations: Dict[Path, np.ndarray] = {}
     first_pass = 0.
     if row.scope == 'dataset':  # --scope folder: score every image first, allocate over all of them
-        kept: List[Path] = []
-
-        def images() -> Iterator[Tensor]:
-            for path in tqdm(files, unit='image', desc='scoring'):
-                image = readable(path)
-                if image is not None:
-                    kept.append(path)
-                    yield image.rgb
-
-        shares, first_pass = upscaler.folder_allocations(images(), row)
-        allocations, files = dict(zip(kept, shares)), kept
+        kept = [(path, image.rgb.shape[-2:]) for path, image in ((p, readable(p)) for p in files) if image is not None]
+        files = [path for path, _ in kept]
+        row = inference_row(args, upscaler, [size for _, size in kept])
+        shares, first_pass = upscaler.folder_allocations((read_image(str(path)).rgb for path in files), row)
+        allocations = dict(zip(files, shares))
     totals = {'seconds': 0., 'flops': 0., 'whole': 0., 'patch_percent': 0., 'images': 0}
     for path in tqdm(files, unit='image', desc='WBSR'):
         image = read_image(str(path)) if row.scope == 'dataset' else readable(path)
         if image is None:
             continue
-        result = upscaler.upscale(image.rgb, row, allocations.get(path))
+        image_row = inference_row(args, upscaler, [image.rgb.shape[-2:]]) if row.scope == 'image' else row
+        result = upscaler.upscale(image.rgb, image_row, allocations.get(path))
         result.seconds += first_pass
         target = output_path(args, path)
         write_image(str(target), result.sr, image)
@@ -156,7 +158,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                            ('patch_percent', result.flops_percent), ('images', 1)):
             totals[key] += value
     if totals['images']:
-        print(f"{totals['images']} images, {row.label}: {totals['seconds']:.1f} s "
+        print(f"{totals['images']} images, {request}: {totals['seconds']:.1f} s "
               f"({totals['seconds'] / totals['images']:.2f} s per image), {100 * totals['flops'] / totals['whole']:.1f}% "
               f"of the full FLOPs (per patch: {totals['patch_percent'] / totals['images']:.1f}%)")
     if skipped:

@@ -4,8 +4,10 @@
    statistics, BDLoss prior) in ``datasets/demo/prepared``.
 2. Two other photos, mod-cropped with their bicubic x2 LR, as a held-out test set.
 3. ``wbsr_basicsr/train.py -opt options/demo/train_WBSR_demo.yml``: a small supernet, HES, L1.
-4. ``wbsr_basicsr/test.py -opt options/demo/test_WBSR_demo.yml``: every subnet and dynamic inference.
-5. The table, with bicubic upsampling for reference, and where the allocation maps are.
+4. ``scripts/calibrate_routing.py`` on the training LMDBs: ARM's table and the Pareto ladder.
+5. ``wbsr_basicsr/test.py -opt options/demo/test_WBSR_demo.yml``: every subnet and dynamic inference.
+6. The table, with bicubic upsampling for reference, and where the allocation maps are.
+7. ``inference/inference_wbsr.py`` on one held-out LR photo at 65% of the FLOPs, as a user runs it.
 
     python scripts/demo.py [--iters N] [--root DIR]     (make demo sets up .venv first)
 
@@ -88,13 +90,16 @@ def print_summary(seconds: Dict[str, float], root: Path) -> None:
     subnets = [f'{w}x{d}' for w, d in table['subnets']]
     print(f'\n[demo] {dataset} ({", ".join(HELDOUT_PHOTOS)}), x{SCALE}: FLOPs per 32x32 LR patch; usage = % of '
           f'patches per subnet ({" ".join(subnets)})')
-    print(f"{'row':<14}" + ''.join(f'{m:>9}' for m in metrics) + f"{'GFLOPs':>9}{'%full':>7}{'s/img':>8}  usage")
+    print(f"{'row':<28}" + ''.join(f'{m:>9}' for m in metrics) +
+          f"{'GFLOPs':>9}{'%full':>7}{'s/img':>8}{'vs fixed':>9}  usage")
     for row in table['rows']:
         usage = ' '.join(f'{100 * u:3.0f}' for u in row['usage'])
-        print(f"{row['row']:<14}" + ''.join(f'{row[m]:>9.4f}' for m in metrics) +
-              f"{row['gflops']:>9.3f}{row['flops_percent']:>7.1f}{row['seconds']:>8.3f}  {usage}")
+        versus = '-' if row.get('vs_fixed') is None else f"{row['vs_fixed']:+.3f}"
+        print(f"{row['row']:<28}" + ''.join(f'{row[m]:>9.4f}' for m in metrics) +
+              f"{row['gflops']:>9.3f}{row['flops_percent']:>7.1f}{row['seconds']:>8.3f}{versus:>9}  {usage}")
     bicubic = bicubic_reference(test_opt['val']['metrics'], root)
-    print(f"{'bicubic':<14}" + ''.join(f'{bicubic[m]:>9.4f}' for m in metrics))
+    print(f"{'bicubic':<28}" + ''.join(f'{bicubic[m]:>9.4f}' for m in metrics))
+    print(f"vs fixed: {table['reference_metric']} minus the fixed subnets' frontier at the row's FLOPs")
     maps = sorted((results / 'visualization' / dataset).glob('*_subnets.png'))
     print(f'\n[demo] allocation maps (Fig. 3c): {len(maps)} in {maps[0].parent if maps else results}')
     print('[demo] time: ' + ', '.join(f'{step} {value:.0f} s' for step, value in seconds.items()))
@@ -126,8 +131,18 @@ def main() -> int:
         train_opt.write_text(yaml.safe_dump(options, sort_keys=False))
     entry = REPO / 'wbsr_basicsr'
     seconds['train'] = run('train', [sys.executable, str(entry / 'train.py'), '-opt', str(train_opt)], root)
+    checkpoint = root / 'experiments' / 'WBSR_demo_x2' / 'models' / 'net_g_latest.pth'
+    prepared = DEMO / 'prepared'
+    seconds['calibrate'] = run('calibrate', [
+        sys.executable, str(REPO / 'scripts' / 'calibrate_routing.py'), '--model', str(checkpoint), '--gt',
+        str(prepared / 'DIV2K_train_HR_sub.lmdb'), '--lq', str(prepared / f'DIV2K_train_LR_bicubic_X{SCALE}_sub.lmdb')],
+        root)
     seconds['test'] = run('test', [sys.executable, str(entry / 'test.py'), '-opt', str(REPO / TEST_OPT)], root)
     print_summary(seconds, root)
+    seconds['inference'] = run('your own photo', [
+        sys.executable, str(REPO / 'inference' / 'inference_wbsr.py'), '-i',
+        str(DEMO / 'heldout' / f'LRbicx{SCALE}' / f'{HELDOUT_PHOTOS[0]}.png'), '-o', 'results/WBSR_demo_x2_inference',
+        '--model', str(checkpoint), '--target', '0.65', '--save-map'], root)
     return 0
 
 

@@ -56,7 +56,10 @@ def test_inference_command_on_every_kind_of_input(tmp_path, own_photos, trained_
     assert sorted(p.name for p in out.iterdir()) == sorted(
         f'{name}_wbsr{suffix}' for name, ext in (('colour', 'png'), ('photo', 'jpg'), ('grey', 'png'), ('rgba', 'png'),
                                                  ('deep', 'png')) for suffix in (f'.{ext}', '_subnets.png'))
-    assert '5 images, target_0.6_image' in printed.out and 'colour.png: 120x90 -> 240x180' in printed.out
+    assert '5 images, target 0.6 (image FLOPs, image scope, full ladder)' in printed.out
+    assert 'colour.png: 120x90 -> 240x180' in printed.out
+    spent = [float(v) for v in re.findall(r'-> \d+x\d+, [\d.]+ s, ([\d.]+)% of the full FLOPs', printed.out)]
+    assert len(spent) == 5 and all(abs(v - 60) <= 3 for v in spent), spent  # overlaps counted
     colour = cv2.imread(str(out / 'colour_wbsr.png'), cv2.IMREAD_UNCHANGED)
     assert colour.shape == (180, 240, 3) and colour.dtype == np.uint8
     grey = cv2.imread(str(out / 'grey_wbsr.png'), cv2.IMREAD_UNCHANGED)
@@ -102,7 +105,9 @@ def test_folder_scope_and_bad_invocations(tmp_path, own_photos, trained_wbsr, ca
     (own_photos / 'broken.png').unlink()
     assert script.main(['-i', str(own_photos), '-o', str(tmp_path / 'f'), '--model', str(trained_wbsr),
                         '--target', '0.6', '--scope', 'folder', '--ladder', 'full', '--ext', 'png']) == 0
-    assert '5 images, target_0.6_dataset' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert '5 images, target 0.6 (image FLOPs, folder scope, full ladder)' in out
+    assert abs(float(re.search(r'per image\), ([\d.]+)% of the full FLOPs', out).group(1)) - 60) <= 1
     assert len(list((tmp_path / 'f').glob('*_wbsr.png'))) == 5
     base = ['-i', str(own_photos), '-o', str(tmp_path / 'x'), '--model', str(trained_wbsr)]
     cases = [(['--target', '0.6', '--fp16'], '--fp16 runs under CUDA autocast; it needs --device cuda'),
@@ -145,3 +150,20 @@ def test_test_py_on_an_lr_only_set_with_and_without_metrics(tmp_path, tiny_pairs
     opt['name'], opt['val']['rows'] = 'lr_only_oracle', [dict(mode='oracle', target=0.6)]
     with pytest.raises(ValueError, match='oracle_0.6_dataset: each needs the GT image'):
         run_pipeline(basicsr.test.test_pipeline, tmp_path, opt)
+
+
+def test_model_test_and_visuals_run_the_primary_row(tiny_pairs, trained_wbsr):
+    """WBSRModel.test() gives what the table's first row reports, not silently the full network."""
+    from basicsr.models import build_model
+    opt = dict(name='primary', model_type='WBSRModel', scale=SCALE, num_gpu=0, is_train=False, dist=False,
+               network_g=NETWORK, routing=dict(patch_size=32, stride=28),
+               path=dict(pretrain_network_g=str(trained_wbsr), strict_load_g=True, param_key_g='params'),
+               val=dict(rows=[dict(mode='target_flops', target=0.3, scope='image', ladder='full'),
+                              dict(mode='fixed', subnet='full')]))
+    model = build_model(opt)
+    lq = bgr_tensor(cv2.imread(str(sorted(tiny_pairs[1].iterdir())[0])))
+    model.feed_data({'lq': lq})
+    model.test()
+    shown = model.get_current_visuals()['result']
+    assert torch.equal(shown, model.infer(lq, model.rows[0]).sr.cpu())
+    assert not torch.allclose(shown, model.infer(lq, model.rows[1]).sr.cpu(), atol=1e-4)

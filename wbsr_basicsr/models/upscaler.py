@@ -3,24 +3,27 @@
 :class:`Upscaler` loads the supernet the checkpoint records, with its routing thresholds and
 calibration, and runs one inference row per image: routed rows chop, route, run and merge
 (:mod:`.dynamic_inference`); ``fixed`` rows run that subnet on the whole image, as a plain
-BasicSR network would. Each result reports two FLOPs ratios against the full network on the
+BasicSR network would (in the channels-last memory format, faster on the CPU). Each result
+reports two FLOPs ratios against the full network on the
 whole image: the paper's (per patch, overlaps not counted) and the honest one (every patch
 actually run, overlaps included).
 """
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from wbsr_basicsr.archs.slimmable import SlimmableSupernet
 from wbsr_basicsr.routing.calibration import Calibration
 from wbsr_basicsr.routing.gradient_router import Router
 from wbsr_basicsr.utils.checkpoints import load_supernet, state_checksum
 
 from .dynamic_inference import InferenceRow, Routing, check_routing, dataset_allocations, infer_image
+from .patches import PatchLayout, channels_last
 
 
 @dataclass
@@ -41,35 +44,49 @@ class Upscaled:
 
 
 class Upscaler:
-    """A WBSR checkpoint ready to super-resolve: ``network_opt`` builds the network when the
-    checkpoint does not record it; ``stride`` overrides the routing thresholds' patch stride."""
+    """A supernet with its routing, ready to super-resolve on ``device``, at most ``max_batch``
+    patches per forward, in half precision under CUDA autocast if ``fp16``."""
 
-    def __init__(self, checkpoint: str, device: str = 'cpu', max_batch: int = 256, fp16: bool = False,
-                 network_opt: Optional[Dict] = None, stride: Optional[int] = None) -> None:
+    def __init__(self, net: SlimmableSupernet, routing: Routing, scale: int, device: str = 'cpu',
+                 max_batch: int = 256, fp16: bool = False, where: str = 'the network') -> None:
         if fp16 and not device.startswith('cuda'):
             raise ValueError('--fp16 runs under CUDA autocast; it needs --device cuda.')
         if device.startswith('cuda') and not torch.cuda.is_available():
             raise ValueError(f'--device {device}: CUDA is not available on this machine; use --device cpu.')
-        net, content, extras = load_supernet(checkpoint, network_opt)
-        self.net = net.to(device)
+        self.net = net.eval().to(device, memory_format=torch.channels_last)  # see patches.channels_last
+        self.routing, self.scale, self.where = routing, scale, where
         self.device, self.max_batch, self.fp16 = torch.device(device), max_batch, fp16
-        self.scale: int = extras.get('scale') or net.upscale
+        self.patch_size = routing.router.patch_size if routing.router else 32
+        self.stride = routing.router.stride if routing.router else 28
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str, device: str = 'cpu', max_batch: int = 256, fp16: bool = False,
+                        network_opt: Optional[Dict] = None) -> 'Upscaler':
+        """The supernet a WBSR checkpoint records (or ``network_opt`` builds), with its routing
+        thresholds and calibration (checked against its parameters)."""
+        net, content, extras = load_supernet(checkpoint, network_opt)
+        scale = extras.get('scale') or net.upscale
         router = Router.from_dict(extras['router']) if extras.get('router') else None
-        if router is not None and stride is not None:
-            router = Router(router.thresholds, router.class_counts, router.patch_size, stride)
-        self.patch_size = router.patch_size if router else 32
-        self.stride = router.stride if router else (stride or 28)
         calibration = Calibration.from_dict(extras['calibration']) if extras.get('calibration') else None
         if calibration is not None:
-            calibration.check(net.subnets, self.scale, self.patch_size, state_checksum(content['params']), checkpoint)
-        self.routing = Routing(router, calibration)
-        self.checkpoint = checkpoint
+            calibration.check(net.subnets, scale, router.patch_size if router else calibration.patch_size,
+                              state_checksum(content['params']), checkpoint)
+        return cls(net, Routing(router, calibration), scale, device, max_batch, fp16, checkpoint)
 
     def check(self, row: InferenceRow) -> None:
-        check_routing([row], self.routing, self.checkpoint)
+        check_routing([row], self.routing, self.where)
 
     def _autocast(self):
         return torch.autocast('cuda', dtype=torch.float16) if self.fp16 else contextlib.nullcontext()
+
+    def patch_target(self, target: float, sizes: Sequence[Tuple[int, int]]) -> float:
+        """The per-patch target (the paper's convention) that spends ``target`` x the full network's
+        FLOPs on whole images of ``sizes`` ``(H, W)``, counting every patch run, overlaps included;
+        no less than the cheapest subnet's share."""
+        patches = sum(len(PatchLayout.cover(h, w, self.patch_size, self.stride).corners) for h, w in sizes)
+        whole = sum(self.net.flops(None, size) for size in sizes)
+        costs = [self.net.flops(s, (self.patch_size, self.patch_size)) for s in self.net.subnets]
+        return float(min(1., max(min(costs) / max(costs), target * whole / (patches * max(costs)))))
 
     def folder_allocations(self, images: Iterable[Tensor], row: InferenceRow) -> Tuple[List[np.ndarray], float]:
         """A ``dataset``-scope row's first pass over ``images``: each image's subnets, seconds per image."""
@@ -89,7 +106,7 @@ class Upscaler:
                 synchronize = torch.cuda.synchronize if lq.is_cuda else (lambda: None)
                 started = time.perf_counter()
                 with self.net.subnet(row.subnet):
-                    sr = self.net(lq)
+                    sr = self.net(channels_last(lq))
                 synchronize()
                 flops = self.net.flops(row.subnet, (lq.shape[-2], lq.shape[-1]))
                 return Upscaled(sr.float(), None, None, flops, whole, 100. * flops / whole,

@@ -350,7 +350,7 @@ class WBSRModel(HESLogging, SRModel):
         else:
             stem = osp.join(self.opt['path']['visualization'], dataset_name, f'{img_name}_{row.label}')
         imwrite(sr_img, f'{stem}.png')
-        if row.needs_router:
+        if row.mode != 'fixed':
             imwrite(allocation_map(sr_img, result.layout.corners, result.subnet_ids, self.patch_size,
                                    self.opt['scale'], len(self.supernet.subnets)), f'{stem}_subnets.png')
 

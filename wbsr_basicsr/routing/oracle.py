@@ -12,7 +12,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet
-from wbsr_basicsr.models.patches import PatchLayout
+from wbsr_basicsr.models.patches import PatchLayout, channels_last
 
 
 @torch.no_grad()
@@ -31,7 +31,7 @@ def patch_errors(net: SlimmableSupernet, patches: Tensor, gt: Tensor, layout: Pa
     for m, subnet in enumerate(net.subnets):
         with net.subnet(subnet):
             for start in range(0, len(patches), max_batch):
-                sr = net(patches[start:start + max_batch]).clamp(0, 1)
+                sr = net(channels_last(patches[start:start + max_batch])).clamp(0, 1)
                 targets = torch.cat([gt[..., top * scale:top * scale + size, left * scale:left * scale + size]
                                      for top, left in corners[start:start + max_batch]])
                 errors[start:start + len(sr), m] = F.mse_loss(sr, targets, reduction='none').mean((1, 2, 3)).cpu()
