@@ -54,7 +54,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                         help='subnets the router climbs (default: pareto if the checkpoint has a calibration, else full)')
     parser.add_argument('--device', default='cpu', help='cpu (default) or cuda[:N]')
     parser.add_argument('--fp16', action='store_true', help='half precision under CUDA autocast')
-    parser.add_argument('--max-batch', type=int, default=256, help='patches per forward: bounds memory')
+    parser.add_argument('--max-batch', type=int, default=32, help='patches per forward: bounds memory (default 32)')
     parser.add_argument('--save-map', action='store_true', help="also write each image's allocation map")
     parser.add_argument('--suffix', default='wbsr', help='appended to output names (default wbsr; "" for none)')
     parser.add_argument('--ext', default='auto', help='output format: auto (the input\'s), png, jpg, tif, webp')

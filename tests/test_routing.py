@@ -186,6 +186,10 @@ def test_calibrate_then_route_with_arm_ladders_and_the_oracle_in_test_py(tmp_pat
     assert sum(stored.edge_table.counts) == stored.patches and stored.pareto_ladder()[0] == 0
     assert content['wbsr']['checksums'] == torch.load(trained, weights_only=True)['wbsr']['checksums']
     assert script.main(['--model', str(trained), '--gt', lmdbs[0], '--lq', str(held_out[1])]) == 2  # LMDB + folder
+    from_folders = tmp_path / 'from_folders.pth'
+    assert script.main(['--model', str(trained), '--gt', str(tiny_pairs[0]), '--lq', str(tiny_pairs[1]), '--output',
+                        str(from_folders)]) == 0
+    assert Calibration.from_dict(torch.load(from_folders, weights_only=True)['wbsr']['calibration']).patches == 3 * 4
 
     run_pipeline(basicsr.test.test_pipeline, tmp_path, test_options(calibrated))
     results = tmp_path / 'results' / 'wbsr_routing_test'

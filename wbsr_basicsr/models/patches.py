@@ -82,7 +82,8 @@ class MergeBuffer:
         """The ``(1, C, H*s, W*s)`` SR image: every pixel the mean of the patches covering it."""
         if not bool((self.count > 0).all()):
             raise RuntimeError('Some SR pixels received no patch; add the outputs of every patch first.')
-        return (self.total / self.count)[..., :self.layout.height * self.scale, :self.layout.width * self.scale]
+        self.total /= self.count  # in place: the SR image is the largest tensor of a large input
+        return self.total[..., :self.layout.height * self.scale, :self.layout.width * self.scale]
 
 
 def channels_last(patches: Tensor) -> Tensor:

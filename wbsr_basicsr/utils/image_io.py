@@ -67,14 +67,16 @@ def write_image(path: str, sr: Tensor, source: UserImage) -> None:
     """Write the SR output ``sr`` ``(1, 3, H*s, W*s)`` of ``source`` in the source's kind (grey or
     colour, its alpha upscaled bicubically, its bit depth), atomically."""
     check_format(path, source)
-    rgb = sr[0].detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
-    pixels = rgb.mean(axis=2, keepdims=True) if source.grey else rgb[..., ::-1]
-    if source.alpha is not None:
-        height, width = pixels.shape[:2]
-        alpha = cv2.resize(source.alpha, (width, height), interpolation=cv2.INTER_CUBIC)
-        pixels = np.concatenate([pixels, np.clip(alpha, 0, 1)[..., None]], axis=2)
     peak = PEAKS[source.dtype]
-    out = np.ascontiguousarray((pixels * peak).round().astype(source.dtype))
+    levels = sr[0].detach().float().cpu().clamp(0, 1)  # one float copy of the SR image, scaled in place
+    if source.grey:
+        levels = levels.mean(0, keepdim=True)
+    pixels = levels.mul_(peak).round_().permute(1, 2, 0).numpy()
+    out = (pixels[..., 0] if source.grey else pixels[..., ::-1]).astype(source.dtype)
+    if source.alpha is not None:
+        height, width = out.shape[:2]
+        alpha = np.clip(cv2.resize(source.alpha, (width, height), interpolation=cv2.INTER_CUBIC), 0, 1)
+        out = np.dstack([out, (alpha * peak).round().astype(source.dtype)])
 
     def save(tmp_path: str) -> None:
         if not cv2.imwrite(tmp_path, out):
