@@ -136,7 +136,7 @@ def main() -> int:
     seconds['calibrate'] = run('calibrate', [
         sys.executable, str(REPO / 'scripts' / 'calibrate_routing.py'), '--model', str(checkpoint), '--gt',
         str(prepared / 'DIV2K_train_HR_sub.lmdb'), '--lq', str(prepared / f'DIV2K_train_LR_bicubic_X{SCALE}_sub.lmdb'),
-        '--max-images', '300'], root)
+        '--max-images', '100'], root)
     seconds['test'] = run('test', [sys.executable, str(entry / 'test.py'), '-opt', str(REPO / TEST_OPT)], root)
     print_summary(seconds, root)
     seconds['inference'] = run('your own photo', [
