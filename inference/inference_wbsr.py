@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import wbsr_basicsr  # noqa: E402,F401  (compatibility fixes and registries before basicsr)
 from basicsr.utils import tensor2img  # noqa: E402
 from wbsr_basicsr.models.dynamic_inference import LADDERS, InferenceRow, default_ladder  # noqa: E402
-from wbsr_basicsr.models.upscaler import Upscaler  # noqa: E402
+from wbsr_basicsr.models.upscaler import Upscaled, Upscaler  # noqa: E402
 from wbsr_basicsr.utils.allocation_map import allocation_map  # noqa: E402
 from wbsr_basicsr.utils.atomic import write_atomically  # noqa: E402
 from wbsr_basicsr.utils.image_io import UserImage, check_format, read_image, write_image  # noqa: E402
@@ -97,6 +97,19 @@ def output_path(args: argparse.Namespace, source: Path) -> Path:
     return Path(args.output) / f'{name}.{ext}'
 
 
+def write_outputs(args: argparse.Namespace, upscaler: Upscaler, path: Path, image: UserImage,
+                  result: Upscaled) -> Path:
+    """The SR image of ``path`` and, with ``--save-map``, its allocation map; where the image went."""
+    target = output_path(args, path)
+    write_image(str(target), result.sr, image)
+    if args.save_map and result.subnet_ids is not None:
+        picture = allocation_map(tensor2img([result.sr.cpu()]), result.corners, result.subnet_ids,
+                                 upscaler.patch_size, upscaler.scale, len(upscaler.net.subnets))
+        write_atomically(str(target.with_name(f'{target.stem}_subnets.png')),
+                         lambda tmp_path: cv2.imwrite(tmp_path, picture))
+    return target
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
@@ -143,13 +156,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         image_row = inference_row(args, upscaler, [image.rgb.shape[-2:]]) if row.scope == 'image' else row
         result = upscaler.upscale(image.rgb, image_row, allocations.get(path))
         result.seconds += first_pass
-        target = output_path(args, path)
-        write_image(str(target), result.sr, image)
-        if args.save_map and result.subnet_ids is not None:
-            picture = allocation_map(tensor2img([result.sr.cpu()]), result.corners, result.subnet_ids,
-                                     upscaler.patch_size, upscaler.scale, len(upscaler.net.subnets))
-            write_atomically(str(target.with_name(f'{target.stem}_subnets.png')),
-                             lambda tmp_path: cv2.imwrite(tmp_path, picture))
+        target = write_outputs(args, upscaler, path, image, result)
         out_h, out_w = result.sr.shape[-2:]
         tqdm.write(f'{path.name}: {image.size} -> {out_w}x{out_h}, {result.seconds:.2f} s, '
                    f'{result.honest_percent:.1f}% of the full FLOPs (per patch: {result.flops_percent:.1f}%) '
