@@ -163,8 +163,9 @@ def test_calibrate_then_route_with_arm_ladders_and_the_oracle_in_test_py(tmp_pat
             dict(mode='target_flops', target=0.6, ladder='pareto'), dict(mode='ceil', ladder='pareto'),
             dict(mode='oracle', target=[0.4, 0.6, 0.8]), dict(mode='fixed', subnet='all')]
 
-    def test_options(checkpoint, param_key='params'):
-        return dict(name='wbsr_routing_test', model_type='WBSRModel', scale=SCALE, num_gpu=0, manual_seed=0,
+    def test_options(checkpoint, param_key='params', name='wbsr_routing_test'):
+        # one name per run: BasicSR archives a results folder of the same name, to the second
+        return dict(name=name, model_type='WBSRModel', scale=SCALE, num_gpu=0, manual_seed=0,
                     datasets=dict(test_1=paired_dataset('heldout', *held_out)), network_g=NETWORK,
                     routing=dict(patch_size=32, stride=28),
                     path=dict(pretrain_network_g=str(checkpoint), strict_load_g=True, param_key_g=param_key),
@@ -173,7 +174,7 @@ def test_calibrate_then_route_with_arm_ladders_and_the_oracle_in_test_py(tmp_pat
     with pytest.raises(ValueError, match=r"rows \['arm_0.5_dataset', 'arm_0.8_dataset', 'arm_0.6_image', "
                                          r"'target_0.6_dataset_pareto', 'ceil_pareto'\] need a routing calibration "
                                          r'of this checkpoint: run python scripts/calibrate_routing.py'):
-        run_pipeline(basicsr.test.test_pipeline, tmp_path, test_options(trained))
+        run_pipeline(basicsr.test.test_pipeline, tmp_path, test_options(trained, name='wbsr_routing_uncalibrated'))
 
     calibrated = tmp_path / 'calibrated.pth'
     lmdbs = [str(mini_div2k_x2 / name) for name in ('DIV2K_train_HR_sub.lmdb',
@@ -212,7 +213,7 @@ def test_calibrate_then_route_with_arm_ladders_and_the_oracle_in_test_py(tmp_pat
     assert picture.shape[0] > 300 and picture.shape[1] > 500 and picture.std() > 10
 
     with pytest.raises(ValueError, match='its routing calibration was measured on another network: parameters'):
-        run_pipeline(basicsr.test.test_pipeline, tmp_path, test_options(calibrated, 'params_ema'))
+        run_pipeline(basicsr.test.test_pipeline, tmp_path, test_options(calibrated, 'params_ema', 'wbsr_routing_ema'))
     training = wbsr_train_options(mini_div2k_x2, tiny_pairs, 1, name='wbsr_routing_again')
     training['path']['pretrain_network_g'] = str(calibrated)
     training['val']['rows'] = [dict(mode='arm', target=0.5)]
