@@ -30,7 +30,7 @@ from wbsr_basicsr.routing.arm_router import edge_score_flops, edge_scores
 from wbsr_basicsr.routing.budget import allocate_to_target, lagrangian_allocation, route_budget
 from wbsr_basicsr.routing.calibration import CALIBRATE_HINT, Calibration
 from wbsr_basicsr.routing.gradient_router import Router, route_ceil
-from wbsr_basicsr.routing.oracle import patch_errors
+from wbsr_basicsr.routing.oracle import gt_patches, patch_errors
 from wbsr_basicsr.utils.options import check_keys
 
 from .patches import PatchLayout, chop, run_routed
@@ -213,7 +213,10 @@ class ImagePatches:
                 raise ValueError(f'{", ".join(oracles)}: each needs the GT image (the oracle is analysis only): test '
                                  'on a paired dataset.')
             started = time.perf_counter()
-            self.errors = patch_errors(net, self.patches, gt, self.layout, max_batch)
+            self.errors = np.concatenate([
+                patch_errors(net, self.patches[start:start + max_batch],
+                             gt_patches(gt, self.layout, range(start, min(start + max_batch, self.count))))
+                for start in range(0, self.count, max_batch)])
             seconds['errors'] = time.perf_counter() - started
         return seconds
 
