@@ -1,5 +1,5 @@
 # The README's commands. Each one sets up its own pinned environment in .venv first.
-.PHONY: setup demo test
+.PHONY: setup demo test reproduce
 
 setup:
 	bash scripts/setup_env.sh
@@ -9,3 +9,12 @@ demo:
 
 test:
 	bash scripts/run_tests.sh
+
+# Table 2 of the paper, resumable (docs/results.md, "Table 2"): make reproduce [TRAIN=...] [BENCH=...] [PRESET=cpu|paper] [SEEDS=2]
+TRAIN ?= datasets/DIV2K
+BENCH ?= datasets
+PRESET ?= cpu
+SEEDS ?= 2
+reproduce:
+	bash scripts/setup_env.sh
+	"$${WBSR_VENV:-.venv}/bin/python" scripts/reproduce.py --train $(TRAIN) --bench $(BENCH) --preset $(PRESET) --seeds $(SEEDS)

@@ -101,7 +101,8 @@ def train_options(recipe: Recipe, seed: int, args: argparse.Namespace) -> Dict:
                  scheduler=dict(type='CosineAnnealingRestartLR', periods=[args.iters], restart_weights=[1],
                                 eta_min=1e-7),
                  total_iter=args.iters, warmup_iter=-1, pixel_opt=pixel_loss(recipe, root))
-    options = dict(name=run_name(recipe, seed), scale=scale, num_gpu=0, manual_seed=seed, datasets=dict(train=dataset),
+    options = dict(name=run_name(recipe, seed), scale=scale, num_gpu=args.num_gpu, manual_seed=seed,
+                   datasets=dict(train=dataset),
                    network_g=network(recipe, args, recipe.wbsr_model),
                    path=dict(pretrain_network_g=None, strict_load_g=True, resume_state=None), train=train,
                    logger=dict(print_freq=100, save_checkpoint_freq=args.iters, use_tb_logger=False,
@@ -116,17 +117,18 @@ def train_options(recipe: Recipe, seed: int, args: argparse.Namespace) -> Dict:
     return options
 
 
-def test_options(recipe: Recipe, seed: int, args: argparse.Namespace, checkpoint: Path) -> Dict:
+def test_options(recipe: Recipe, seed: int, args: argparse.Namespace, checkpoint: Path, rows: List[Dict],
+                 tag: str) -> Dict:
     metric = dict(crop_border=args.scale, test_y_channel=True)
     datasets = {f'test_{i}': dict(name=name, type='PairedImageDataset', io_backend=dict(type='disk'),
                                   dataroot_gt=str(args.bench / name / 'GTmod12'),
                                   dataroot_lq=str(args.bench / name / f'LRbicx{args.scale}'))
                 for i, name in enumerate(args.sets, start=1)}
-    return dict(name=f'{run_name(recipe, seed)}_test', model_type='WBSRModel', scale=args.scale, num_gpu=0,
+    return dict(name=f'{run_name(recipe, seed)}_{tag}', model_type='WBSRModel', scale=args.scale, num_gpu=args.num_gpu,
                 manual_seed=0, datasets=datasets, network_g=network(recipe, args, wbsr=True),
                 routing=dict(patch_size=32, stride=28, max_batch=256),
                 path=dict(pretrain_network_g=str(checkpoint), strict_load_g=True, param_key_g='params'),
-                val=dict(save_img=False, rows=[dict(mode='fixed', subnet='all')],
+                val=dict(save_img=False, rows=rows,
                          metrics=dict(psnr=dict(type='calculate_psnr', **metric),
                                       ssim=dict(type='calculate_ssim', **metric))))
 
@@ -149,11 +151,17 @@ def run(command: List[str], root: Path, log: Path) -> None:
         raise SystemExit(f'error: {" ".join(command)} failed (exit {status}); see {log}')
 
 
-def train_and_test(recipe: Recipe, seed: int, args: argparse.Namespace) -> Dict:
-    """One run: its result file if it exists, else train (resuming a killed run) and test."""
+STUDY_ROWS = [dict(mode='fixed', subnet='all')]
+
+
+def train_and_test(recipe: Recipe, seed: int, args: argparse.Namespace, rows: List[Dict] = STUDY_ROWS,
+                   tag: str = 'test', calibrate: bool = False) -> Dict:
+    """One run: its result file (``<tag>/<name>.json``) if it exists, else train (unless the
+    checkpoint exists; resuming a killed run), calibrate the routing if asked, and test ``rows``."""
     root, name = args.out, run_name(recipe, seed)
-    result_path = root / 'study' / f'{name}.json'
-    (root / 'study').mkdir(parents=True, exist_ok=True)
+    result_path = root / ('study' if tag == 'test' else tag) / f'{name}.json'
+    for folder in ('study', result_path.parent):
+        (root / folder).mkdir(parents=True, exist_ok=True)
     settings_path = root / 'study' / f'{name}.settings.json'
     if settings_path.exists() and json.loads(settings_path.read_text()) != settings(args):
         raise SystemExit(f'error: {name} in {root} was started with other settings ({settings_path.read_text()}); '
@@ -170,10 +178,17 @@ def train_and_test(recipe: Recipe, seed: int, args: argparse.Namespace) -> Dict:
         run([sys.executable, str(REPO / 'wbsr_basicsr' / 'train.py'), '-opt', str(option_file), '--auto_resume'],
             root, log)
     train_seconds = time.time() - started
-    option_file = root / 'study' / f'{name}_test.yml'
-    option_file.write_text(yaml.safe_dump(test_options(recipe, seed, args, checkpoint), sort_keys=False))
+    if calibrate:
+        calibrated = result_path.parent / f'{name}_calibrated.pth'
+        run([sys.executable, str(REPO / 'scripts' / 'calibrate_routing.py'), '--model', str(checkpoint), '--gt',
+             str(args.train / 'DIV2K_train_HR_sub.lmdb'), '--lq',
+             str(args.train / f'DIV2K_train_LR_bicubic_X{args.scale}_sub.lmdb'), '--max-images', '300', '--output',
+             str(calibrated), '-opt', str(root / 'study' / f'{name}_train.yml')], root, log)
+        checkpoint = calibrated
+    option_file = result_path.parent / f'{name}_{tag}.yml'
+    option_file.write_text(yaml.safe_dump(test_options(recipe, seed, args, checkpoint, rows, tag), sort_keys=False))
     run([sys.executable, str(REPO / 'wbsr_basicsr' / 'test.py'), '-opt', str(option_file)], root, log)
-    tables = {dataset: json.loads((root / 'results' / f'{name}_test' / f'wbsr_table_{dataset}.json').read_text())
+    tables = {dataset: json.loads((root / 'results' / f'{name}_{tag}' / f'wbsr_table_{dataset}.json').read_text())
               for dataset in args.sets}
     result = dict(recipe=recipe.text, seed=seed, train_seconds=train_seconds,
                   subnets=next(iter(tables.values()))['subnets'],
@@ -218,6 +233,7 @@ def main() -> int:
     parser.add_argument('--num-block', type=int, default=8)
     parser.add_argument('--widths', type=int, nargs='+', default=[18, 26, 32])
     parser.add_argument('--depths', type=int, nargs='+', default=[2, 4, 8])
+    parser.add_argument('--num-gpu', type=int, default=0, help='BasicSR num_gpu (0: the CPU)')
     args = parser.parse_args()
     args.train, args.bench, args.out = args.train.resolve(), args.bench.resolve(), args.out.resolve()
     recipes = [Recipe.parse(text) for text in args.recipes]
