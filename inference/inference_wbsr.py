@@ -19,7 +19,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
-import yaml
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -30,6 +29,7 @@ from wbsr_basicsr.models.upscaler import Upscaled, Upscaler  # noqa: E402
 from wbsr_basicsr.utils.allocation_map import allocation_map  # noqa: E402
 from wbsr_basicsr.utils.atomic import write_atomically  # noqa: E402
 from wbsr_basicsr.utils.image_io import UserImage, check_format, read_image, write_image  # noqa: E402
+from wbsr_basicsr.utils.options import network_options  # noqa: E402
 
 SCOPES = {'image': 'image', 'folder': 'dataset'}
 
@@ -114,8 +114,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
         files = input_files(Path(args.input))
-        network_opt = yaml.safe_load(Path(args.opt).read_text())['network_g'] if args.opt else None
-        upscaler = Upscaler.from_checkpoint(args.model, args.device, args.max_batch, args.fp16, network_opt)
+        upscaler = Upscaler.from_checkpoint(args.model, args.device, args.max_batch, args.fp16,
+                                            network_options(args.opt))
         row = inference_row(args, upscaler)
         upscaler.check(row)
     except (ValueError, OSError, KeyError) as error:

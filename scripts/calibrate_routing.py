@@ -14,11 +14,10 @@ itself, rewritten atomically) and is valid for those parameters only.
 import argparse
 import sys
 from pathlib import Path
-from typing import Dict, Iterator, Optional, Tuple
+from typing import Iterator, Optional, Tuple
 
 import numpy as np
 import torch
-import yaml
 from torch import Tensor
 from tqdm import tqdm
 
@@ -27,6 +26,7 @@ from basicsr.data.paired_image_dataset import PairedImageDataset
 from wbsr_basicsr.routing.calibration import Calibration, calibrate
 from wbsr_basicsr.utils.atomic import write_atomically
 from wbsr_basicsr.utils.checkpoints import load_supernet, state_checksum
+from wbsr_basicsr.utils.options import network_options
 
 
 def paired_dataset(gt: str, lq: str, scale: int) -> PairedImageDataset:
@@ -45,15 +45,6 @@ def pairs(dataset: PairedImageDataset, indices: np.ndarray) -> Iterator[Tuple[Te
     for index in tqdm(indices, unit='image', desc='calibration'):
         item = dataset[int(index)]
         yield item['lq'][None], item['gt'][None]
-
-
-def network_options(option_file: Optional[str]) -> Optional[Dict]:
-    if option_file is None:
-        return None
-    options = yaml.safe_load(Path(option_file).read_text())
-    if not isinstance(options, dict) or 'network_g' not in options:
-        raise ValueError(f'{option_file}: no network_g section.')
-    return options['network_g']
 
 
 def describe(calibration: Calibration, costs: np.ndarray) -> str:
@@ -99,8 +90,7 @@ def main(argv: Optional[list] = None) -> int:
     content['wbsr'] = dict(extras, calibration=calibration.to_dict())
     output = args.output or args.model
     write_atomically(output, lambda tmp_path: torch.save(content, tmp_path))
-    costs = np.array([net.flops(s, (router['patch_size'],) * 2) for s in net.subnets], dtype=np.float64)
-    print(describe(calibration, costs))
+    print(describe(calibration, net.subnet_costs((router['patch_size'],) * 2)))
     print(f'calibration written to {output}')
     return 0
 

@@ -9,13 +9,13 @@ blocks (``num_block`` for MSRResNet, ``num_block`` per group for RCAN); the scri
 """
 import argparse
 import sys
-from pathlib import Path
 from typing import List, Optional
 
 import yaml
 
 import wbsr_basicsr  # noqa: F401  (compatibility fixes and registries before basicsr)
 from wbsr_basicsr.utils.checkpoints import load_supernet
+from wbsr_basicsr.utils.options import network_options
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -29,8 +29,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                      'not record it')
     args = parser.parse_args(argv)
     try:
-        network_opt = yaml.safe_load(Path(args.opt).read_text())['network_g'] if args.opt else None
-        net, _, _ = load_supernet(args.model, network_opt, args.param_key)
+        net, _, _ = load_supernet(args.model, network_options(args.opt), args.param_key)
         if args.subnet == 'full':
             subnet = net.full_subnet
         else:

@@ -9,6 +9,7 @@ import contextlib
 from collections import OrderedDict
 from typing import Iterable, Iterator, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -112,6 +113,10 @@ class SlimmableSupernet(nn.Module):
         """FLOPs (2 x MACs) of one LR patch of size ``lr_hw`` through ``subnet`` (default: full)."""
         width, depth = self.full_subnet if subnet is None else self.validate_subnet(subnet)
         return self._subnet_flops(width, depth, *lr_hw)
+
+    def subnet_costs(self, lr_hw: Tuple[int, int] = (32, 32)) -> np.ndarray:
+        """FLOPs of every subnet (in :attr:`subnets` order, ascending) on one ``lr_hw`` LR patch."""
+        return np.array([self.flops(s, lr_hw) for s in self.subnets], dtype=np.float64)
 
     def plain_options(self, subnet: Optional[Sequence[int]] = None) -> dict:
         """Keyword arguments that build ``subnet`` as the plain BasicSR network."""

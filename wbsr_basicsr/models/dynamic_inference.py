@@ -280,7 +280,7 @@ def dataset_allocations(pairs: Iterable[Tuple[Tensor, Optional[Tensor]]], rows: 
     a row is an oracle): every image is measured once (scored, edge-scored, or for oracle rows
     run through every subnet); then each row allocates over every patch of the set at once. Per
     row: each image's share, and the seconds per image of the part of the pass that row needed."""
-    costs = [net.flops(s, (patch_size, patch_size)) for s in net.subnets]
+    costs = net.subnet_costs((patch_size, patch_size))
     images: List[ImagePatches] = []
     seconds = {'scores': 0., 'edges': 0., 'errors': 0.}
     for lq, gt in pairs:
@@ -315,7 +315,7 @@ def infer_image(net: SlimmableSupernet, lq: Tensor, row: InferenceRow, routing: 
     synchronize = torch.cuda.synchronize if lq.is_cuda else (lambda: None)
     synchronize()
     started = time.perf_counter()
-    costs = [net.flops(s, (patch_size, patch_size)) for s in net.subnets]
+    costs = net.subnet_costs((patch_size, patch_size))
     if subnet_ids is None:
         if row.scope == 'dataset':
             raise ValueError(f'Row {row.label} is allocated over the whole set first (dataset_allocations); pass '
@@ -331,5 +331,5 @@ def infer_image(net: SlimmableSupernet, lq: Tensor, row: InferenceRow, routing: 
     sr = run_routed(net, patches, subnet_ids, layout, max_batch)
     synchronize()
     seconds = time.perf_counter() - started
-    return RowResult(sr, layout, subnet_ids, float(np.mean(np.asarray(costs)[subnet_ids])),
+    return RowResult(sr, layout, subnet_ids, float(np.mean(costs[subnet_ids])),
                      router_flops(row, routing, patch_size, lq.shape[1]), seconds)

@@ -85,8 +85,8 @@ class Upscaler:
         no less than the cheapest subnet's share."""
         patches = sum(len(PatchLayout.cover(h, w, self.patch_size, self.stride).corners) for h, w in sizes)
         whole = sum(self.net.flops(None, size) for size in sizes)
-        costs = [self.net.flops(s, (self.patch_size, self.patch_size)) for s in self.net.subnets]
-        return float(min(1., max(min(costs) / max(costs), target * whole / (patches * max(costs)))))
+        costs = self.net.subnet_costs((self.patch_size, self.patch_size))
+        return float(min(1., max(costs.min() / costs.max(), target * whole / (patches * costs.max()))))
 
     def folder_allocations(self, images: Iterable[Tensor], row: InferenceRow) -> Tuple[List[np.ndarray], float]:
         """A ``dataset``-scope row's first pass over ``images``: each image's subnets, seconds per image."""
@@ -113,7 +113,7 @@ class Upscaler:
                                 time.perf_counter() - started)
             result = infer_image(self.net, lq, row, self.routing, self.patch_size, self.stride, self.max_batch,
                                  subnet_ids)
-        patch_costs = np.array([self.net.flops(s, (self.patch_size, self.patch_size)) for s in self.net.subnets])
+        full_patch = self.net.flops(None, (self.patch_size, self.patch_size))
         return Upscaled(result.sr.float(), result.subnet_ids, result.layout.corners,
-                        float(patch_costs[result.subnet_ids].sum()), whole,
-                        100. * result.flops_per_patch / patch_costs.max(), result.seconds)
+                        result.flops_per_patch * len(result.subnet_ids), whole,
+                        100. * result.flops_per_patch / full_patch, result.seconds)

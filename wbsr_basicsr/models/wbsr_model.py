@@ -13,7 +13,7 @@
 import contextlib
 from collections import OrderedDict
 from os import path as osp
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -82,7 +82,6 @@ class WBSRModel(HESLogging, SRModel):
         self.rows: List[InferenceRow] = parse_rows((opt.get('val') or {}).get('rows', DEFAULT_ROWS), self.supernet,
                                                    default_ladder(self.routing))
         self._check_rows(unusable)
-
 
     # ------------------------------------------------------------------ set-up and checkpoints
 
@@ -273,18 +272,24 @@ class WBSRModel(HESLogging, SRModel):
         """The EMA network when there is one (as ``SRModel.test``), else the trained one."""
         return self.net_g_ema if hasattr(self, 'net_g_ema') else self.supernet
 
-    def infer(self, lq: Tensor, row: InferenceRow, subnet_ids: Optional[np.ndarray] = None,
-              gt: Optional[Tensor] = None) -> RowResult:
-        """Run one inference row on one ``(1, C, H, W)`` LR image (``subnet_ids``: allocated beforehand;
-        ``gt``: for oracle rows)."""
+    @contextlib.contextmanager
+    def _evaluating(self) -> Iterator[SlimmableSupernet]:
+        """The inference network in eval mode for the block; its mode comes back after."""
         net = self.inference_net()
         was_training = net.training
         net.eval()
         try:
-            return infer_image(net, lq, row, self.routing, self.patch_size, self.stride, self.max_batch, subnet_ids,
-                               gt)
+            yield net
         finally:
             net.train(was_training)
+
+    def infer(self, lq: Tensor, row: InferenceRow, subnet_ids: Optional[np.ndarray] = None,
+              gt: Optional[Tensor] = None) -> RowResult:
+        """Run one inference row on one ``(1, C, H, W)`` LR image (``subnet_ids``: allocated beforehand;
+        ``gt``: for oracle rows)."""
+        with self._evaluating() as net:
+            return infer_image(net, lq, row, self.routing, self.patch_size, self.stride, self.max_batch, subnet_ids,
+                               gt)
 
     def test(self) -> None:
         """``self.output`` of the primary row (``val.rows[0]``) on ``self.lq``, where ``SRModel.test``
@@ -301,13 +306,8 @@ class WBSRModel(HESLogging, SRModel):
                      rows: List[InferenceRow]) -> Dict[str, Tuple[List[np.ndarray], float]]:
         """For ``dataset``-scope ``rows``: each image's subnets, allocated over all ``(lq, gt)`` pairs in
         one first pass, and that pass's seconds per image (added to the row's time)."""
-        net = self.inference_net()
-        was_training = net.training
-        net.eval()
-        try:
+        with self._evaluating() as net:
             return dataset_allocations(pairs, rows, net, self.routing, self.patch_size, self.stride, self.max_batch)
-        finally:
-            net.train(was_training)
 
     def _dataset_allocations(self, dataloader) -> Dict[str, Tuple[List[np.ndarray], float]]:
         rows = [row for row in self.rows if row.scope == 'dataset']
