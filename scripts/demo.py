@@ -5,9 +5,12 @@
 2. Two other photos, mod-cropped with their bicubic x2 LR, as a held-out test set.
 3. ``wbsr_basicsr/train.py -opt options/demo/train_WBSR_demo.yml``: a small supernet, HES, L1.
 4. ``scripts/calibrate_routing.py`` on the training LMDBs: ARM's table and the Pareto ladder.
-5. ``wbsr_basicsr/test.py -opt options/demo/test_WBSR_demo.yml``: every subnet and dynamic inference.
-6. The table, with bicubic upsampling for reference, and where the allocation maps are.
-7. ``inference/inference_wbsr.py`` on one held-out LR photo at 65% of the FLOPs, as a user runs it.
+5. ``wbsr_basicsr/train.py -opt options/demo/train_ClassSR_demo.yml``: ClassSR's classifier on the
+   frozen supernet.
+6. ``wbsr_basicsr/test.py -opt options/demo/test_WBSR_demo.yml``: every subnet and the routers
+   (WBSR's, ARM's, ClassSR's, the oracle) at 65% of the full FLOPs: Table 1 on one supernet.
+7. The table, with bicubic upsampling for reference, and where the allocation maps are.
+8. ``inference/inference_wbsr.py`` on one held-out LR photo at 65% of the FLOPs, as a user runs it.
 
     python scripts/demo.py [--iters N] [--root DIR]     (make demo sets up .venv first)
 
@@ -35,6 +38,7 @@ TRAIN_PHOTOS = ('astronaut', 'rocket', 'immunohistochemistry', 'hubble_deep_fiel
 HELDOUT_PHOTOS = ('chelsea', 'coffee')
 DEMO = Path('datasets/demo')
 TRAIN_OPT = Path('options/demo/train_WBSR_demo.yml')
+CLASSIFIER_OPT = Path('options/demo/train_ClassSR_demo.yml')
 TEST_OPT = Path('options/demo/test_WBSR_demo.yml')
 SCALE = 2
 
@@ -100,9 +104,34 @@ def print_summary(seconds: Dict[str, float], root: Path) -> None:
     bicubic = bicubic_reference(test_opt['val']['metrics'], root)
     print(f"{'bicubic':<28}" + ''.join(f'{bicubic[m]:>9.4f}' for m in metrics))
     print(f"vs fixed: {table['reference_metric']} minus the fixed subnets' frontier at the row's FLOPs")
+    for row in table['rows']:
+        if 'class_shares' in row:
+            print(f"[demo] ClassSR classifier class shares, {row['row']}: "
+                  + ', '.join(f'{name} {100 * share:.0f}%' for name, share in row['class_shares'].items())
+                  + (' (collapsed onto one class)' if row['collapsed'] else ''))
     maps = sorted((results / 'visualization' / dataset).glob('*_subnets.png'))
     print(f'\n[demo] allocation maps (Fig. 3c): {len(maps)} in {maps[0].parent if maps else results}')
     print('[demo] time: ' + ', '.join(f'{step} {value:.0f} s' for step, value in seconds.items()))
+
+
+def shortened(option_file: Path, iters: int, root: Path) -> Path:
+    """``option_file``, or with ``iters`` a copy under ``root`` that trains (and validates) that many
+    iterations, its schedule scaled to them."""
+    if not iters:
+        return REPO / option_file
+    options = yaml.safe_load((REPO / option_file).read_text())
+    train = options['train']
+    if 'periods' in train['scheduler']:
+        train['scheduler']['periods'] = [iters]
+    else:
+        train['scheduler']['milestones'] = [max(1, m * iters // train['total_iter']) for m in
+                                            train['scheduler']['milestones']]
+    train['total_iter'] = options['logger']['save_checkpoint_freq'] = iters
+    if 'val' in options:
+        options['val']['val_freq'] = iters
+    copy = root / DEMO / option_file.name
+    copy.write_text(yaml.safe_dump(options, sort_keys=False))
+    return copy
 
 
 def main() -> int:
@@ -121,22 +150,17 @@ def main() -> int:
         sys.executable, str(REPO / 'datasets_prep' / 'prepare_div2k.py'), '--input', str(DEMO / 'source'), '--output',
         str(DEMO / 'prepared'), '--scales', str(SCALE), '--crop-size', '240', '--step', '120', '--thresh-size', '24',
         '--gt-size', '64', '--gmm-samples', '50000', '--workers', '2'], root)
-    train_opt = REPO / TRAIN_OPT
-    if args.iters:
-        options = yaml.safe_load(train_opt.read_text())
-        options['train']['total_iter'] = args.iters
-        options['train']['scheduler']['periods'] = [args.iters]
-        options['logger']['save_checkpoint_freq'] = args.iters
-        train_opt = root / DEMO / 'train_WBSR_demo.yml'
-        train_opt.write_text(yaml.safe_dump(options, sort_keys=False))
     entry = REPO / 'wbsr_basicsr'
-    seconds['train'] = run('train', [sys.executable, str(entry / 'train.py'), '-opt', str(train_opt)], root)
+    seconds['train'] = run('train', [sys.executable, str(entry / 'train.py'), '-opt',
+                                     str(shortened(TRAIN_OPT, args.iters, root))], root)
     checkpoint = root / 'experiments' / 'WBSR_demo_x2' / 'models' / 'net_g_latest.pth'
     prepared = DEMO / 'prepared'
     seconds['calibrate'] = run('calibrate', [
         sys.executable, str(REPO / 'scripts' / 'calibrate_routing.py'), '--model', str(checkpoint), '--gt',
         str(prepared / 'DIV2K_train_HR_sub.lmdb'), '--lq', str(prepared / f'DIV2K_train_LR_bicubic_X{SCALE}_sub.lmdb'),
         '--max-images', '100'], root)
+    seconds['classifier'] = run('ClassSR classifier', [sys.executable, str(entry / 'train.py'), '-opt',
+                                                       str(shortened(CLASSIFIER_OPT, args.iters, root))], root)
     seconds['test'] = run('test', [sys.executable, str(entry / 'test.py'), '-opt', str(REPO / TEST_OPT)], root)
     print_summary(seconds, root)
     seconds['inference'] = run('your own photo', [

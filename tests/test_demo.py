@@ -19,8 +19,9 @@ def test_demo_end_to_end(tmp_path):
     table = out[out.index('[demo] heldout_photos'):]
     rows = re.findall(r'^(\S+)\s+(\d+\.\d{4})\s+(\d\.\d{4})', table, flags=re.MULTILINE)
     labels = [label for label, _, _ in rows]
-    routed = ['target_0.65_dataset_pareto', 'target_0.65_dataset', 'arm_0.65_dataset', 'ceil_pareto']
-    assert labels[:4] == routed and len([r for r in labels if r.startswith('fixed_')]) == 9
+    routed = ['target_0.65_dataset_pareto', 'target_0.65_dataset', 'arm_0.65_dataset', 'classifier_0.65_dataset',
+              'classifier', 'oracle_0.65_dataset', 'ceil_pareto']
+    assert labels[:7] == routed and len([r for r in labels if r.startswith('fixed_')]) == 9
     assert labels[-1] == 'bicubic'
     bicubic_psnr = float(rows[-1][1])
     assert 25 < bicubic_psnr < 40  # real photos: a plausible x2 bicubic PSNR
@@ -29,16 +30,22 @@ def test_demo_end_to_end(tmp_path):
     # A routed row's FLOPs are its usage-weighted mix of the fixed rows' FLOPs, between the cheapest and the full.
     fixed = [row for row in saved['rows'] if row['row'].startswith('fixed_')]
     assert fixed[-1]['flops_percent'] == pytest.approx(100)
-    for row in saved['rows'][:4]:
+    for row in saved['rows'][:7]:
         assert sum(row['usage']) == pytest.approx(1)
         mix = sum(share * subnet['gflops'] for share, subnet in zip(row['usage'], fixed))
         assert row['gflops'] == pytest.approx(mix, rel=1e-6)
         assert fixed[0]['flops_percent'] <= row['flops_percent'] <= 100
-        assert row['router_gflops'] > 0 and row['images'] == 2
+        assert (row['router_gflops'] > 0) == (row['mode'] != 'oracle') and row['images'] == 2
+    # ClassSR's classifier, trained on the frozen supernet, routes to its three classes only.
+    assert saved['classifier']['parameters'] > 0 and 'net_c_latest.pth' in saved['classifier']['source']
+    classes = {i for i in saved['classifier']['subnet_ids']}
+    for row in saved['rows'][3:5]:
+        assert {i for i, share in enumerate(row['usage']) if share > 0} <= classes and 'class_shares' in row
+    assert 'ClassSR classifier class shares' in out
     # Allocation maps: the SR image's size plus the legend strip, painted in the subnets' colours.
     visualization = tmp_path / 'results' / 'WBSR_demo_x2_test' / 'visualization' / 'heldout_photos'
     maps = sorted(visualization.glob('*_subnets.png'))
-    assert len(maps) == 8  # two photos x four routed rows
+    assert len(maps) == 14  # two photos x seven routed rows
     for path in maps:
         sr = cv2.imread(str(path).replace('_subnets.png', '.png'))
         painted = cv2.imread(str(path))

@@ -169,11 +169,19 @@ def test_inference_rows_from_options():
                                        'budget_0.8']
     assert parse_rows([{'mode': 'fixed', 'subnet': [52, 8]}], net)[0].subnet == (52, 8)
     assert parse_rows([{'mode': 'fixed', 'subnet': 'full'}], net)[0].subnet == (64, 16)
+    classifier = parse_rows([{'mode': 'classifier'}, {'mode': 'classifier', 'target': [0.5, 0.7], 'scope': 'image'}],
+                            net)
+    assert [(r.label, r.scope) for r in classifier] == [('classifier', None), ('classifier_0.5_image', 'image'),
+                                                        ('classifier_0.7_image', 'image')]
+    assert parse_rows([{'mode': 'classifier', 'target': 0.5}], net)[0].scope == 'dataset'
     for spec, message in [({'mode': 'fast'}, 'Unknown inference mode'),
                           ({'mode': 'ceil', 'alpha': 1}, 'takes no option'), ({'mode': 'budget'}, 'takes alpha'),
                           ({'mode': 'target_flops', 'target': 1.5}, r'\(0, 1\]'),
                           ({'mode': 'target_flops', 'target': 0.5, 'scope': 'epoch'}, 'scope must be one of'),
                           ({'mode': 'ceil', 'scope': 'image'}, 'takes no scope'),
+                          ({'mode': 'classifier', 'scope': 'image'}, 'takes no scope without a target'),
+                          ({'mode': 'classifier', 'alpha': 1}, 'takes an optional target'),
+                          ({'mode': 'classifier', 'target': 0.5, 'ladder': 'pareto'}, 'takes no ladder'),
                           ({'mode': 'fixed', 'subnet': [50, 8]}, 'Unknown subnet')]:
         with pytest.raises(ValueError, match=message):
             parse_rows([spec], net)

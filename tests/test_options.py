@@ -10,6 +10,7 @@ from conftest import REPO
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet
 from wbsr_basicsr.models.dynamic_inference import parse_rows
 from wbsr_basicsr.models.subnet_sampling import SubnetSampling
+from wbsr_basicsr.routing.classsr_router import class_subnets
 
 OPTION_FILES = sorted((REPO / 'options').rglob('*.yml'))
 BENCHMARK_SETS = ['Set5', 'Set14', 'B100', 'Urban100', 'Manga109', 'Test2K', 'Test4K', 'Test8K']
@@ -29,7 +30,7 @@ def test_the_paper_set_is_shipped():
                         f'test_{arch}_x{scale}_baseline'}
             assert expected <= names
     assert {'train_WBSR_MSRResNet_x4_HES_only', 'train_WBSR_MSRResNet_x4_BDLoss_only',
-            'test_WBSR_MSRResNet_x4_woGT'} <= names
+            'test_WBSR_MSRResNet_x4_woGT', 'train_ClassSR_MSRResNet_x4', 'test_Table1_MSRResNet_x4'} <= names
 
 
 @pytest.mark.parametrize('path', OPTION_FILES, ids=lambda p: p.stem)
@@ -51,7 +52,13 @@ def test_option_file_is_consistent(path):
     if 'train' in opt:
         assert opt['train']['pixel_opt']['type'] in LOSS_REGISTRY
         SubnetSampling(**opt['train'].get('subnet_sampling', {}))
-    if opt['model_type'] == 'WBSRModel':
+    if opt['model_type'] in ('WBSRModel', 'ClassSRModel'):
         assert isinstance(net, SlimmableSupernet) and len(net.subnets) == 9
         rows = parse_rows(opt.get('val', {}).get('rows', [{'mode': 'ceil'}]), net)
         assert rows and opt['routing']['patch_size'] == 32 and opt['routing']['stride'] == 28
+    if opt['model_type'] == 'ClassSRModel':
+        classifier = dict(opt['network_c'])
+        classifier = ARCH_REGISTRY.get(classifier.pop('type'))(**classifier)
+        assert classifier.num_classes == len(class_subnets(net, opt['classsr']['subnets'])) == 3
+        assert {opt['train'][key]['type'] for key in ('class_opt', 'average_opt')} <= set(LOSS_REGISTRY.keys())
+        assert opt['path']['ignore_resume_networks'] == ['network_g']

@@ -6,6 +6,8 @@
 - ``target_flops``: Eq. 16 held to a ratio of the full FLOPs, on every image, on the whole set,
   or (the paper's reading) on the training patches;
 - ``arm``: ARM's edge-score table, its ``eta`` solved for a ratio of the full FLOPs;
+- ``classifier``: ClassSR's classifier, its argmax class or, with a ``target``, per-class logit
+  offsets solved for a ratio of the full FLOPs;
 - ``oracle``: the least-error allocation at a FLOPs ratio, from each patch's error under every
   subnet (analysis; needs GT);
 - ``fixed``: every patch to one subnet (the full one: the paper's WBSR-dagger).
@@ -29,35 +31,39 @@ from wbsr_basicsr.archs.slimmable import SlimmableSupernet, Subnet
 from wbsr_basicsr.routing.arm_router import edge_score_flops, edge_scores
 from wbsr_basicsr.routing.budget import allocate_to_target, lagrangian_allocation, route_budget
 from wbsr_basicsr.routing.calibration import CALIBRATE_HINT, Calibration
+from wbsr_basicsr.routing.classsr_router import TRAIN_HINT, ClassifierRouter
 from wbsr_basicsr.routing.gradient_router import Router, route_ceil
 from wbsr_basicsr.routing.oracle import gt_patches, patch_errors
 from wbsr_basicsr.utils.options import check_keys
 
 from .patches import PatchLayout, chop, run_routed
 
-MODES = ('ceil', 'budget', 'target_flops', 'arm', 'oracle', 'fixed')
+MODES = ('ceil', 'budget', 'target_flops', 'arm', 'classifier', 'oracle', 'fixed')
 SCOPES = ('train', 'image', 'dataset')
-DEFAULT_SCOPES = {'target_flops': 'dataset', 'arm': 'dataset', 'oracle': 'dataset'}  # measured: docs/results.md
+DEFAULT_SCOPES = {'target_flops': 'dataset', 'arm': 'dataset', 'classifier': 'dataset',
+                  'oracle': 'dataset'}  # measured: docs/results.md
 LADDERS = ('full', 'pareto')
 GRADIENT_MODES = ('ceil', 'budget', 'target_flops')
+MEASURES = ('scores', 'edges', 'logits', 'errors')
 
 
 @dataclass(frozen=True)
 class Routing:
-    """What rows route by: the gradient router's thresholds and the supernet's calibration (ARM's
-    table, the Pareto ladder); either may be missing when no row needs it."""
+    """What rows route by: the gradient router's thresholds, the supernet's calibration (ARM's
+    table, the Pareto ladder) and a ClassSR classifier; each may be missing when no row needs it."""
 
     router: Optional[Router] = None
     calibration: Optional[Calibration] = None
+    classifier: Optional[ClassifierRouter] = None
 
 
 @dataclass(frozen=True)
 class InferenceRow:
     """One way to infer: ``mode`` in :data:`MODES`, with ``subnet`` (fixed), ``alpha`` (budget) or
-    ``target`` (target_flops, arm, oracle: a ratio of the full network's FLOPs) and the ``scope``
-    where that target holds (``train``: Eq. 16's alpha calibrated on the training patches,
-    target_flops only; ``image``: every image; ``dataset``: the whole set); the gradient router's
-    modes take a ``ladder`` (:data:`LADDERS`). See docs/routing.md."""
+    ``target`` (target_flops, arm, oracle, optional for classifier: a ratio of the full network's
+    FLOPs) and the ``scope`` where that target holds (``train``: Eq. 16's alpha calibrated on the
+    training patches, target_flops only; ``image``: every image; ``dataset``: the whole set); the
+    gradient router's modes take a ``ladder`` (:data:`LADDERS`). See docs/routing.md."""
 
     mode: str
     subnet: Optional[Subnet] = None
@@ -75,17 +81,20 @@ class InferenceRow:
             raise ValueError(f'Inference mode {self.mode!r} takes no ladder; {", ".join(GRADIENT_MODES)} do.')
         if self.ladder is not None and self.ladder not in LADDERS:
             raise ValueError(f'ladder must be one of {LADDERS}, got {self.ladder!r}.')
-        if self.mode in DEFAULT_SCOPES and self.scope is None:
+        budgeted = self.mode in DEFAULT_SCOPES and not (self.mode == 'classifier' and self.target is None)
+        if budgeted and self.scope is None:
             object.__setattr__(self, 'scope', DEFAULT_SCOPES[self.mode])
-        if self.mode not in DEFAULT_SCOPES and self.scope is not None:
-            raise ValueError(f'Inference mode {self.mode!r} takes no scope; {", ".join(DEFAULT_SCOPES)} do.')
+        if not budgeted and self.scope is not None:
+            raise ValueError(f'Inference mode {self.mode!r} takes no scope without a target; '
+                             f'{", ".join(DEFAULT_SCOPES)} with a target do.')
         scopes = SCOPES if self.mode == 'target_flops' else SCOPES[1:]
         if self.scope is not None and self.scope not in scopes:
             raise ValueError(f'{self.mode} scope must be one of {scopes}, got {self.scope!r}.')
         needs = {'fixed': 'subnet', 'budget': 'alpha', 'target_flops': 'target', 'arm': 'target',
-                 'oracle': 'target'}.get(self.mode)
+                 'classifier': 'an optional target', 'oracle': 'target'}.get(self.mode)
+        allowed = [set(), {'target'}] if self.mode == 'classifier' else [{needs} if needs else set()]
         given = {name for name in ('subnet', 'alpha', 'target') if getattr(self, name) is not None}
-        if given != ({needs} if needs else set()):
+        if given not in allowed:
             raise ValueError(f'Inference mode {self.mode!r} takes {needs or "no option"}, '
                              f'got {sorted(given) or "none"}.')
         if self.alpha is not None and self.alpha <= 0:
@@ -101,7 +110,7 @@ class InferenceRow:
             return f'fixed_{self.subnet[0]}x{self.subnet[1]}'
         if self.mode == 'budget':
             name = f'budget_{self.alpha:g}'
-        elif self.mode in DEFAULT_SCOPES:
+        elif self.scope is not None:
             name = f"{'target' if self.mode == 'target_flops' else self.mode}_{self.target:g}_{self.scope}"
         else:
             name = self.mode
@@ -114,6 +123,10 @@ class InferenceRow:
     @property
     def needs_calibration(self) -> bool:
         return self.mode == 'arm' or self.ladder == 'pareto'
+
+    @property
+    def needs_classifier(self) -> bool:
+        return self.mode == 'classifier'
 
     @property
     def needs_gt(self) -> bool:
@@ -160,7 +173,9 @@ def check_routing(rows: Sequence[InferenceRow], routing: Routing, where: str) ->
                'routing thresholds: set routing.stats_file (made by datasets_prep/prepare_div2k.py) or load a WBSR '
                'checkpoint, which carries them'),
               (routing.calibration, [row.label for row in rows if row.needs_calibration],
-               f'a routing calibration of this checkpoint: run {CALIBRATE_HINT}'))
+               f'a routing calibration of this checkpoint: run {CALIBRATE_HINT}'),
+              (routing.classifier, [row.label for row in rows if row.needs_classifier],
+               f'a ClassSR classifier trained on this supernet: set path.pretrain_network_c (train one: {TRAIN_HINT})'))
     for present, labels, what in wanted:
         if present is None and labels:
             raise ValueError(f'{where}: rows {labels} need {what}.')
@@ -181,14 +196,15 @@ class RowResult:
 @dataclass
 class ImagePatches:
     """What routing needs of one image's patches: the patches (dropped once no longer needed), and
-    per patch the difficulty score and Eq. 7 class (gradient rows), the edge score (ARM rows) or
-    each subnet's error against the GT (oracle rows)."""
+    per patch the difficulty score and Eq. 7 class (gradient rows), the edge score (ARM rows), the
+    classifier's logits (classifier rows) or each subnet's error against the GT (oracle rows)."""
 
     layout: PatchLayout
     patches: Optional[Tensor]
     scores: Optional[np.ndarray] = None
     classes: Optional[np.ndarray] = None
     edges: Optional[np.ndarray] = None
+    logits: Optional[np.ndarray] = None
     errors: Optional[np.ndarray] = None
 
     @property
@@ -197,8 +213,8 @@ class ImagePatches:
 
     def measure(self, rows: Sequence[InferenceRow], net: SlimmableSupernet, routing: Routing, gt: Optional[Tensor],
                 max_batch: int) -> Dict[str, float]:
-        """Work out what ``rows`` route by; the seconds spent per kind (``scores``, ``edges``, ``errors``)."""
-        seconds = {'scores': 0., 'edges': 0., 'errors': 0.}
+        """Work out what ``rows`` route by; the seconds spent per kind (:data:`MEASURES`)."""
+        seconds = dict.fromkeys(MEASURES, 0.)
         if any(row.needs_router for row in rows):
             started = time.perf_counter()
             self.scores, self.classes = routing.router.scores_and_classes(self.patches)
@@ -207,6 +223,10 @@ class ImagePatches:
             started = time.perf_counter()
             self.edges = edge_scores(self.patches)
             seconds['edges'] = time.perf_counter() - started
+        if any(row.needs_classifier for row in rows):
+            started = time.perf_counter()
+            self.logits = routing.classifier.logits(self.patches, max_batch)
+            seconds['logits'] = time.perf_counter() - started
         oracles = [row.label for row in rows if row.needs_gt]
         if oracles:
             if gt is None:
@@ -222,8 +242,10 @@ class ImagePatches:
 
 
 def measure_kind(row: InferenceRow) -> str:
-    """Which of :meth:`ImagePatches.measure`'s measurements ``row`` routes by."""
-    return 'errors' if row.needs_gt else 'edges' if row.mode == 'arm' else 'scores'
+    """Which of :meth:`ImagePatches.measure`'s measurements (:data:`MEASURES`) ``row`` routes by."""
+    if row.needs_gt:
+        return 'errors'
+    return {'arm': 'edges', 'classifier': 'logits'}.get(row.mode, 'scores')
 
 
 def image_patches(rows: Sequence[InferenceRow], net: SlimmableSupernet, routing: Routing, lq: Tensor,
@@ -254,6 +276,8 @@ def allocate(row: InferenceRow, images: Sequence[ImagePatches], net: SlimmableSu
     if row.mode == 'arm':
         predicted = routing.calibration.edge_table.predict(np.concatenate([image.edges for image in images]))
         return lagrangian_allocation(-predicted, costs, row.target, spend=True)
+    if row.mode == 'classifier':
+        return routing.classifier.allocate(np.concatenate([image.logits for image in images]), costs, row.target)
     ladder = ladder_of(row, routing, len(costs))
     return ladder[allocate_on_ladder(row, images, routing.router, costs[ladder])]
 
@@ -282,7 +306,7 @@ def dataset_allocations(pairs: Iterable[Tuple[Tensor, Optional[Tensor]]], rows: 
     row: each image's share, and the seconds per image of the part of the pass that row needed."""
     costs = net.subnet_costs((patch_size, patch_size))
     images: List[ImagePatches] = []
-    seconds = {'scores': 0., 'edges': 0., 'errors': 0.}
+    seconds = dict.fromkeys(MEASURES, 0.)
     for lq, gt in pairs:
         layout = PatchLayout.cover(lq.shape[-2], lq.shape[-1], patch_size, stride)
         image = ImagePatches(layout, chop(lq, layout))
@@ -299,6 +323,8 @@ def router_flops(row: InferenceRow, routing: Routing, patch_size: int, channels:
     """FLOPs per patch of deciding ``row``'s routing (the oracle's analysis and fixed rows: none)."""
     if row.needs_router:
         return float(routing.router.flops(channels))
+    if row.needs_classifier:
+        return float(routing.classifier.flops(patch_size))
     return float(edge_score_flops(patch_size, channels)) if row.mode == 'arm' else 0.
 
 

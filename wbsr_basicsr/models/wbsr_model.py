@@ -13,7 +13,7 @@
 import contextlib
 from collections import OrderedDict
 from os import path as osp
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -30,6 +30,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet
 from wbsr_basicsr.data.hes_statistics import HESStatistics
 from wbsr_basicsr.routing.calibration import Calibration
+from wbsr_basicsr.routing.classsr_router import COLLAPSE_SHARE, ClassifierRouter, load_classifier
 from wbsr_basicsr.routing.frontier import compare_rows
 from wbsr_basicsr.routing.gradient_router import Router
 from wbsr_basicsr.utils.allocation_map import allocation_map
@@ -58,7 +59,12 @@ class WBSRModel(HESLogging, SRModel):
     forward, 256). ``train.subnet_sampling``: ``strategy`` and ``num_random``
     (:mod:`.subnet_sampling`); ``train.sigma_lr`` (1e-2). ``val.rows``: inference rows, the
     first one the primary (best-metric tracking); default ``ceil`` and the full network.
+    ``path.pretrain_network_c``: a ClassSR classifier trained on this supernet (``ClassSRModel``),
+    for ``classifier`` rows.
     """
+
+    trains_supernet = True
+    default_rows: Tuple[Dict, ...] = DEFAULT_ROWS
 
     def __init__(self, opt: dict) -> None:
         train_opt = opt.get('train') or {}
@@ -78,9 +84,9 @@ class WBSRModel(HESLogging, SRModel):
         extras = self._load_checkpoint_extras()
         self.router = self._build_router(routing, extras)
         calibration, unusable = self._calibration(extras)
-        self.routing = Routing(self.router, calibration)
-        self.rows: List[InferenceRow] = parse_rows((opt.get('val') or {}).get('rows', DEFAULT_ROWS), self.supernet,
-                                                   default_ladder(self.routing))
+        self.routing = Routing(self.router, calibration, self._classifier())
+        self.rows: List[InferenceRow] = parse_rows((opt.get('val') or {}).get('rows', self.default_rows),
+                                                   self.supernet, default_ladder(self.routing))
         self._check_rows(unusable)
 
     # ------------------------------------------------------------------ set-up and checkpoints
@@ -143,26 +149,43 @@ class WBSRModel(HESLogging, SRModel):
             return Router(router.thresholds, router.class_counts, router.patch_size, self.stride)
         return None
 
+    def _changes_supernet(self) -> bool:
+        return self.is_train and self.trains_supernet
+
+    def supernet_fingerprint(self) -> str:
+        """The checksum of the inference network's parameters, which calibrations and classifiers name."""
+        return state_checksum(self.inference_net().state_dict())
+
     def _calibration(self, extras: Optional[Dict]) -> Tuple[Optional[Calibration], Optional[str]]:
         """The routing calibration stored in ``pretrain_network_g`` if it was measured on exactly the
-        loaded parameters, else why not. Training changes the parameters: it uses none."""
-        if self.is_train or extras is None or not extras.get('calibration'):
+        loaded parameters, else why not. Training the supernet changes them: it uses none."""
+        if self._changes_supernet() or extras is None or not extras.get('calibration'):
             return None, None
         calibration = Calibration.from_dict(extras['calibration'])
         try:
-            calibration.check(self.supernet.subnets, self.opt['scale'], self.patch_size,
-                              state_checksum(self.inference_net().state_dict()), self.opt['path']['pretrain_network_g'])
+            calibration.check(self.supernet.subnets, self.opt['scale'], self.patch_size, self.supernet_fingerprint(),
+                              self.opt['path']['pretrain_network_g'])
         except ValueError as error:
             get_root_logger().warning(f'{error} Rows without a ladder use the full one.')
             return None, str(error)
         return calibration, None
 
+    def _classifier(self) -> Optional[ClassifierRouter]:
+        """The ClassSR classifier of ``path.pretrain_network_c``, checked against the loaded supernet
+        (none while the supernet trains)."""
+        path = self.opt['path'].get('pretrain_network_c')
+        if not path or self._changes_supernet():
+            return None
+        return load_classifier(path, self.supernet, self.opt['scale'], self.supernet_fingerprint(), self.device)
+
     def _check_rows(self, unusable: Optional[str]) -> None:
         """Clear errors for rows this model cannot route; the ladder in use, in the log."""
+        fixed = [row.label for row in self.rows if row.needs_calibration or row.needs_classifier]
+        if fixed and self._changes_supernet():
+            raise ValueError(f'val.rows {fixed} route by a calibration or classifier of fixed parameters, which '
+                             'training changes: validate them after training, with test.py on the trained checkpoint '
+                             '(calibrated, or with a classifier trained on it).')
         labels = [row.label for row in self.rows if row.needs_calibration]
-        if labels and self.is_train:
-            raise ValueError(f'val.rows {labels} route by a calibration of fixed parameters, which training changes: '
-                             'validate them after training, by calibrating the trained checkpoint and running test.py.')
         if labels and unusable:
             raise ValueError(unusable)
         check_routing(self.rows, self.routing, 'val.rows')
@@ -341,7 +364,27 @@ class WBSRModel(HESLogging, SRModel):
                     self._save_images(sr_img, result, row, dataset_name, img_name, current_iter)
         summary = [dict(row=row.label, mode=row.mode, scope=row.scope, ladder=row.ladder, target=row.target,
                         **totals[row.label].summary()) for row in self.rows]
+        self._report_class_shares(dataset_name, summary)
         self._report(dataset_name, summary, metric_opts, current_iter, tb_logger)
+
+    def _report_class_shares(self, dataset_name: str, summary: List[Dict]) -> None:
+        """Each classifier row's class shares, in the log and its summary entry; a collapse (one class
+        above :data:`COLLAPSE_SHARE` of the patches under the argmax) as a warning."""
+        classifier, logger = self.routing.classifier, get_root_logger()
+        for entry in summary:
+            if entry['mode'] != 'classifier':
+                continue
+            shares = classifier.shares(entry['usage'])
+            names = [f'{self.supernet.subnets[i][0]}x{self.supernet.subnets[i][1]}' for i in classifier.subnet_ids]
+            entry['class_shares'] = dict(zip(names, map(float, shares)))
+            entry['collapsed'] = entry['target'] is None and bool(shares.max() > COLLAPSE_SHARE)
+            logger.info(f"{dataset_name} {entry['row']}: class shares "
+                        + ', '.join(f'{name} {100 * share:.1f}%' for name, share in zip(names, shares)))
+            if entry['collapsed']:
+                logger.warning(f'ClassSR classifier collapse on {dataset_name}: class {names[int(shares.argmax())]} '
+                               f'takes {100 * shares.max():.1f}% of the patches (above {100 * COLLAPSE_SHARE:.0f}%); '
+                               'the other classes are almost never used (ClassSR issues #11, #22, #51). '
+                               'docs/routing.md, "ClassSR", says what to try.')
 
     def _save_images(self, sr_img: np.ndarray, result: RowResult, row: InferenceRow, dataset_name: str,
                      img_name: str, current_iter: int) -> None:
@@ -369,8 +412,10 @@ class WBSRModel(HESLogging, SRModel):
             for name, value in self.metric_results.items():
                 self._update_best_metric_result(dataset_name, name, value, current_iter)
             self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+        classifier = self.routing.classifier if any(row.needs_classifier for row in self.rows) else None
+        notes = [] if classifier is None else [classifier.describe(self.supernet.subnets, self.patch_size)]
         get_root_logger().info(format_table(dataset_name, summary, metric_names, reference, self.supernet,
-                                            self.patch_size, self.stride))
+                                            self.patch_size, self.stride, notes))
         if tb_logger:
             for entry in summary:
                 for key in (*metric_names, 'gflops', 'flops_percent', 'seconds'):
@@ -378,7 +423,8 @@ class WBSRModel(HESLogging, SRModel):
         if not self.opt['is_train']:
             write_json(osp.join(self.opt['path']['results_root'], f'wbsr_table_{dataset_name}.json'),
                        {'dataset': dataset_name, 'subnets': [list(s) for s in self.supernet.subnets],
-                        'reference_metric': reference, 'rows': summary})
+                        'reference_metric': reference, 'rows': summary,
+                        'classifier': None if classifier is None else classifier.summary(self.patch_size)})
 
 
 class RowTotals:
@@ -421,13 +467,14 @@ class RowTotals:
 
 
 def format_table(dataset_name: str, summary: List[Dict], metric_names: List[str], reference: Optional[str],
-                 net: SlimmableSupernet, patch_size: int, stride: int) -> str:
+                 net: SlimmableSupernet, patch_size: int, stride: int, notes: Sequence[str] = ()) -> str:
     """The per-dataset table: one line per inference row; routed rows also show their ``reference``
-    metric against the fixed subnets' frontier and the oracle at the same FLOPs."""
+    metric against the fixed subnets' frontier and the oracle at the same FLOPs. ``notes``: lines
+    under the heading (the classifier's size)."""
     subnets = ' '.join(f'{w}x{d}' for w, d in net.subnets)
     lines = [f'WBSR {dataset_name}: {summary[0]["images"]} images, {patch_size}x{patch_size} LR patches every '
              f'{stride} px; FLOPs per patch (router apart), % of the full network; usage = % of patches per subnet '
-             f'({subnets})']
+             f'({subnets})', *notes]
     if reference is not None:
         lines.append(f'vs fixed / vs oracle: {reference} minus the fixed subnets\' frontier / the oracle at the '
                      "row's FLOPs (docs/routing.md, \"Tables\")")

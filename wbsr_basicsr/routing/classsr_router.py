@@ -1,0 +1,124 @@
+"""ClassSR's router (Kong et al., CVPR 2021) on a WBSR supernet: Table 1's "+ClassSR" row.
+
+A :class:`~wbsr_basicsr.archs.classsr_classifier_arch.ClassSRClassifier` gives every LR patch one
+logit per class; a class is a subnet of the supernet (default: every width at full depth,
+ClassSR's three branch widths). ClassSR runs the argmax class. Beyond ClassSR, which has no
+budget, a FLOPs target is met by per-class logit offsets proportional to the classes' costs,
+``argmax_m logit_m - lambda C_m / C_t``, ``lambda`` solved for the target like the oracle's and
+ARM's ``eta`` (:func:`.budget.lagrangian_allocation`).
+
+The classifier is trained by ``ClassSRModel`` with the supernet frozen and saved in its own
+network file (``net_c_*.pth``) whose ``classsr`` entry names the supernet it was trained on;
+:func:`load_classifier` refuses it for any other supernet.
+"""
+from dataclasses import dataclass
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from wbsr_basicsr.archs.slimmable import SlimmableSupernet, Subnet
+from wbsr_basicsr.utils.checkpoints import parameter_checksums, read_checkpoint, verify_checksums
+
+from .budget import lagrangian_allocation
+
+CLASSIFIER_FORMAT = 'wbsr-classsr-classifier'
+CLASSIFIER_VERSION = 1
+COLLAPSE_SHARE = 0.9
+"""A classifier that sends more than this share of a set's patches to one class has collapsed."""
+TRAIN_HINT = ('python wbsr_basicsr/train.py -opt options/train/train_ClassSR_MSRResNet_x4.yml with '
+              'path.pretrain_network_g set to this supernet')
+
+
+def class_subnets(net: SlimmableSupernet, chosen: Optional[Sequence[Sequence[int]]] = None) -> Tuple[int, ...]:
+    """Indices into ``net.subnets`` of the classes, cheapest first: ``chosen`` ``[[w, d], ...]`` or, by
+    default, every width at full depth."""
+    if chosen is None:
+        chosen = [(width, net.full_subnet[1]) for width in net.widths]
+    indices = sorted({net.subnets.index(net.validate_subnet(subnet)) for subnet in chosen})
+    if len(indices) < 2 or len(indices) != len(chosen):
+        raise ValueError(f'ClassSR classes must be at least two distinct subnets, got {list(chosen)}.')
+    return tuple(indices)
+
+
+@dataclass(frozen=True)
+class ClassifierRouter:
+    """A classifier ``net`` whose class ``k`` runs the supernet's subnet ``subnet_ids[k]``."""
+
+    net: nn.Module
+    subnet_ids: Tuple[int, ...]
+    source: str
+
+    @torch.no_grad()
+    def logits(self, patches: Tensor, max_batch: int = 256) -> np.ndarray:
+        """``(N, M)`` logits of ``(N, C, P, P)`` LR patches."""
+        return torch.cat([self.net(patches[start:start + max_batch]).float().cpu()
+                          for start in range(0, len(patches), max_batch)]).numpy()
+
+    def allocate(self, logits: np.ndarray, costs: np.ndarray, target: Optional[float]) -> np.ndarray:
+        """Subnet index per patch: the argmax class, or with a ``target`` ratio of the full FLOPs
+        the classes offset by ``-lambda C_m / C_t`` (``lambda`` solved for the target, spent)."""
+        ids = np.asarray(self.subnet_ids)
+        if target is None:
+            return ids[np.argmax(logits, axis=1)]
+        class_costs = np.asarray(costs, dtype=np.float64)[ids]
+        ratio = min(1., target * np.max(costs) / class_costs[-1])  # the target as a ratio of the dearest class
+        return ids[lagrangian_allocation(-logits, class_costs, ratio, spend=True)]
+
+    def flops(self, patch_size: int) -> int:
+        """FLOPs of classifying one patch (ClassSR counts them)."""
+        return int(self.net.flops(patch_size, patch_size))
+
+    def summary(self, patch_size: int) -> Dict:
+        """What tables report of the classifier: source, parameters, FLOPs per patch, class subnets."""
+        return dict(source=self.source, parameters=sum(p.numel() for p in self.net.parameters()),
+                    flops_per_patch=self.flops(patch_size), subnet_ids=list(self.subnet_ids))
+
+    def describe(self, subnets: Sequence[Subnet], patch_size: int) -> str:
+        summary = self.summary(patch_size)
+        names = ' '.join(f'{subnets[i][0]}x{subnets[i][1]}' for i in self.subnet_ids)
+        return (f"ClassSR classifier ({summary['source']}): {summary['parameters']:,} parameters, "
+                f"{summary['flops_per_patch'] / 1e6:.3f} MFLOPs per patch; classes = subnets {names}")
+
+    def shares(self, usage: Sequence[float]) -> np.ndarray:
+        """Each class's share of the patches, from a row's per-subnet ``usage``."""
+        return np.asarray(usage)[list(self.subnet_ids)]
+
+
+def classifier_entry(network: Dict, subnets: Sequence[Subnet], scale: int, fingerprint: str) -> Dict:
+    """The ``classsr`` entry of a classifier's network file: its options and the supernet it routes."""
+    return dict(format=CLASSIFIER_FORMAT, version=CLASSIFIER_VERSION, network=dict(network),
+                subnets=[list(s) for s in subnets], scale=scale, supernet=fingerprint)
+
+
+def with_checksums(entry: Dict, content: Dict) -> Dict:
+    return dict(entry, checksums=parameter_checksums(content))
+
+
+def load_classifier(path: str, net: SlimmableSupernet, scale: int, fingerprint: str,
+                    device: torch.device) -> ClassifierRouter:
+    """The classifier saved at ``path``, checked against the supernet ``net`` (its parameters'
+    ``fingerprint``, subnets and ``scale``); ``ValueError`` naming the file and what differs."""
+    from basicsr.archs import build_network
+
+    content = read_checkpoint(path)
+    entry = content.get('classsr')
+    if entry is None:
+        raise ValueError(f'{path}: not a ClassSR classifier (net_c_*.pth of a ClassSRModel run): it has no '
+                         "'classsr' entry.")
+    if entry.get('format') != CLASSIFIER_FORMAT or entry.get('version') != CLASSIFIER_VERSION:
+        raise ValueError(f"{path}: its 'classsr' entry is not a {CLASSIFIER_FORMAT!r} version {CLASSIFIER_VERSION}.")
+    verify_checksums(path, content, entry.get('checksums') or {})
+    subnets = [tuple(s) for s in entry['subnets']]
+    differ = [f'subnet {s[0]}x{s[1]} (not in the network)' for s in subnets if s not in net.subnets]
+    if entry['scale'] != scale:
+        differ.append(f"scale {entry['scale']} (network: {scale})")
+    if entry['supernet'] != fingerprint:
+        differ.append('parameters (their checksum differs)')
+    if differ:
+        raise ValueError(f'{path}: this classifier was trained on another supernet: {"; ".join(differ)}. Train one on '
+                         f'this supernet: {TRAIN_HINT}.')
+    classifier = build_network(dict(entry['network']))
+    classifier.load_state_dict(content['params'])
+    return ClassifierRouter(classifier.to(device).eval(), class_subnets(net, subnets), path)
