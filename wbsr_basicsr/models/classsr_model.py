@@ -126,8 +126,7 @@ class ClassSRModel(WBSRModel):
         sum(losses.values()).backward()
         self.optimizer_c.step()
         chosen = probabilities.detach().argmax(1)
-        for k, index in enumerate(self.class_ids):
-            name = '{}x{}'.format(*self.supernet.subnets[index])
+        for k, name in enumerate(self.routing.classifier.class_names(self.supernet.subnets)):
             losses[f'classsr/p_{name}'] = probabilities[:, k].detach().mean()
             losses[f'classsr/argmax_{name}'] = (chosen == k).float().mean()
         self.log_dict = self.reduce_loss_dict({key: value.detach() for key, value in losses.items()})

@@ -375,7 +375,7 @@ class WBSRModel(HESLogging, SRModel):
             if entry['mode'] != 'classifier':
                 continue
             shares = classifier.shares(entry['usage'])
-            names = [f'{self.supernet.subnets[i][0]}x{self.supernet.subnets[i][1]}' for i in classifier.subnet_ids]
+            names = classifier.class_names(self.supernet.subnets)
             entry['class_shares'] = dict(zip(names, map(float, shares)))
             entry['collapsed'] = entry['target'] is None and bool(shares.max() > COLLAPSE_SHARE)
             logger.info(f"{dataset_name} {entry['row']}: class shares "

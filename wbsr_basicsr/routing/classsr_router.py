@@ -12,7 +12,7 @@ network file (``net_c_*.pth``) whose ``classsr`` entry names the supernet it was
 :func:`load_classifier` refuses it for any other supernet.
 """
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -75,11 +75,15 @@ class ClassifierRouter:
         return dict(source=self.source, parameters=sum(p.numel() for p in self.net.parameters()),
                     flops_per_patch=self.flops(patch_size), subnet_ids=list(self.subnet_ids))
 
+    def class_names(self, subnets: Sequence[Subnet]) -> List[str]:
+        """Each class's subnet as ``<width>x<depth>``; ``subnets``: the supernet's."""
+        return [f'{subnets[i][0]}x{subnets[i][1]}' for i in self.subnet_ids]
+
     def describe(self, subnets: Sequence[Subnet], patch_size: int) -> str:
         summary = self.summary(patch_size)
-        names = ' '.join(f'{subnets[i][0]}x{subnets[i][1]}' for i in self.subnet_ids)
         return (f"ClassSR classifier ({summary['source']}): {summary['parameters']:,} parameters, "
-                f"{summary['flops_per_patch'] / 1e6:.3f} MFLOPs per patch; classes = subnets {names}")
+                f"{summary['flops_per_patch'] / 1e6:.3f} MFLOPs per patch; classes = subnets "
+                f"{' '.join(self.class_names(subnets))}")
 
     def shares(self, usage: Sequence[float]) -> np.ndarray:
         """Each class's share of the patches, from a row's per-subnet ``usage``."""
