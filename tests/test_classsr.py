@@ -32,11 +32,15 @@ def test_class_and_average_losses_take_their_extremes():
 
 
 def test_classifier_shape_flops_and_budgeted_allocation():
+    torch.manual_seed(0)
     net = ClassSRClassifier(num_classes=3)
     assert net(torch.rand(5, 3, 32, 32)).shape == (5, 3)
     with FlopCounterMode(display=False) as counter:
         net(torch.rand(1, 3, 32, 32))
     assert net.flops(32, 32) == counter.get_total_flops()
+    patches = torch.rand(64, 3, 32, 32)
+    assert net(patches).std(0).min() > 1e-3  # the default initialisation sees its input
+    assert ClassSRClassifier(init_scale=0.1)(patches).std(0).max() < 1e-5  # ClassSR's starts input-blind
 
     router = ClassifierRouter(net, (0, 2, 3), 'test')
     costs = np.array([1., 2., 3., 4.])

@@ -21,10 +21,14 @@ class ClassSRClassifier(nn.Module):
         num_feat: channels of the stride-4 convolution and the 1 x 1 convolutions after it (128).
         num_out_feat: channels of the last 1 x 1 convolution, pooled into the linear layer (32).
         num_hidden: 1 x 1 convolutions at ``num_feat`` channels between the two (3).
+        init_scale: Kaiming initialisation of the convolutions times this (1). ClassSR's 0.1 leaves
+            the initial logits almost the same for every patch (their spread across patches 2e-7),
+            and training from it collapsed onto one class on one of two seeds (docs/results.md,
+            "Table 1").
     """
 
     def __init__(self, num_in_ch: int = 3, num_classes: int = 3, num_feat: int = 128, num_out_feat: int = 32,
-                 num_hidden: int = 3) -> None:
+                 num_hidden: int = 3, init_scale: float = 1.) -> None:
         super().__init__()
         layers = [nn.Conv2d(num_in_ch, num_feat, 4, 4), nn.LeakyReLU(0.1, inplace=True)]
         for _ in range(num_hidden):
@@ -32,7 +36,7 @@ class ClassSRClassifier(nn.Module):
         layers.append(nn.Conv2d(num_feat, num_out_feat, 1))
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(num_out_feat, num_classes)
-        default_init_weights([self.features], 0.1)
+        default_init_weights([self.features], init_scale)
         self.num_classes = num_classes
 
     def forward(self, x: Tensor) -> Tensor:
