@@ -17,7 +17,7 @@ from wbsr_basicsr.models.dynamic_inference import InferenceRow, Routing, allocat
 from wbsr_basicsr.models.patches import PatchLayout, chop
 from wbsr_basicsr.routing.arm_router import GREY_WEIGHTS, EdgeTable, edge_scores
 from wbsr_basicsr.routing.calibration import Calibration, calibrate
-from wbsr_basicsr.routing.frontier import compare_rows
+from wbsr_basicsr.routing.frontier import compare_rows, upper_frontier
 from wbsr_basicsr.routing.gradient_router import Router
 from wbsr_basicsr.utils.gradient_stats import difficulty_scores, patch_gradient_vectors
 
@@ -92,6 +92,11 @@ def test_rows_against_the_fixed_frontier_and_the_oracle():
     assert image['vs_oracle'] == pytest.approx(0.05)  # its own scope's oracle: 30.3 up to its 65% target, +0.5 point
     assert ceil['vs_fixed'] is None and ceil['vs_oracle'] is None  # below the cheapest subnet, the oracles
     assert 'vs_fixed' not in summary[0] and 'vs_oracle' not in summary[4]
+    # a subnet under the line between two others is no reference: sharing the patches between those reaches the line
+    points = [(25, 30.0), (50, 30.05), (60, 30.3), (80, 30.2), (100, 30.5), (100, 30.4)]
+    assert upper_frontier(points) == [(25, 30.0), (60, 30.3), (100, 30.5)]
+    assert upper_frontier([(25, 30.0), (50, 30.4), (100, 30.3)]) == [(25, 30.0), (50, 30.4)]
+    assert upper_frontier([]) == []
 
 
 def test_arm_and_pareto_budgets_hold_on_images_they_were_not_calibrated_on():

@@ -12,12 +12,21 @@ Point = Tuple[float, float]  # (% of the full FLOPs, metric)
 
 
 def upper_frontier(points: Sequence[Point]) -> List[Point]:
-    """The points no cheaper point matches or beats, by FLOPs."""
-    frontier: List[Point] = []
-    for flops, value in sorted(points):
-        if not frontier or value > frontier[-1][1]:
-            frontier.append((flops, value))
-    return frontier
+    """The fixed subnets' frontier: the upper concave hull of their ``(FLOPs, metric)`` points, up
+    to the best one. Two subnets sharing the patches in proportion score about the line between
+    them, so a subnet below such a line (or below a cheaper subnet) is no reference for routing."""
+    hull: List[Point] = []
+    for point in sorted(points):
+        while len(hull) >= 2 and _turn(hull[-2], hull[-1], point) >= 0:
+            hull.pop()
+        hull.append(point)
+    best = max(range(len(hull)), key=lambda index: hull[index][1], default=-1)
+    return hull[:best + 1]
+
+
+def _turn(first: Point, middle: Point, last: Point) -> float:
+    """Positive when ``middle`` lies below the line from ``first`` to ``last`` (x ascending)."""
+    return (middle[0] - first[0]) * (last[1] - first[1]) - (middle[1] - first[1]) * (last[0] - first[0])
 
 
 def interpolate(curve: Sequence[Point], flops: float, tolerance: float = 0.) -> float:
