@@ -2,9 +2,10 @@
 
     python scripts/plot_frontier.py results/<name>/wbsr_table_<set>.json [...] [--metric psnr] [--output F.png]
 
-One curve per router and scope (WBSR per ladder, ARM, the oracle) through its rows, sorted by
-FLOPs; the fixed subnets as labelled points; other rows (``ceil``, ``budget``) as single
-markers. Each PNG lands next to its JSON (``wbsr_table_<set>.png``) unless ``--output`` is given
+One curve per router and scope (WBSR per ladder, ARM, ClassSR, the oracle) through its rows,
+sorted by FLOPs; the fixed subnets as labelled points and their frontier (the ``vs fixed``
+reference) dotted; other rows (``ceil``, ``budget``, ClassSR's
+argmax) as single markers. Each PNG lands next to its JSON (``wbsr_table_<set>.png``) unless ``--output`` is given
 for a single table. Sweep rows (``target: [0.3, 0.4, ...]``) give the curves their points.
 """
 import argparse
@@ -19,14 +20,15 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
+from wbsr_basicsr.routing.frontier import upper_frontier  # noqa: E402
 from wbsr_basicsr.utils.atomic import write_atomically  # noqa: E402
 
-ROUTERS = {'target_flops': 'WBSR', 'arm': 'ARM', 'oracle': 'oracle'}
+ROUTERS = {'target_flops': 'WBSR', 'arm': 'ARM', 'classifier': 'ClassSR', 'oracle': 'oracle'}
 
 
 def curve_name(row: Dict) -> Optional[str]:
     """The legend entry of the curve ``row`` belongs to (None: a point of its own)."""
-    if row['mode'] not in ROUTERS:
+    if row['mode'] not in ROUTERS or row.get('scope') is None:
         return None
     ladder = f", {row['ladder'].replace('pareto', 'Pareto')} ladder" if row.get('ladder') else ''
     return f"{ROUTERS[row['mode']]} ({row['scope']} scope{ladder})"
@@ -56,6 +58,9 @@ def plot_table(table: Dict, metric: str, output: Path, scopes: Optional[List[str
         style = dict(linestyle='--', color='dimgrey' if 'dataset' in name else 'darkgrey') \
             if name.startswith('oracle') else dict(color=next(colours))
         axes.plot(xs, ys, marker='o', markersize=3, label=name, **style)
+    hull = upper_frontier([(row['flops_percent'], row[metric]) for row in rows if row['mode'] == 'fixed'])
+    if hull:
+        axes.plot(*zip(*hull), color='black', linewidth=0.8, linestyle=':', label='fixed frontier (vs fixed)')
     axes.scatter([], [], color='black', marker='s', s=18, label='fixed subnets')
     axes.set_xlabel('% of the full network\'s FLOPs (per 32 x 32 LR patch)')
     axes.set_ylabel(metric.upper())
