@@ -168,3 +168,24 @@ def test_a_collapsed_classifier_is_reported_and_a_foreign_one_refused(tmp_path, 
     options['path'].pop('pretrain_network_c')
     with pytest.raises(ValueError, match=r"rows \['classifier'\] need a ClassSR classifier trained on this supernet"):
         run_pipeline(basicsr.test.test_pipeline, tmp_path, options)
+
+
+def test_classsr_training_options_are_checked(tmp_path, mini_div2k_x2, tiny_pairs, trained_wbsr, run_pipeline,
+                                              monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cases = [(('path', 'ignore_resume_networks'), 'set path.ignore_resume_networks: \\[network_g\\]'),
+             ((None, 'network_c'), 'set network_c'), (('train', 'optim_c'), 'set train.optim_c'),
+             (('path', 'pretrain_network_g'), 'set path.pretrain_network_g'),
+             (('train', 'pixel_opt'), 'set train.pixel_opt')]
+    for index, ((section, key), message) in enumerate(cases):
+        options = classsr_train_options(mini_div2k_x2, tiny_pairs, trained_wbsr, 1, f'classsr_bad_{index}')
+        (options[section] if section else options).pop(key)
+        with pytest.raises(ValueError, match=message):
+            run_pipeline(basicsr.train.train_pipeline, tmp_path, options)
+    options = classsr_train_options(mini_div2k_x2, tiny_pairs, trained_wbsr, 1, 'classsr_bad_classes')
+    options['classsr'] = dict(subnets=[[8, 2], [16, 2], [16, 1]])
+    with pytest.raises(ValueError, match='network_c has 2 classes; classsr.subnets names 3'):
+        run_pipeline(basicsr.train.train_pipeline, tmp_path, options)
+    options['classsr'] = dict(subnet=CLASSES)
+    with pytest.raises(ValueError, match='classsr: unknown option subnet'):
+        run_pipeline(basicsr.train.train_pipeline, tmp_path, options)

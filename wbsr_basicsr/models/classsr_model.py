@@ -50,6 +50,12 @@ class ClassSRModel(WBSRModel):
         if not opt['path'].get('pretrain_network_g'):
             raise ValueError('ClassSRModel: set path.pretrain_network_g to a trained WBSR supernet checkpoint: the '
                              'classifier routes its subnets, which stay frozen.')
+        if opt['is_train'] and not opt.get('network_c'):
+            raise ValueError('ClassSRModel: set network_c, the classifier to train ({type: ClassSRClassifier, '
+                             'num_classes: <classes>}).')
+        if opt['is_train'] and not (opt.get('train') or {}).get('optim_c'):
+            raise ValueError('ClassSRModel: set train.optim_c, the classifier\'s optimizer (ClassSR: {type: Adam, '
+                             'lr: 2e-4, betas: [0.9, 0.99]}).')
         if opt['is_train'] and 'network_g' not in (opt['path'].get('ignore_resume_networks') or []):
             raise ValueError('ClassSRModel: set path.ignore_resume_networks: [network_g]. The supernet is frozen and '
                              'not saved with the classifier, so a resumed run must load it from '
