@@ -47,20 +47,31 @@ class ClassSRModel(WBSRModel):
     default_rows = ({'mode': 'classifier'}, {'mode': 'fixed', 'subnet': 'full'})
 
     def __init__(self, opt: dict) -> None:
-        if not opt['path'].get('pretrain_network_g'):
-            raise ValueError('ClassSRModel: set path.pretrain_network_g to a trained WBSR supernet checkpoint: the '
-                             'classifier routes its subnets, which stay frozen.')
-        if opt['is_train'] and not opt.get('network_c'):
-            raise ValueError('ClassSRModel: set network_c, the classifier to train ({type: ClassSRClassifier, '
-                             'num_classes: <classes>}).')
-        if opt['is_train'] and not (opt.get('train') or {}).get('optim_c'):
-            raise ValueError('ClassSRModel: set train.optim_c, the classifier\'s optimizer (ClassSR: {type: Adam, '
-                             'lr: 2e-4, betas: [0.9, 0.99]}).')
-        if opt['is_train'] and 'network_g' not in (opt['path'].get('ignore_resume_networks') or []):
-            raise ValueError('ClassSRModel: set path.ignore_resume_networks: [network_g]. The supernet is frozen and '
-                             'not saved with the classifier, so a resumed run must load it from '
-                             'path.pretrain_network_g.')
+        self._check_options(opt)
         super().__init__(opt)
+
+    @staticmethod
+    def _check_options(opt: dict) -> None:
+        """A one-line error for the first option a ClassSR run cannot do without."""
+        train = opt.get('train') or {}
+        training = opt['is_train']
+        required = (
+            (opt['path'].get('pretrain_network_g'), 'set path.pretrain_network_g to a trained WBSR supernet '
+             'checkpoint: the classifier routes its subnets, which stay frozen.'),
+            (not training or opt.get('network_c'), 'set network_c, the classifier to train ({type: ClassSRClassifier, '
+             'num_classes: <classes>}).'),
+            (not training or train.get('optim_c'), "set train.optim_c, the classifier's optimizer (ClassSR: {type: "
+             'Adam, lr: 2e-4, betas: [0.9, 0.99]}).'),
+            (not training or train.get('pixel_opt'), 'set train.pixel_opt (ClassSR: {type: L1Loss, loss_weight: '
+             '1000}).'),
+            (not training or 'network_g' in (opt['path'].get('ignore_resume_networks') or []),
+             'set path.ignore_resume_networks: [network_g]. The supernet is frozen and not saved with the classifier, '
+             'so a resumed run must load it from path.pretrain_network_g.'),
+            (not training or not train.get('ema_decay'), 'train.ema_decay must be 0 (the classifier keeps no EMA '
+             'copy).'))
+        for present, message in required:
+            if not present:
+                raise ValueError(f'ClassSRModel: {message}')
 
     def model_to_device(self, net: nn.Module) -> nn.Module:
         """The frozen supernet is placed without DistributedDataParallel (it has nothing to train)."""
@@ -71,8 +82,6 @@ class ClassSRModel(WBSRModel):
     def init_training_settings(self) -> None:
         """Freeze the supernet; build the classifier, its losses, optimizer and schedulers."""
         train_opt = self.opt['train']
-        if train_opt.get('ema_decay', 0):
-            raise ValueError('ClassSRModel: train.ema_decay must be 0 (the classifier keeps no EMA copy).')
         self.ema_decay = 0
         self.supernet: SlimmableSupernet = self.get_bare_model(self.net_g)
         self.supernet.requires_grad_(False).eval()
@@ -86,9 +95,6 @@ class ClassSRModel(WBSRModel):
             raise ValueError(f'network_c has {num_classes} classes; classsr.subnets names {len(self.class_ids)}.')
         self._load_classifier()
         self.net_c.train()
-        for key, default in CLASSSR_LOSSES.items():
-            if train_opt.get(key) is None and default is None:
-                raise ValueError(f'ClassSRModel: set train.{key} (ClassSR: {{type: L1Loss, loss_weight: 1000}}).')
         self.cri_pix, self.cri_class, self.cri_average = (
             build_loss(dict(train_opt.get(key) or default)).to(self.device) for key, default in CLASSSR_LOSSES.items())
         self.cri_perceptual = None
