@@ -4,9 +4,9 @@
 
 One curve per router and scope (WBSR per ladder, ARM, ClassSR, the oracle) through its rows,
 sorted by FLOPs; the fixed subnets as labelled points and their frontier (the ``vs fixed``
-reference) dotted; other rows (``ceil``, ``budget``, ClassSR's
-argmax) as single markers. Each PNG lands next to its JSON (``wbsr_table_<set>.png``) unless ``--output`` is given
-for a single table. Sweep rows (``target: [0.3, 0.4, ...]``) give the curves their points.
+reference) dotted; other rows (``ceil``, ``budget``, ClassSR's argmax) as single markers. Each PNG
+lands next to its JSON (``wbsr_table_<set>.png``) unless ``--output`` is given for a single
+table. Sweep rows (``target: [0.3, 0.4, ...]``) give the curves their points.
 """
 import argparse
 import json

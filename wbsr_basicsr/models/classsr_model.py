@@ -85,6 +85,7 @@ class ClassSRModel(WBSRModel):
         self.ema_decay = 0
         self.supernet: SlimmableSupernet = self.get_bare_model(self.net_g)
         self.supernet.requires_grad_(False).eval()
+        self.frozen_fingerprint = super().supernet_fingerprint()
         classsr = dict(self.opt.get('classsr') or {})
         check_keys('classsr', classsr, CLASSSR_KEYS)
         self.class_ids = class_subnets(self.supernet, classsr.get('subnets'))
@@ -100,6 +101,10 @@ class ClassSRModel(WBSRModel):
         self.cri_perceptual = None
         self.setup_optimizers()
         self.setup_schedulers()
+
+    def supernet_fingerprint(self) -> str:
+        """In training, the frozen supernet's checksum, computed once (every save names it)."""
+        return getattr(self, 'frozen_fingerprint', None) or super().supernet_fingerprint()
 
     def _load_classifier(self) -> None:
         """Continue from ``path.pretrain_network_c`` if given, checked against this supernet."""

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet, Subnet
-from wbsr_basicsr.utils.checkpoints import parameter_checksums, read_checkpoint, verify_checksums
+from wbsr_basicsr.utils.checkpoints import parameter_checksums, read_checkpoint, read_entry
 
 from .budget import lagrangian_allocation
 
@@ -107,13 +107,10 @@ def load_classifier(path: str, net: SlimmableSupernet, scale: int, fingerprint: 
     from basicsr.archs import build_network
 
     content = read_checkpoint(path)
-    entry = content.get('classsr')
+    entry = read_entry(path, content, 'classsr', CLASSIFIER_FORMAT, CLASSIFIER_VERSION)
     if entry is None:
         raise ValueError(f'{path}: not a ClassSR classifier (net_c_*.pth of a ClassSRModel run): it has no '
                          "'classsr' entry.")
-    if entry.get('format') != CLASSIFIER_FORMAT or entry.get('version') != CLASSIFIER_VERSION:
-        raise ValueError(f"{path}: its 'classsr' entry is not a {CLASSIFIER_FORMAT!r} version {CLASSIFIER_VERSION}.")
-    verify_checksums(path, content, entry.get('checksums') or {})
     subnets = [tuple(s) for s in entry['subnets']]
     differ = [f'subnet {s[0]}x{s[1]} (not in the network)' for s in subnets if s not in net.subnets]
     if entry['scale'] != scale:

@@ -5,9 +5,10 @@
   file plus its ``wbsr`` entry, which holds :func:`parameter_checksums`.
 - :func:`save_training_state` writes BasicSR's resume state atomically.
 - :func:`read_checkpoint` loads a network file or says in one line what is wrong with it;
-  :func:`verify_checksums` finds damaged tensor bytes; :func:`read_wbsr_entry` checks a WBSR
-  file's ``wbsr`` entry; :func:`load_supernet` builds the network a WBSR file records, for the
-  scripts that need no option file.
+  :func:`verify_checksums` finds damaged tensor bytes; :func:`read_entry` checks the entry a
+  WBSR file carries (a supernet's ``wbsr``: :func:`read_wbsr_entry`; a classifier's ``classsr``);
+  :func:`load_supernet` builds the network a WBSR file records, for the scripts that need no
+  option file.
 """
 import hashlib
 import os
@@ -97,17 +98,23 @@ def read_checkpoint(path: str) -> NetworkFile:
     return content
 
 
-def read_wbsr_entry(path: str, content: NetworkFile, verify: bool = True) -> Optional[Dict]:
-    """The ``wbsr`` entry of a network file read from ``path`` (None for a plain BasicSR file), its
-    format checked and, if ``verify``, the parameters against its checksums."""
-    extras = content.get('wbsr')
-    if extras is None:
+def read_entry(path: str, content: NetworkFile, key: str, file_format: str, version: int,
+               verify: bool = True) -> Optional[Dict]:
+    """The ``key`` entry of a network file read from ``path`` (None if it has none), its format and
+    version checked and, if ``verify``, the parameters against the checksums it holds."""
+    entry = content.get(key)
+    if entry is None:
         return None
-    if extras.get('format') != CHECKPOINT_FORMAT or extras.get('version') != CHECKPOINT_VERSION:
-        raise ValueError(f"{path}: its 'wbsr' entry is not a {CHECKPOINT_FORMAT!r} version {CHECKPOINT_VERSION}.")
+    if entry.get('format') != file_format or entry.get('version') != version:
+        raise ValueError(f"{path}: its '{key}' entry is not a {file_format!r} version {version}.")
     if verify:
-        verify_checksums(path, content, extras.get('checksums') or {})
-    return extras
+        verify_checksums(path, content, entry.get('checksums') or {})
+    return entry
+
+
+def read_wbsr_entry(path: str, content: NetworkFile, verify: bool = True) -> Optional[Dict]:
+    """The ``wbsr`` entry of a network file read from ``path`` (None for a plain BasicSR file)."""
+    return read_entry(path, content, 'wbsr', CHECKPOINT_FORMAT, CHECKPOINT_VERSION, verify)
 
 
 def load_supernet(path: str, network_opt: Optional[Dict] = None,
