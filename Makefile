@@ -1,5 +1,5 @@
 # The README's commands. Each one sets up its own pinned environment in .venv first.
-.PHONY: setup demo test reproduce
+.PHONY: setup demo test test-quick reproduce
 
 setup:
 	bash scripts/setup_env.sh
@@ -9,6 +9,10 @@ demo:
 
 test:
 	bash scripts/run_tests.sh
+
+# The unit tests only, for development (no BasicSR pipeline runs): about a minute.
+test-quick:
+	bash scripts/run_tests.sh -m "not pipeline"
 
 # Table 2 of the paper, resumable (docs/results.md, "Table 2"): make reproduce [TRAIN=...] [BENCH=...] [PRESET=cpu|paper] [SEEDS=2]
 TRAIN ?= datasets/DIV2K

@@ -14,6 +14,12 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(include=['wbsr_basicsr', 'wbsr_basicsr.*']),
     python_requires='>=3.9',
+    entry_points={'console_scripts': [
+        'wbsr-infer = wbsr_basicsr.cli.inference:main',
+        'wbsr-calibrate = wbsr_basicsr.cli.calibrate:main',
+        'wbsr-export = wbsr_basicsr.cli.export:main',
+        'wbsr-plot-frontier = wbsr_basicsr.cli.plot_frontier:main',
+    ]},
     install_requires=[
         'basicsr>=1.4.2,<1.5',
         'torch>=2.1',

@@ -33,11 +33,11 @@ import torch
 import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
 from timing import interleaved_medians
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
-from wbsr_basicsr.models.dynamic_inference import InferenceRow, Routing
-from wbsr_basicsr.models.patches import PatchLayout, chop
-from wbsr_basicsr.models.upscaler import Upscaler
-from wbsr_basicsr.routing.gradient_router import Router
-from wbsr_basicsr.utils.checkpoints import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, parameter_checksums
+from wbsr_basicsr.inference.checkpoint import LoadedRouting, RoutingGeometry, SupernetEntry
+from wbsr_basicsr.inference.patches import PatchLayout, chop
+from wbsr_basicsr.inference.upscaler import Upscaler
+from wbsr_basicsr.routing import RoutingData, router_class
+from wbsr_basicsr.routing.gradient_router import DifficultyClasses
 from wbsr_basicsr.utils.gradient_stats import difficulty_scores, patch_gradient_vectors
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,17 +50,18 @@ def photo(width: int, height: int) -> torch.Tensor:
     return torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.
 
 
-def own_router(net: WBSRMSRResNet, image: torch.Tensor, stride: int) -> Router:
+def own_router(net: WBSRMSRResNet, image: torch.Tensor, stride: int) -> DifficultyClasses:
     layout = PatchLayout.cover(image.shape[-2], image.shape[-1], 32, stride)
-    return Router.from_scores(difficulty_scores(patch_gradient_vectors(chop(image, layout))).numpy(), 10, 32, stride)
+    scores = difficulty_scores(patch_gradient_vectors(chop(image, layout))).numpy()
+    return DifficultyClasses.from_scores(scores, 10, 32, stride)
 
 
 def speed(args: argparse.Namespace, net: WBSRMSRResNet, plain: torch.nn.Module, size: Tuple[int, int]) -> None:
     image = photo(*size)
-    upscaler = Upscaler(net, Routing(own_router(net, image, args.stride)), 4, max_batch=args.max_batch)
-    target = args.target if args.flops == 'patch' else upscaler.patch_target(args.target, [image.shape[-2:]])
-    routed = InferenceRow('target_flops', target=target, scope='image')
-    full = InferenceRow('fixed', subnet=net.full_subnet)
+    loaded = LoadedRouting(RoutingData(own_router(net, image, args.stride)), RoutingGeometry(32, args.stride))
+    upscaler = Upscaler(net, loaded, 4, max_batch=args.max_batch, budget=args.flops)
+    routed = router_class('target_flops')(target=args.target, scope='image')
+    full = router_class('whole')(subnet=net.full_subnet)
     result = upscaler.upscale(image, routed)
 
     def plain_full() -> torch.Tensor:
@@ -81,11 +82,8 @@ def memory(args: argparse.Namespace, net: WBSRMSRResNet) -> None:
     image = photo(args.memory, args.memory)
     router = own_router(net, image, args.stride)
     with tempfile.TemporaryDirectory() as folder:
-        content = {'params': net.state_dict()}
-        content['wbsr'] = dict(format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, router=router.to_dict(),
-                               network=NETWORK, scale=4, subnets=[list(s) for s in net.subnets],
-                               checksums=parameter_checksums(content))
-        torch.save(content, f'{folder}/net.pth')
+        entry = SupernetEntry(NETWORK, 4, tuple(net.subnets), router)
+        torch.save(entry.store({'params': net.state_dict()}), f'{folder}/net.pth')
         rgb = (image[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         cv2.imwrite(f'{folder}/lr.png', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         command = [sys.executable, str(REPO / 'inference' / 'inference_wbsr.py'), '-i', f'{folder}/lr.png', '-o',

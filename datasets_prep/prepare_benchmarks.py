@@ -31,10 +31,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 from tqdm import tqdm
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from prep_common import (BadInput, LmdbWriter, add_run_options, bicubic_downsample,  # noqa: E402
-                         folder_bytes, list_images, manifest_settings, mod_crop, read_bgr, run_cli, write_manifest)
-from wbsr_basicsr.utils.atomic import remove_incomplete, write_atomically  # noqa: E402
+from wbsr_basicsr.data.preparation import (BadInput, LmdbWriter, add_run_options, bicubic_downsample, folder_bytes,
+                                           list_images, manifest_settings, mod_crop, read_bgr, run_cli, write_manifest)
+from wbsr_basicsr.utils.atomic import remove_incomplete, write_atomically
 
 STANDARD_SETS = ('Set5', 'Set14', 'B100', 'Urban100', 'Manga109')
 DIV8K_SETS = {'Test2K': (1201, 1300, 4), 'Test4K': (1301, 1400, 2), 'Test8K': (1401, 1500, 1)}

@@ -38,14 +38,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from prep_common import (BadInput, LmdbWriter, add_run_options, bicubic_downsample, folder_bytes,  # noqa: E402
-                         list_images, manifest_settings, mod_crop, read_bgr, run_cli)
-
-from wbsr_basicsr.losses.bdloss_prior import SPACES, fit_prior, save_priors, to_space  # noqa: E402
-from wbsr_basicsr.data.hes_statistics import HESStatistics  # noqa: E402
-from wbsr_basicsr.utils.atomic import remove_incomplete, write_atomically  # noqa: E402
-from wbsr_basicsr.utils.gradient_stats import grid_gradient_vectors, grid_positions  # noqa: E402
+from wbsr_basicsr.data.hes_statistics import HESStatistics
+from wbsr_basicsr.data.preparation import (BadInput, LmdbWriter, add_run_options, bicubic_downsample, folder_bytes,
+                                           list_images, manifest_settings, mod_crop, read_bgr, run_cli)
+from wbsr_basicsr.losses.bdloss_prior import SPACES, fit_prior, save_priors, to_space
+from wbsr_basicsr.utils.atomic import remove_incomplete, write_atomically
+from wbsr_basicsr.utils.gradient_stats import grid_gradient_vectors, grid_positions
 
 SUPPORTED_SCALES = (2, 3, 4)
 HR_MODULUS = 12  # lcm of the supported scales

@@ -30,9 +30,9 @@ import cv2
 import numpy as np
 import yaml
 
+from wbsr_basicsr.data.preparation import bicubic_downsample, mod_crop
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / 'datasets_prep'))
-from prep_common import bicubic_downsample, mod_crop  # noqa: E402
 
 TRAIN_PHOTOS = ('astronaut', 'rocket', 'immunohistochemistry', 'hubble_deep_field', 'retina')
 HELDOUT_PHOTOS = ('chelsea', 'coffee')

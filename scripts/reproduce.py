@@ -16,10 +16,8 @@ network (WBSR-dagger). Prints Table 2 in the paper's layout (mean +- std over se
 figures beside ours when the preset and sets match its setting) and writes it as
 ``<out>/reproduce/table2_<preset>.json`` and ``.md``.
 
-Presets: ``cpu`` (MSRResNet num_feat 32, 8 blocks, supernet 18/26/32 x 2/4/8, GT 96, batch 8,
-2,000 iterations, Adam 5e-4 cosine; sized for 2 CPU cores) and ``paper`` (the shipped option
-files' sizes: num_feat 64, 16 blocks, 36/52/64 x 4/8/16, GT 128, batch 16, 201,300 iterations,
-Adam 2e-4, on one GPU). Every value can be overridden (``--iters`` ...).
+Presets: ``cpu`` (sized for 2 CPU cores) and ``paper`` (the shipped option files' sizes, one
+GPU), in ``wbsr_basicsr/studies/presets.py``. Every value can be overridden (``--iters`` ...).
 
 Resumable: a finished run (its result file) is skipped, a killed one continues
 (``--auto_resume``); runs started with other settings are refused (use another ``--out``).
@@ -32,19 +30,13 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from training_study import REPO, Recipe, train_and_test  # noqa: E402
+from wbsr_basicsr.studies.presets import PRESETS
+from wbsr_basicsr.studies.runs import Recipe, train_and_test
+from wbsr_basicsr.utils.atomic import write_atomically, write_json
 
-from wbsr_basicsr.utils.atomic import write_atomically, write_json  # noqa: E402
-
+REPO = Path(__file__).resolve().parents[1]
 CONFIGS = (('SRResNet', 'plain:l1'), ('+HES', 'plain+hes:l1'), ('+Lbd', 'plain:bd-laplace@0.01'),
            ('WBSR', 'supernet+hes:bd-laplace@0.01'))
-PRESETS = {
-    'cpu': dict(iters=2000, lr=5e-4, gt_size=96, batch=8, num_feat=32, num_block=8, widths=[18, 26, 32],
-                depths=[2, 4, 8], num_gpu=0, sets=['Set5', 'Set14']),
-    'paper': dict(iters=201300, lr=2e-4, gt_size=128, batch=16, num_feat=64, num_block=16, widths=[36, 52, 64],
-                  depths=[4, 8, 16], num_gpu=1, sets=['Test2K', 'Test4K']),
-}
 PAPER_TABLE2 = {  # MSRResNet x4 rows of the paper's Table 2: PSNR, SSIM, % FLOPs
     'Test2K': {'SRResNet': (26.19, 0.7624, 100), '+HES': (26.24, 0.7665, 69), '+Lbd': (26.21, 0.7658, 69),
                'WBSR': (26.26, 0.7673, 65), 'WBSR-dagger': (26.38, 0.7684, 100)},

@@ -9,7 +9,8 @@ python=${PYTHON:-python3}
 stamp="$venv/.wbsr-requirements"
 basicsr_pin='basicsr==1.4.2'
 
-if [ -f "$stamp" ] && cmp -s requirements.txt "$stamp" && "$venv/bin/python" -c 'import wbsr_basicsr' 2>/dev/null; then
+# The stamp holds what was installed: the pinned requirements and the package's own setup.py.
+if [ -f "$stamp" ] && cat requirements.txt setup.py | cmp -s - "$stamp" && "$venv/bin/python" -c 'import wbsr_basicsr' 2>/dev/null; then
     exit 0
 fi
 echo "[setup] creating $venv with the pinned requirements (first run downloads torch, about 5 GB)"
@@ -20,4 +21,4 @@ echo "[setup] creating $venv with the pinned requirements (first run downloads t
 "$venv/bin/pip" install --quiet --no-build-isolation --no-deps "$basicsr_pin"
 "$venv/bin/pip" install --quiet --no-build-isolation --no-deps -e .
 "$venv/bin/python" -c 'import torchvision.ops, wbsr_basicsr; print("[setup] ok: torch", __import__("torch").__version__)'
-cp requirements.txt "$stamp"
+cat requirements.txt setup.py > "$stamp"

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 import wbsr_basicsr  # noqa: F401  (compatibility fixes and registration, before basicsr)
+from wbsr_basicsr.data.preparation import bicubic_downsample
 from basicsr.utils import logger as basicsr_logger
 from skimage import data as skimage_data
 
@@ -39,7 +40,7 @@ def write_paired_folder(root: Path, scale: int, hr_size: int, names: Iterable[st
         rgb = photo_rgb(name)
         top, left = (rgb.shape[0] - hr_size) // 2, (rgb.shape[1] - hr_size) // 2
         hr = rgb[top:top + hr_size, left:left + hr_size]
-        lr = prep_common().bicubic_downsample(hr, scale)
+        lr = bicubic_downsample(hr, scale)
         cv2.imwrite(str(gt_dir / f'{name}.png'), cv2.cvtColor(hr, cv2.COLOR_RGB2BGR))
         cv2.imwrite(str(lq_dir / f'{name}.png'), cv2.cvtColor(lr, cv2.COLOR_RGB2BGR))
     return gt_dir, lq_dir
@@ -101,6 +102,12 @@ def wbsr_train_options(prepared: Path, val_pairs, total_iter: int, strategy: str
     )
 
 
+def make_row(mode: str, **options):
+    """One inference row, as ``val.rows`` entry ``{mode: ..., **options}`` makes it."""
+    from wbsr_basicsr.routing import router_class
+    return router_class(mode)(**options)
+
+
 def newest_log(folder: Path, prefix: str) -> str:
     logs = sorted(folder.glob(f'{prefix}_*.log'), key=lambda p: p.stat().st_mtime)
     assert logs, f'no {prefix} log in {folder}'
@@ -129,13 +136,8 @@ def write_mini_div2k(root: Path, names=COLOUR_PHOTOS[:3], official_scales=()) ->
             lr_dir = root / 'DIV2K_train_LR_bicubic' / f'X{scale}'
             lr_dir.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(lr_dir / f'{index:04d}x{scale}.png'),
-                        prep_common().bicubic_downsample(bgr, scale))
+                        bicubic_downsample(bgr, scale))
     return root
-
-
-def prep_common() -> ModuleType:
-    """``datasets_prep/prep_common.py``, whose MATLAB-bicubic downsampling the fixtures use too."""
-    return load_script('prep_common', REPO / 'datasets_prep' / 'prep_common.py')
 
 
 def _reset_basicsr_logger() -> None:
@@ -196,3 +198,15 @@ def trained_wbsr(tmp_path_factory: pytest.TempPathFactory, mini_div2k_x2: Path, 
         pipeline_runner(monkeypatch)(basicsr.train.train_pipeline, root,
                                      wbsr_train_options(mini_div2k_x2, tiny_pairs, 2, name='wbsr_trained'))
     return root / 'experiments' / 'wbsr_trained' / 'models' / 'net_g_latest.pth'
+
+
+PIPELINE_FIXTURES = {'run_pipeline', 'trained_wbsr', 'mini_div2k_x2'}
+PIPELINE_MODULES = {'test_demo', 'test_reproduce'}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Mark as ``pipeline`` the tests that run BasicSR's pipelines, the preparation script or whole
+    commands in subprocesses (``make test-quick`` leaves them out; ``make test`` runs everything)."""
+    for item in items:
+        if PIPELINE_FIXTURES & set(getattr(item, 'fixturenames', ())) or item.module.__name__ in PIPELINE_MODULES:
+            item.add_marker(pytest.mark.pipeline)

@@ -13,7 +13,7 @@ import basicsr.train
 from conftest import NETWORK, PSNR, SCALE, newest_log, paired_dataset
 from wbsr_basicsr.archs.classsr_classifier_arch import ClassSRClassifier
 from wbsr_basicsr.losses.classsr_loss import AverageLoss, ClassLoss
-from wbsr_basicsr.routing.classsr_router import ClassifierRouter, with_checksums
+from wbsr_basicsr.routing.classsr_router import Classifier, with_checksums
 
 CLASSES = [[8, 2], [16, 2]]  # the default: every width of the tiny supernet at full depth
 
@@ -42,7 +42,7 @@ def test_classifier_shape_flops_and_budgeted_allocation():
     assert net(patches).std(0).min() > 1e-3  # the default initialisation sees its input
     assert ClassSRClassifier(init_scale=0.1)(patches).std(0).max() < 1e-5  # ClassSR's starts input-blind
 
-    router = ClassifierRouter(net, (0, 2, 3), 'test')
+    router = Classifier(net, (0, 2, 3), 'test')
     costs = np.array([1., 2., 3., 4.])
     logits = np.random.default_rng(0).normal(size=(400, 3))
     assert np.array_equal(router.allocate(logits, costs, None), np.array([0, 2, 3])[logits.argmax(1)])

@@ -4,13 +4,14 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from conftest import photo_rgb
+from conftest import make_row, photo_rgb
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
-from wbsr_basicsr.models.dynamic_inference import (InferenceRow, Routing, allocate, dataset_allocations, image_patches,
-                                                   infer_image, parse_rows)
-from wbsr_basicsr.models.patches import MergeBuffer, PatchLayout, chop, run_routed
+from wbsr_basicsr.inference.engine import Engine
+from wbsr_basicsr.inference.patches import MergeBuffer, PatchLayout, chop
+from wbsr_basicsr.inference.rows import parse_rows
+from wbsr_basicsr.routing import RoutingData
 from wbsr_basicsr.routing.budget import allocate_to_target, alpha_for_target, lagrangian_allocation, route_budget
-from wbsr_basicsr.routing.gradient_router import Router, route_ceil
+from wbsr_basicsr.routing.gradient_router import DifficultyClasses, route_ceil
 from wbsr_basicsr.utils.gradient_stats import (assign_classes, class_thresholds, difficulty_scores,
                                                patch_gradient_vectors)
 
@@ -79,7 +80,7 @@ def test_run_routed_equals_each_subnet_on_its_patches_merged():
     layout = PatchLayout.cover(45, 70, 16, 12)
     patches = chop(image, layout)
     subnet_ids = np.random.default_rng(1).integers(0, len(net.subnets), len(patches))
-    merged = run_routed(net, patches, subnet_ids, layout, max_batch=3)
+    merged = Engine(net, RoutingData(), 16, 12, max_batch=3).run_routed(patches, subnet_ids, layout)
     assert net.active_subnet == net.full_subnet
     expected = []
     with torch.no_grad():
@@ -97,23 +98,23 @@ def test_infer_image_flops_usage_and_shapes(height, width, channels):
     net = WBSRMSRResNet(num_in_ch=channels, num_out_ch=channels, num_feat=16, num_block=4, widths=(8, 16),
                         depths=(2, 4), upscale=2)
     scores = difficulty_scores(patch_gradient_vectors(torch.rand(200, channels, 16, 16) ** 3)).numpy()
-    router = Router.from_scores(scores, 4, 16, 12)
+    router = DifficultyClasses.from_scores(scores, 4, 16, 12)
     image = torch.rand(1, channels, height, width)
-    result = infer_image(net, image, InferenceRow('ceil'), Routing(router), 16, 12, max_batch=2)
+    result = Engine(net, RoutingData(router), 16, 12, max_batch=2).infer(image, make_row('ceil'))
     assert result.sr.shape == (1, channels, 2 * height, 2 * width)
     per_patch = [net.flops(net.subnets[i], (16, 16)) for i in result.subnet_ids]
     assert result.flops_per_patch == pytest.approx(np.mean(per_patch))
     assert len(result.subnet_ids) == len(result.layout.corners)
     assert result.router_flops_per_patch == router.flops(channels) > 0
     assert np.array_equal(result.subnet_ids, route_ceil(router.scores_and_classes(chop(image, result.layout))[1], 4, 4))
-    full = infer_image(net, image, InferenceRow('fixed', subnet=net.full_subnet), Routing(), 16, 12)
+    full = Engine(net, RoutingData(), 16, 12).infer(image, make_row('fixed', subnet=net.full_subnet))
     assert full.flops_per_patch == net.flops(None, (16, 16)) and full.router_flops_per_patch == 0
 
 
 def test_router_round_trip_and_target_calibration():
     scores = np.random.default_rng(0).gamma(2., 0.1, 5000)
-    router = Router.from_scores(scores, 10, 32, 28)
-    assert sum(router.class_counts) == 5000 and Router.from_dict(router.to_dict()) == router
+    router = DifficultyClasses.from_scores(scores, 10, 32, 28)
+    assert sum(router.class_counts) == 5000 and DifficultyClasses.from_dict(router.to_dict()) == router
     net = WBSRMSRResNet()
     costs = [net.flops(s) for s in net.subnets]
     alpha = router.alpha_for_target(costs, 0.65)
@@ -134,18 +135,17 @@ def test_budget_scopes_hold_on_images_they_were_not_calibrated_on(target):
     ``dataset`` scope the set within 1 point."""
     calibration = torch.from_numpy(photo_rgb('astronaut')).permute(2, 0, 1)[None].float() / 255.
     scores = difficulty_scores(patch_gradient_vectors(chop(calibration, PatchLayout.cover(512, 512, 32, 28)))).numpy()
-    router = Router.from_scores(scores, 10, 32, 28)
-    net = WBSRMSRResNet()
-    costs = np.array([net.flops(s) for s in net.subnets], dtype=np.float64)
-    image_row = InferenceRow('target_flops', target=target, scope='image')
+    engine = Engine(WBSRMSRResNet(), RoutingData(DifficultyClasses.from_scores(scores, 10, 32, 28)), 32, 28)
+    costs = engine.costs
+    image_row = make_row('target_flops', target=target, scope='image')
     for image in heldout_images():
-        patches = image_patches([image_row], net, Routing(router), image, None, 32, 28, 256)
-        assert len(patches.patches) >= 20
-        achieved = costs[allocate(image_row, [patches], net, Routing(router), costs)].mean() / costs.max()
+        patches = engine.measure([image_row], image)
+        assert patches.count >= 20
+        achieved = costs[engine.allocate(image_row, [patches])].mean() / costs.max()
         assert abs(achieved - target) <= 0.02, achieved
-    dataset_row = InferenceRow('target_flops', target=target, scope='dataset')
-    allocations = dataset_allocations(((image, None) for image in heldout_images()), [dataset_row], net, Routing(router), 32,
-                                      28)[dataset_row.label][0]
+    dataset_row = make_row('target_flops', target=target, scope='dataset')
+    allocations = engine.first_pass([dataset_row], ((image, None) for image in heldout_images()),
+                                    len(heldout_images())).ids[dataset_row.label]
     assert [len(a) for a in allocations] == [len(chop(i, PatchLayout.cover(*i.shape[-2:], 32, 28)))
                                              for i in heldout_images()]
     assert abs(costs[np.concatenate(allocations)].mean() / costs.max() - target) <= 0.01
@@ -174,14 +174,17 @@ def test_inference_rows_from_options():
     assert [(r.label, r.scope) for r in classifier] == [('classifier', None), ('classifier_0.5_image', 'image'),
                                                         ('classifier_0.7_image', 'image')]
     assert parse_rows([{'mode': 'classifier', 'target': 0.5}], net)[0].scope == 'dataset'
-    for spec, message in [({'mode': 'fast'}, 'Unknown inference mode'),
-                          ({'mode': 'ceil', 'alpha': 1}, 'takes no option'), ({'mode': 'budget'}, 'takes alpha'),
+    for spec, message in [({'mode': 'fast'}, r'val.rows\[0\]: Unknown inference mode'),
+                          ({'mode': 'ceil', 'alpha': 1}, 'ceil row: unknown option alpha; the known ones are ladder'),
+                          ({'mode': 'budget'}, 'takes alpha'), ({'mode': 'budget', 'alpha': float('nan')}, 'positive'),
                           ({'mode': 'target_flops', 'target': 1.5}, r'\(0, 1\]'),
                           ({'mode': 'target_flops', 'target': 0.5, 'scope': 'epoch'}, 'scope must be one of'),
-                          ({'mode': 'ceil', 'scope': 'image'}, 'takes no scope'),
+                          ({'mode': 'arm', 'target': 0.5, 'scope': 'train'}, 'scope must be one of'),
+                          ({'mode': 'ceil', 'scope': 'image'}, 'unknown option scope'),
                           ({'mode': 'classifier', 'scope': 'image'}, 'takes no scope without a target'),
-                          ({'mode': 'classifier', 'alpha': 1}, 'takes an optional target'),
-                          ({'mode': 'classifier', 'target': 0.5, 'ladder': 'pareto'}, 'takes no ladder'),
+                          ({'mode': 'classifier', 'alpha': 1}, 'option alpha; the known ones are scope, target'),
+                          ({'mode': 'classifier', 'target': 0.5, 'ladder': 'pareto'}, 'unknown option ladder'),
+                          ({'mode': 'fixed'}, 'takes a subnet'),
                           ({'mode': 'fixed', 'subnet': [50, 8]}, 'Unknown subnet')]:
         with pytest.raises(ValueError, match=message):
             parse_rows([spec], net)
@@ -206,20 +209,22 @@ def test_the_oracle_beats_every_allocation_of_no_greater_cost():
     hr = torch.from_numpy(photo_rgb('chelsea')[:128, :192].copy()).permute(2, 0, 1)[None].float() / 255.
     lq = F.interpolate(hr, scale_factor=0.5, mode='bicubic', antialias=True).clamp(0, 1)
     calibration = torch.from_numpy(photo_rgb('astronaut')).permute(2, 0, 1)[None].float() / 255.
-    router = Router.from_scores(difficulty_scores(patch_gradient_vectors(
+    router = DifficultyClasses.from_scores(difficulty_scores(patch_gradient_vectors(
         chop(calibration, PatchLayout.cover(512, 512, 32, 28)))).numpy(), 10, 32, 28)
-    costs = np.array([net.flops(s) for s in net.subnets], dtype=np.float64)
-    oracle_row = InferenceRow('oracle', target=0.6, scope='image')
-    image = image_patches([oracle_row], net, Routing(router), lq, hr, 32, 28, 256)
-    image.scores, image.classes = router.scores_and_classes(image.patches)
-    rows = np.arange(len(image.errors))
+    engine = Engine(net, RoutingData(router), 32, 28)
+    costs = engine.costs
+    oracle_row, routed_row = (make_row('oracle', target=0.6, scope='image'),
+                              make_row('target_flops', target=0.6, scope='image'))
+    image = engine.measure([oracle_row, routed_row], lq, hr)
+    errors = image.features['errors']['errors']
+    rows = np.arange(len(errors))
 
     def total(allocation):
-        return image.errors[rows, allocation].sum(), costs[allocation].mean() / costs.max()
+        return errors[rows, allocation].sum(), costs[allocation].mean() / costs.max()
 
-    best, spent = total(allocate(oracle_row, [image], net, Routing(router), costs))
+    best, spent = total(engine.allocate(oracle_row, [image]))
     assert spent <= 0.62  # at most the budget (less when more FLOPs would not lower the error)
-    routed = allocate(InferenceRow('target_flops', target=0.6, scope='image'), [image], net, Routing(router), costs)
+    routed = engine.allocate(routed_row, [image])
     rng = np.random.default_rng(0)
     rivals = [routed, *(np.full(len(rows), m) for m in range(len(costs))),
               *(rng.integers(0, len(costs), len(rows)) for _ in range(200))]
@@ -255,6 +260,6 @@ def test_the_oracle_meets_its_budget_and_beats_rivals_on_graded_errors():
 def test_oracle_rows_need_the_gt():
     net = WBSRMSRResNet(num_feat=16, num_block=2, upscale=2, widths=(8, 16), depths=(1, 2)).eval()
     with pytest.raises(ValueError, match='needs the GT image'):
-        infer_image(net, torch.rand(1, 3, 40, 40), InferenceRow('oracle', target=0.5, scope='image'), Routing(), 32, 28)
+        Engine(net, RoutingData(), 32, 28).infer(torch.rand(1, 3, 40, 40), make_row('oracle', target=0.5, scope='image'))
     with pytest.raises(ValueError, match='oracle scope must be one of'):
-        InferenceRow('oracle', target=0.5, scope='train')
+        make_row('oracle', target=0.5, scope='train')

@@ -165,5 +165,6 @@ def test_model_test_and_visuals_run_the_primary_row(tiny_pairs, trained_wbsr):
     model.feed_data({'lq': lq})
     model.test()
     shown = model.get_current_visuals()['result']
-    assert torch.equal(shown, model.infer(lq, model.rows[0]).sr.cpu())
-    assert not torch.allclose(shown, model.infer(lq, model.rows[1]).sr.cpu(), atol=1e-4)
+    evaluator = model.evaluator
+    assert torch.equal(shown, evaluator.infer(model.supernet, lq, evaluator.rows[0]).sr.cpu())
+    assert not torch.allclose(shown, evaluator.infer(model.supernet, lq, evaluator.rows[1]).sr.cpu(), atol=1e-4)

@@ -8,8 +8,8 @@ from basicsr.utils.options import ordered_yaml
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY
 from conftest import REPO
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet
-from wbsr_basicsr.models.dynamic_inference import parse_rows
-from wbsr_basicsr.models.subnet_sampling import SubnetSampling
+from wbsr_basicsr.inference.rows import parse_rows
+from wbsr_basicsr.training.subnet_sampling import SubnetSampling
 from wbsr_basicsr.routing.classsr_router import class_subnets
 
 OPTION_FILES = sorted((REPO / 'options').rglob('*.yml'))

@@ -10,15 +10,17 @@ from torch.nn import functional as F
 
 import basicsr.test
 import basicsr.train
-from conftest import (COLOUR_PHOTOS, NETWORK, PSNR, REPO, SCALE, load_script, paired_dataset, photo_rgb,
+from conftest import (COLOUR_PHOTOS, NETWORK, PSNR, REPO, SCALE, load_script, make_row, paired_dataset, photo_rgb,
                       wbsr_train_options, write_paired_folder)
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
-from wbsr_basicsr.models.dynamic_inference import InferenceRow, Routing, allocate, dataset_allocations, image_patches
-from wbsr_basicsr.models.patches import PatchLayout, chop
+from wbsr_basicsr.inference.calibrate import calibrate
+from wbsr_basicsr.inference.engine import Engine
+from wbsr_basicsr.inference.patches import PatchLayout, chop
+from wbsr_basicsr.routing import RoutingData
 from wbsr_basicsr.routing.arm_router import GREY_WEIGHTS, EdgeTable, edge_scores
-from wbsr_basicsr.routing.calibration import Calibration, calibrate
+from wbsr_basicsr.routing.calibration import Calibration
 from wbsr_basicsr.routing.frontier import compare_rows, upper_frontier
-from wbsr_basicsr.routing.gradient_router import Router
+from wbsr_basicsr.routing.gradient_router import DifficultyClasses
 from wbsr_basicsr.utils.gradient_stats import difficulty_scores, patch_gradient_vectors
 
 CALIBRATE = REPO / 'scripts' / 'calibrate_routing.py'
@@ -107,26 +109,25 @@ def test_arm_and_pareto_budgets_hold_on_images_they_were_not_calibrated_on():
     hr = image_tensor(photo_rgb('astronaut')[:256, :256])
     lq = F.interpolate(hr, scale_factor=0.5, mode='bicubic', antialias=True).clamp(0, 1)
     measured = calibrate(net, [(lq, hr)], 2, 32, 28, 'abc', 'astronaut')
-    router = Router.from_scores(difficulty_scores(patch_gradient_vectors(chop(lq, PatchLayout.cover(128, 128, 32, 28)))
-                                                  ).numpy(), 10, 32, 28)
-    routing = Routing(router, measured)
-    costs = np.array([net.flops(s) for s in net.subnets], dtype=np.float64)
+    router = DifficultyClasses.from_scores(difficulty_scores(patch_gradient_vectors(
+        chop(lq, PatchLayout.cover(128, 128, 32, 28)))).numpy(), 10, 32, 28)
+    engine = Engine(net, RoutingData(router, measured), 32, 28)
+    costs = engine.costs
     unseen = [image_tensor(photo_rgb(name)[:200, :300]) for name in ('chelsea', 'coffee', 'rocket', 'hubble_deep_field')]
     for target in (0.3, 0.5, 0.8):
-        rows = [InferenceRow('arm', target=target, scope='image'),
-                InferenceRow('target_flops', target=target, scope='image', ladder='pareto')]
+        rows = [make_row('arm', target=target, scope='image'),
+                make_row('target_flops', target=target, scope='image', ladder='pareto')]
         for row in rows:
             for image in unseen:
-                patches = image_patches([row], net, routing, image, None, 32, 28, 256)
-                achieved = costs[allocate(row, [patches], net, routing, costs)].mean() / costs.max()
+                achieved = costs[engine.allocate(row, [engine.measure([row], image)])].mean() / costs.max()
                 assert abs(achieved - target) <= 0.02, (row.label, achieved)
-        rows = [InferenceRow('arm', target=target), InferenceRow('target_flops', target=target, ladder='pareto')]
-        allocations = dataset_allocations(((image, None) for image in unseen), rows, net, routing, 32, 28)
+        rows = [make_row('arm', target=target), make_row('target_flops', target=target, ladder='pareto')]
+        allocations = engine.first_pass(rows, ((image, None) for image in unseen), len(unseen)).ids
         for row in rows:
-            achieved = costs[np.concatenate(allocations[row.label][0])].mean() / costs.max()
+            achieved = costs[np.concatenate(allocations[row.label])].mean() / costs.max()
             assert abs(achieved - target) <= 0.01, (row.label, achieved)
         ladder = measured.pareto_ladder()
-        assert set(np.concatenate(allocations[rows[1].label][0])) <= set(ladder)
+        assert set(np.concatenate(allocations[rows[1].label])) <= set(ladder)
 
 
 def test_the_oracle_beats_arm_and_both_ladders_at_equal_flops():
@@ -138,23 +139,23 @@ def test_the_oracle_beats_arm_and_both_ladders_at_equal_flops():
         return F.interpolate(hr, scale_factor=0.5, mode='bicubic', antialias=True).clamp(0, 1), hr
 
     calibration_lq, calibration_hr = pair('astronaut', np.s_[:256, :256])
-    routing = Routing(Router.from_scores(difficulty_scores(patch_gradient_vectors(
+    engine = Engine(net, RoutingData(DifficultyClasses.from_scores(difficulty_scores(patch_gradient_vectors(
         chop(calibration_lq, PatchLayout.cover(128, 128, 32, 28)))).numpy(), 10, 32, 28),
-        calibrate(net, [(calibration_lq, calibration_hr)], 2, 32, 28, 'abc', 'astronaut'))
+        calibrate(net, [(calibration_lq, calibration_hr)], 2, 32, 28, 'abc', 'astronaut')), 32, 28)
     lq, hr = pair('chelsea', np.s_[:128, :192])
-    costs = np.array([net.flops(s) for s in net.subnets], dtype=np.float64)
-    rows = [InferenceRow('oracle', target=0.6, scope='image'), InferenceRow('arm', target=0.6, scope='image'),
-            InferenceRow('target_flops', target=0.6, scope='image'),
-            InferenceRow('target_flops', target=0.6, scope='image', ladder='pareto')]
-    image = image_patches(rows, net, routing, lq, hr, 32, 28, 256)
+    costs = engine.costs
+    rows = [make_row('oracle', target=0.6, scope='image'), make_row('arm', target=0.6, scope='image'),
+            make_row('target_flops', target=0.6, scope='image'),
+            make_row('target_flops', target=0.6, scope='image', ladder='pareto')]
+    image = engine.measure(rows, lq, hr)
+    errors = image.features['errors']['errors']
     index = np.arange(image.count)
-    oracle, *routers = [allocate(row, [image], net, routing, costs) for row in rows]
+    oracle, *routers = [engine.allocate(row, [image]) for row in rows]
     for allocation in routers:
         spent = costs[allocation].mean()
-        at_that_cost = allocate(InferenceRow('oracle', target=spent / costs.max(), scope='image'), [image], net, routing,
-                                costs)
+        at_that_cost = engine.allocate(make_row('oracle', target=spent / costs.max(), scope='image'), [image])
         assert costs[at_that_cost].mean() <= spent + 1e-9
-        assert image.errors[index, at_that_cost].sum() <= image.errors[index, allocation].sum() * (1 + 1e-9)
+        assert errors[index, at_that_cost].sum() <= errors[index, allocation].sum() * (1 + 1e-9)
 
 
 def test_calibrate_then_route_with_arm_ladders_and_the_oracle_in_test_py(tmp_path, mini_div2k_x2, tiny_pairs,

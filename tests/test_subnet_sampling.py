@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from wbsr_basicsr.models.subnet_sampling import SubnetSampling
+from wbsr_basicsr.training.subnet_sampling import SubnetSampling
 
 
 def test_sandwich_trains_smallest_full_and_distinct_random_middles():

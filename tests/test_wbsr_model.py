@@ -16,9 +16,10 @@ import basicsr.test
 import basicsr.train
 from basicsr.metrics import calculate_psnr
 from basicsr.utils import img2tensor, tensor2img
-from conftest import NETWORK, PSNR, SCALE, newest_log, paired_dataset, wbsr_train_options
+from conftest import NETWORK, PSNR, SCALE, make_row, newest_log, paired_dataset, wbsr_train_options
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
-from wbsr_basicsr.models.dynamic_inference import InferenceRow, Routing, infer_image
+from wbsr_basicsr.inference.engine import Engine
+from wbsr_basicsr.routing import RoutingData
 
 ROWS = [dict(mode='ceil'), dict(mode='target_flops', target=0.6, scope='train'),
         dict(mode='target_flops', target=0.6, scope='image'), dict(mode='target_flops', target=0.6),
@@ -96,7 +97,7 @@ def patchwise_psnr(state, gt_dir: Path, lq_dir: Path) -> float:
     scores = []
     for gt_path in sorted(gt_dir.iterdir()):
         lq = img2tensor(cv2.imread(str(lq_dir / gt_path.name)).astype('float32') / 255., bgr2rgb=True, float32=True)
-        result = infer_image(net, lq[None], InferenceRow('fixed', subnet=net.full_subnet), Routing(), 32, 28)
+        result = Engine(net, RoutingData(), 32, 28).infer(lq[None], make_row('fixed', subnet=net.full_subnet))
         scores.append(calculate_psnr(tensor2img(result.sr), cv2.imread(str(gt_path)), crop_border=SCALE,
                                      test_y_channel=True))
     return float(np.mean(scores))
@@ -169,7 +170,8 @@ def test_bad_model_options_raise_clear_errors(tmp_path, mini_div2k_x2):
         build_model(model_options(tmp_path, routing=dict(stats_file=str(missing))))
     with pytest.raises(ValueError, match='routing: unknown option num_clases; the known ones are max_batch, '):
         build_model(model_options(tmp_path, routing=dict(num_clases=5)))
-    with pytest.raises(ValueError, match=r'val.rows\[1\]: unknown option targt; the known ones are alpha, ladder, mode'):
+    with pytest.raises(ValueError, match=r'val.rows\[1\]: target_flops row: unknown option targt; the known ones are '
+                                         'ladder, scope, target'):
         build_model(model_options(tmp_path, val=dict(rows=[dict(mode='fixed', subnet='full'),
                                                           dict(mode='target_flops', targt=0.5)])))
     with pytest.raises(ValueError, match='train.subnet_sampling: unknown option strategie'):

@@ -1,7 +1,7 @@
 """Compatibility fixes that let ``basicsr==1.4.2`` run with modern torch and on the CPU.
 
 Nothing under site-packages is edited; :func:`install` (called by ``import wbsr_basicsr``)
-applies three fixes at run time:
+applies five fixes at run time:
 
 1. **torchvision >= 0.17.** BasicSR 1.4.2, the latest PyPI release, imports
    ``torchvision.transforms.functional_tensor.rgb_to_grayscale``. torchvision 0.17

@@ -230,21 +230,6 @@ class HESPairedImageDataset(PairedImageDataset):
         std = np.asarray(self.std if self.std is not None else 1., dtype=np.float32).reshape(-1, 1, 1)
         return lq * std + np.asarray(self.mean if self.mean is not None else 0., dtype=np.float32).reshape(-1, 1, 1)
 
-    def _candidate_item(self, candidate: int) -> Dict:
-        """The class-level item: the candidate's LR patch and the GT patch above it, augmented."""
-        image = int(self.candidate_image[candidate])
-        top, left = (int(v) for v in self.candidate_corner[candidate])
-        img_gt, img_lq, gt_path, lq_path = self._read_pair(image)
-        size, scale = self.patch_size, self.scale
-        img_lq = img_lq[top:top + size, left:left + size]
-        img_gt = img_gt[top * scale:(top + size) * scale, left * scale:(left + size) * scale]
-        img_gt, img_lq = augment([img_gt, img_lq], self.opt['use_hflip'], self.opt['use_rot'])
-        img_gt, img_lq = img2tensor([img_gt, img_lq], bgr2rgb=True, float32=True)
-        if self.mean is not None or self.std is not None:
-            normalize(img_lq, self.mean, self.std, inplace=True)
-            normalize(img_gt, self.mean, self.std, inplace=True)
-        return {'lq': img_lq, 'gt': img_gt, 'lq_path': lq_path, 'gt_path': gt_path}
-
     def _client(self) -> FileClient:
         if self.file_client is None:
             self.file_client = FileClient(self.io_backend_opt.pop('type'), **self.io_backend_opt)

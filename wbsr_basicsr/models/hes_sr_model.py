@@ -21,7 +21,9 @@ class HESLogging:
         self._hes_counts = np.zeros(self._hes_num_classes, dtype=np.int64)
         self._hes_class_level = [0, 0]  # class-level draws, all draws
 
-    def _remember_hes_batch(self, data: dict) -> None:
+    def feed_data(self, data: dict) -> None:
+        """BasicSR's ``feed_data``; this batch's HES classes and phases are remembered for the log."""
+        super().feed_data(data)
         if 'hes_class' in data:
             self._hes_batch = {'class': data['hes_class'].cpu().numpy(),
                                'class_level': data['hes_class_level'].cpu().numpy()}
@@ -48,10 +50,6 @@ class HESSRModel(HESLogging, SRModel):
     def __init__(self, opt: dict) -> None:
         super().__init__(opt)
         self._init_hes_logging(opt)
-
-    def feed_data(self, data: dict) -> None:
-        super().feed_data(data)
-        self._remember_hes_batch(data)
 
     def optimize_parameters(self, current_iter: int) -> None:
         super().optimize_parameters(current_iter)

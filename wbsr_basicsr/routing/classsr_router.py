@@ -5,14 +5,14 @@ logit per class; a class is a subnet of the supernet (default: every width at fu
 ClassSR's three branch widths). ClassSR runs the argmax class. Beyond ClassSR, which has no
 budget, a FLOPs target is met by per-class logit offsets proportional to the classes' costs,
 ``argmax_m logit_m - lambda C_m / C_t``, ``lambda`` solved for the target like the oracle's and
-ARM's ``eta`` (:func:`.budget.lagrangian_allocation`).
+ARM's ``eta`` (:func:`.budget.lagrangian_allocation`): ``{mode: classifier[, target: R, scope: ...]}``.
 
 The classifier is trained by ``ClassSRModel`` with the supernet frozen and saved in its own
 network file (``net_c_*.pth``) whose ``classsr`` entry names the supernet it was trained on;
 :func:`load_classifier` refuses it for any other supernet.
 """
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import ClassVar, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -21,14 +21,13 @@ from torch import Tensor, nn
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet, Subnet
 from wbsr_basicsr.utils.checkpoints import parameter_checksums, read_checkpoint, read_entry
 
+from .base import Group, TRAIN_CLASSIFIER_HINT, BudgetedRouter, Features, PatchRunner, RoutingData, register_router
 from .budget import lagrangian_allocation
 
 CLASSIFIER_FORMAT = 'wbsr-classsr-classifier'
 CLASSIFIER_VERSION = 1
 COLLAPSE_SHARE = 0.9
 """A classifier that sends more than this share of a set's patches to one class has collapsed."""
-TRAIN_HINT = ('python wbsr_basicsr/train.py -opt options/train/train_ClassSR_MSRResNet_x4.yml with '
-              'path.pretrain_network_g set to this supernet')
 
 
 def class_subnets(net: SlimmableSupernet, chosen: Optional[Sequence[Sequence[int]]] = None) -> Tuple[int, ...]:
@@ -43,7 +42,7 @@ def class_subnets(net: SlimmableSupernet, chosen: Optional[Sequence[Sequence[int
 
 
 @dataclass(frozen=True)
-class ClassifierRouter:
+class Classifier:
     """A classifier ``net`` whose class ``k`` runs the supernet's subnet ``subnet_ids[k]``."""
 
     net: nn.Module
@@ -101,7 +100,7 @@ def with_checksums(entry: Dict, content: Dict) -> Dict:
 
 
 def load_classifier(path: str, net: SlimmableSupernet, scale: int, fingerprint: str,
-                    device: torch.device) -> ClassifierRouter:
+                    device: torch.device) -> Classifier:
     """The classifier saved at ``path``, checked against the supernet ``net`` (its parameters'
     ``fingerprint``, subnets and ``scale``); ``ValueError`` naming the file and what differs."""
     from basicsr.archs import build_network
@@ -119,7 +118,30 @@ def load_classifier(path: str, net: SlimmableSupernet, scale: int, fingerprint: 
         differ.append('parameters (their checksum differs)')
     if differ:
         raise ValueError(f'{path}: this classifier was trained on another supernet: {"; ".join(differ)}. Train one on '
-                         f'this supernet: {TRAIN_HINT}.')
+                         f'this supernet: {TRAIN_CLASSIFIER_HINT}.')
     classifier = build_network(dict(entry['network']))
     classifier.load_state_dict(content['params'])
-    return ClassifierRouter(classifier.to(device).eval(), class_subnets(net, subnets), path)
+    return Classifier(classifier.to(device).eval(), class_subnets(net, subnets), path)
+
+
+@register_router
+@dataclass(frozen=True)
+class ClassifierRouter(BudgetedRouter):
+    """ClassSR's classifier: its argmax class, or held to an optional ``target``."""
+
+    mode: ClassVar[str] = 'classifier'
+    title: ClassVar[str] = 'ClassSR'
+    feature: ClassVar[str] = 'logits'
+    target_optional: ClassVar[bool] = True
+
+    def needs(self) -> Tuple[str, ...]:
+        return ('classifier',)
+
+    def measure(self, patches: Tensor, gt: Optional[Tensor], data: RoutingData, runner: PatchRunner) -> Features:
+        return {'logits': data.classifier.logits(patches, runner.max_batch)}
+
+    def allocate(self, group: Group, data: RoutingData) -> np.ndarray:
+        return data.classifier.allocate(group.features['logits'], group.costs, group.target)
+
+    def flops(self, data: RoutingData, patch_size: int, channels: int) -> float:
+        return float(data.classifier.flops(patch_size))

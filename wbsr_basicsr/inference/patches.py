@@ -1,20 +1,18 @@
-"""Chop, run, merge: the patch machinery of dynamic inference (paper Fig. 2b).
+"""Chop and merge: the patch geometry of dynamic inference (paper Fig. 2b).
 
 The LR image is chopped into ``patch_size`` patches every ``stride`` pixels, with one more
 patch aligned to each border so that every pixel is covered (ClassSR and ARM drop the border
-instead). The patches of one subnet run as batches, and the SR patches are summed into the SR
-image as they come and averaged where they overlap. Which subnet a patch gets is the router's
-business (:mod:`wbsr_basicsr.routing`).
+instead). The SR patches are summed into the SR image as they come and averaged where they
+overlap (:class:`MergeBuffer`). Which subnet a patch gets is the router's business
+(:mod:`wbsr_basicsr.routing`); running them is the engine's (:mod:`.engine`).
 """
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
-import numpy as np
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from wbsr_basicsr.archs.slimmable import SlimmableSupernet
 from wbsr_basicsr.utils.gradient_stats import grid_positions
 
 
@@ -56,6 +54,27 @@ def chop(image: Tensor, layout: PatchLayout) -> Tensor:
     return torch.cat([image[..., top:top + size, left:left + size] for top, left in layout.corners])
 
 
+class GTPatches:
+    """The GT region above each LR patch of ``layout``, cut when sliced (``gt_patches[a:b]``:
+    ``(b - a, C, P*s, P*s)``), so that a large image's GT patches are never all held at once.
+    ``gt`` is ``(1, C, H*s, W*s)``, padded here as the LR image was if smaller than a patch."""
+
+    def __init__(self, gt: Tensor, layout: PatchLayout) -> None:
+        self.scale = gt.shape[-1] // layout.width
+        pad_h, pad_w = layout.padding
+        if pad_h or pad_w:
+            gt = F.pad(gt, (0, pad_w * self.scale, 0, pad_h * self.scale), mode='replicate')
+        self.gt, self.corners, self.size = gt, layout.corners, layout.patch_size * self.scale
+
+    def __len__(self) -> int:
+        return len(self.corners)
+
+    def __getitem__(self, rows: slice) -> Tensor:
+        scale, size = self.scale, self.size
+        return torch.cat([self.gt[..., top * scale:top * scale + size, left * scale:left * scale + size]
+                          for top, left in self.corners[rows]])
+
+
 class MergeBuffer:
     """Sums SR patches into the SR image as they come, then averages where they overlap.
 
@@ -91,24 +110,3 @@ def channels_last(patches: Tensor) -> Tensor:
     at the subnets' widths (36, 52, ...) run about twice as fast in it (docs/results.md,
     "Inference speed and memory"); the values are the same."""
     return patches.contiguous(memory_format=torch.channels_last)
-
-
-@torch.no_grad()
-def run_routed(net: SlimmableSupernet, patches: Tensor, subnet_ids: np.ndarray, layout: PatchLayout,
-               max_batch: int = 256) -> Tensor:
-    """Run each patch through the subnet ``net.subnets[id]`` it was routed to, all patches of one
-    subnet as batches of at most ``max_batch``, and merge the SR patches into the SR image as they
-    come (:class:`MergeBuffer`)."""
-    buffer: Optional[MergeBuffer] = None
-    for index in np.unique(subnet_ids):
-        rows = np.flatnonzero(subnet_ids == index)
-        with net.subnet(net.subnets[int(index)]):
-            for start in range(0, len(rows), max_batch):
-                chunk = rows[start:start + max_batch]
-                result = net(channels_last(patches[torch.as_tensor(chunk, device=patches.device)]))
-                if buffer is None:
-                    buffer = MergeBuffer(layout, result.shape[-1] // layout.patch_size, result.shape[1], result)
-                buffer.add(chunk, result)
-    if buffer is None:
-        raise ValueError('No patches to run.')
-    return buffer.image()

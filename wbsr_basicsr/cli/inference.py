@@ -1,0 +1,188 @@
+"""Super-resolve your own LR images with a WBSR checkpoint, at a chosen share of the FLOPs.
+
+    wbsr-infer -i photos/ -o results/ --model net_g_latest.pth --target 0.65
+    python inference/inference_wbsr.py -i photo.png -o results/ --model net_g_latest.pth --full
+
+One of: ``--target R`` (R x the full network's FLOPs; ``--scope image``: every image,
+``folder``: over all inputs, hard images taking more), ``--ceil`` (Eq. 15), ``--alpha A``
+(Eq. 16), ``--subnet W,D`` or ``--full`` (one subnet on the whole image, as plain BasicSR), or
+``--row YAML`` (any inference row of ``val.rows``, e.g. ``"{mode: arm, target: 0.5}"``).
+Inputs: PNG, JPEG, ... 8- or 16-bit, grey, colour or with alpha; unreadable files are skipped
+and listed, and the exit status is then 1. Outputs ``<name>_<suffix>.<ext>`` are written whole
+or not at all. Per image it prints the size, seconds, and % of the full network's FLOPs on the
+whole image (the paper's per-patch figure beside it). See docs/inference.md.
+"""
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import cv2
+import yaml
+from tqdm import tqdm
+
+import wbsr_basicsr  # noqa: F401  (compatibility fixes and registries before basicsr)
+from basicsr.utils import tensor2img
+from wbsr_basicsr.inference.engine import Allocations
+from wbsr_basicsr.inference.rows import default_ladder, parse_rows
+from wbsr_basicsr.inference.upscaler import Upscaled, Upscaler
+from wbsr_basicsr.routing import Router
+from wbsr_basicsr.routing.gradient_router import LADDERS
+from wbsr_basicsr.utils.allocation_map import allocation_map
+from wbsr_basicsr.utils.atomic import write_atomically
+from wbsr_basicsr.utils.image_io import UserImage, check_format, read_image, write_image
+from wbsr_basicsr.utils.options import network_options
+
+SCOPES = {'image': 'image', 'folder': 'dataset'}
+
+
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('-i', '--input', required=True, help='an LR image or a folder of them')
+    parser.add_argument('-o', '--output', required=True, help='the folder for the SR images')
+    parser.add_argument('--model', required=True, help='a WBSR checkpoint (net_g_*.pth)')
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument('--target', type=float, help='share of the full network\'s FLOPs, in (0, 1]')
+    mode.add_argument('--ceil', action='store_true', help="Eq. 15: class k to subnet ceil(kM/K)")
+    mode.add_argument('--alpha', type=float, help='Eq. 16 with this alpha')
+    mode.add_argument('--subnet', help='one subnet W,D on the whole image, e.g. 52,8')
+    mode.add_argument('--full', action='store_true', help='the full network on the whole image')
+    mode.add_argument('--row', help='any inference row as YAML, e.g. "{mode: arm, target: 0.5}" (docs/routing.md)')
+    parser.add_argument('--scope', choices=tuple(SCOPES), default='image',
+                        help='where --target holds: every image (default) or the whole folder')
+    parser.add_argument('--flops', choices=('image', 'patch'), default='image',
+                        help='what --target counts: every FLOP run on the image, overlapping patches included '
+                             "(image, default), or the paper's per-patch average (patch)")
+    parser.add_argument('--ladder', choices=LADDERS,
+                        help='subnets the router climbs (default: pareto if the checkpoint has a calibration, else full)')
+    parser.add_argument('--device', default='cpu', help='cpu (default) or cuda[:N]')
+    parser.add_argument('--fp16', action='store_true', help='half precision under CUDA autocast')
+    parser.add_argument('--max-batch', type=int, default=32, help='patches per forward: bounds memory (default 32)')
+    parser.add_argument('--save-map', action='store_true', help="also write each image's allocation map")
+    parser.add_argument('--suffix', default='wbsr', help='appended to output names (default wbsr; "" for none)')
+    parser.add_argument('--ext', default='auto', help='output format: auto (the input\'s), png, jpg, tif, webp')
+    parser.add_argument('-opt', help="an option file whose network_g builds the network, for checkpoints that do "
+                                     'not record it')
+    return parser.parse_args(argv)
+
+
+def row_spec(args: argparse.Namespace) -> Dict:
+    """The ``val.rows`` entry the options ask for."""
+    if args.row is not None:
+        spec = yaml.safe_load(args.row)
+        if not isinstance(spec, dict):
+            raise ValueError(f'--row {args.row}: expected a YAML mapping such as "{{mode: arm, target: 0.5}}".')
+        return spec
+    if args.target is not None:
+        return dict(mode='target_flops', target=args.target, scope=SCOPES[args.scope])
+    if args.ceil:
+        return dict(mode='ceil')
+    if args.alpha is not None:
+        return dict(mode='budget', alpha=args.alpha)
+    if args.full:
+        return dict(mode='whole', subnet='full')
+    try:
+        return dict(mode='whole', subnet=[int(v) for v in args.subnet.split(',')])
+    except ValueError:
+        raise ValueError(f'--subnet {args.subnet}: expected W,D, e.g. 52,8.') from None
+
+
+def inference_row(args: argparse.Namespace, upscaler: Upscaler) -> Router:
+    """The one row the options ask for, from the router registry (:func:`parse_rows`)."""
+    args.ladder = args.ladder or default_ladder(upscaler.routing)
+    rows = parse_rows([row_spec(args)], upscaler.net, args.ladder, where='the requested row')
+    if len(rows) != 1:
+        raise ValueError(f'the options ask for {len(rows)} rows ({", ".join(row.label for row in rows)}); give one.')
+    return rows[0]
+
+
+def input_files(path: Path) -> List[Path]:
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith('.'))
+    raise ValueError(f'{path}: no such file or folder.')
+
+
+def output_path(args: argparse.Namespace, source: Path) -> Path:
+    ext = source.suffix.lstrip('.').lower() if args.ext == 'auto' else args.ext.lstrip('.').lower()
+    name = f'{source.stem}_{args.suffix}' if args.suffix else source.stem
+    return Path(args.output) / f'{name}.{ext}'
+
+
+def write_outputs(args: argparse.Namespace, upscaler: Upscaler, path: Path, image: UserImage,
+                  result: Upscaled) -> Path:
+    """The SR image of ``path`` and, with ``--save-map``, its allocation map; where the image went."""
+    target = output_path(args, path)
+    write_image(str(target), result.sr, image)
+    if args.save_map and result.subnet_ids is not None:
+        picture = allocation_map(tensor2img([result.sr.cpu()]), result.corners, result.subnet_ids,
+                                 upscaler.patch_size, upscaler.scale, len(upscaler.net.subnets))
+        write_atomically(str(target.with_name(f'{target.stem}_subnets.png')),
+                         lambda tmp_path: cv2.imwrite(tmp_path, picture))
+    return target
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    try:
+        files = input_files(Path(args.input))
+        upscaler = Upscaler.from_checkpoint(args.model, args.device, args.max_batch, args.fp16,
+                                            network_options(args.opt), args.flops)
+        row = inference_row(args, upscaler)
+        upscaler.check(row)
+    except (ValueError, OSError, KeyError) as error:
+        print(f'inference_wbsr: {error}', file=sys.stderr)
+        return 2
+    os.makedirs(args.output, exist_ok=True)
+    request = (f'target {args.target} ({args.flops} FLOPs, {args.scope} scope, {args.ladder} ladder)'
+               if args.target is not None else row.label)
+    skipped: List[str] = []
+
+    def readable(path: Path) -> Optional[UserImage]:
+        """The image, or None after noting why it is skipped."""
+        try:
+            image = read_image(str(path))
+            target = output_path(args, path)
+            check_format(str(target), image)
+            if target.resolve() == path.resolve():
+                raise ValueError(f'{path}: the output would overwrite it; give another -o or --suffix.')
+            return image
+        except ValueError as error:
+            skipped.append(str(error))
+            tqdm.write(f'skipped {error}')
+            return None
+
+    allocations = Allocations()
+    if upscaler.engine.allocated_first([row], len(files)):  # --scope folder: measure every image first
+        files = [path for path in files if readable(path) is not None]
+        allocations = upscaler.first_pass((read_image(str(path)).rgb for path in files), len(files), row)
+    totals = {'seconds': 0., 'flops': 0., 'whole': 0., 'patch_percent': 0., 'images': 0}
+    for index, path in enumerate(tqdm(files, unit='image', desc='WBSR')):
+        image = readable(path)
+        if image is None:
+            continue
+        subnet_ids, first_pass_seconds = allocations.of(row, index)
+        result = upscaler.upscale(image.rgb, row, subnet_ids)
+        result.seconds += first_pass_seconds
+        target = write_outputs(args, upscaler, path, image, result)
+        out_h, out_w = result.sr.shape[-2:]
+        tqdm.write(f'{path.name}: {image.size} -> {out_w}x{out_h}, {result.seconds:.2f} s, '
+                   f'{result.honest_percent:.1f}% of the full FLOPs (per patch: {result.flops_percent:.1f}%) '
+                   f'-> {target}')
+        for key, value in (('seconds', result.seconds), ('flops', result.flops), ('whole', result.whole_flops),
+                           ('patch_percent', result.flops_percent), ('images', 1)):
+            totals[key] += value
+    if totals['images']:
+        print(f"{totals['images']} images, {request}: {totals['seconds']:.1f} s "
+              f"({totals['seconds'] / totals['images']:.2f} s per image), {100 * totals['flops'] / totals['whole']:.1f}% "
+              f"of the full FLOPs (per patch: {totals['patch_percent'] / totals['images']:.1f}%)")
+    if skipped:
+        print(f'{len(skipped)} input(s) skipped:\n' + '\n'.join(f'  {entry}' for entry in skipped), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

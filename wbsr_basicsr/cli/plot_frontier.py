@@ -1,0 +1,103 @@
+"""PSNR (or another metric) against % of the full FLOPs, from the tables test.py writes.
+
+    wbsr-plot-frontier results/<name>/wbsr_table_<set>.json [...] [--metric psnr] [--output F.png]
+    (or python scripts/plot_frontier.py ...)
+
+One curve per router and scope (WBSR per ladder, ARM, ClassSR, the oracle) through its rows,
+sorted by FLOPs; the fixed subnets as labelled points and their frontier (the ``vs fixed``
+reference) dotted; other rows (``ceil``, ``budget``, ClassSR's argmax) as single markers. Each PNG
+lands next to its JSON (``wbsr_table_<set>.png``) unless ``--output`` is given for a single
+table. Sweep rows (``target: [0.3, 0.4, ...]``) give the curves their points.
+"""
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+
+from wbsr_basicsr.routing import ROUTER_REGISTRY  # noqa: E402
+from wbsr_basicsr.routing.frontier import upper_frontier  # noqa: E402
+from wbsr_basicsr.routing.scopes import SCOPES  # noqa: E402
+from wbsr_basicsr.utils.atomic import write_atomically  # noqa: E402
+
+def curve_name(row: Dict) -> Optional[str]:
+    """The legend entry of the curve ``row`` belongs to: rows held to a target in a scope, by router
+    (its ``title``), scope and ladder; None for a point of its own."""
+    if row.get('scope') is None:
+        return None
+    title = ROUTER_REGISTRY[row['mode']].title if row['mode'] in ROUTER_REGISTRY else row['mode']
+    ladder = f", {row['ladder'].replace('pareto', 'Pareto')} ladder" if row.get('ladder') else ''
+    return f"{title} ({row['scope']} scope{ladder})"
+
+
+def plot_table(table: Dict, metric: str, output: Path, scopes: Optional[List[str]] = None) -> None:
+    """Draw ``table``'s rows (curves of ``scopes`` only, if given) into the PNG ``output``."""
+    rows = [row for row in table['rows'] if not scopes or row.get('scope') in scopes or row['mode'] == 'fixed']
+    if not rows or metric not in rows[0]:
+        raise ValueError(f"no {metric!r} in the table's rows (metrics: "
+                         f"{sorted(k for k in rows[0] if k in ('psnr', 'ssim')) if rows else 'none'}).")
+    curves: Dict[str, List[Tuple[float, float]]] = defaultdict(list)
+    figure, axes = plt.subplots(figsize=(9, 4.8))
+    for row in rows:
+        name = curve_name(row)
+        if name is not None:
+            curves[name].append((row['flops_percent'], row[metric]))
+        elif row['mode'] == 'fixed':
+            axes.scatter(row['flops_percent'], row[metric], color='black', marker='s', s=18, zorder=3)
+            axes.annotate(row['row'].replace('fixed_', ''), (row['flops_percent'], row[metric]), fontsize=7,
+                          xytext=(3, -9), textcoords='offset points')
+        else:
+            axes.scatter(row['flops_percent'], row[metric], marker='*', s=60, label=row['row'], zorder=3)
+    colours = iter(plt.get_cmap('tab10').colors)
+    for name, points in sorted(curves.items()):
+        xs, ys = zip(*sorted(points))
+        style = dict(linestyle='--', color='dimgrey' if 'dataset' in name else 'darkgrey') \
+            if name.startswith('oracle') else dict(color=next(colours))
+        axes.plot(xs, ys, marker='o', markersize=3, label=name, **style)
+    hull = upper_frontier([(row['flops_percent'], row[metric]) for row in rows if row['mode'] == 'fixed'])
+    if hull:
+        axes.plot(*zip(*hull), color='black', linewidth=0.8, linestyle=':', label='fixed frontier (vs fixed)')
+    axes.scatter([], [], color='black', marker='s', s=18, label='fixed subnets')
+    axes.set_xlabel('% of the full network\'s FLOPs (per 32 x 32 LR patch)')
+    axes.set_ylabel(metric.upper())
+    axes.set_title(f"{table['dataset']}: quality against FLOPs")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1.0))
+    figure.tight_layout()
+    write_atomically(str(output), lambda tmp_path: figure.savefig(tmp_path, format='png', dpi=120))
+    plt.close(figure)
+
+
+def main(argv: Optional[list] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('tables', nargs='+', type=Path, help='wbsr_table_<set>.json files from test.py')
+    parser.add_argument('--metric', default='psnr', help='the metric on the y axis (default: psnr)')
+    parser.add_argument('--output', type=Path, help='the PNG (one table only; default: next to the JSON)')
+    parser.add_argument('--scope', action='append', choices=tuple(SCOPES),
+                        help='draw only the curves of this scope (repeatable; default: all)')
+    args = parser.parse_args(argv)
+    if args.output and len(args.tables) > 1:
+        parser.error('--output takes one table; without it each PNG lands next to its JSON.')
+    for path in args.tables:
+        try:
+            table = json.loads(path.read_text())
+            output = args.output or path.with_suffix('.png')
+            plot_table(table, args.metric, output, args.scope)
+        except (OSError, ValueError) as error:
+            print(f'plot_frontier: {path}: {error}', file=sys.stderr)
+            return 2
+        except KeyError as error:
+            print(f'plot_frontier: {path}: not a table written by test.py (no {error} entry).', file=sys.stderr)
+            return 2
+        print(f'{path} -> {output}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

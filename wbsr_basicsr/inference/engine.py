@@ -1,0 +1,234 @@
+"""The inference engine: one supernet, its routing data, and rows run on LR images (paper Fig. 2b).
+
+For a routed row (:class:`wbsr_basicsr.routing.base.Router`) on one image, :class:`Engine`
+chops the image (:mod:`.patches`), has the router measure what it routes by, allocates a subnet
+to every patch over the row's scope group, runs each subnet's patches as batches and merges
+the SR patches. A row whose scope groups several images (``dataset``) is allocated in a first
+pass over the set (:meth:`Engine.first_pass`); a ``whole`` row runs its subnet on the whole image.
+"""
+import time
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from wbsr_basicsr.archs.slimmable import SlimmableSupernet
+from wbsr_basicsr.routing.base import Features, Group, Router, RoutingData, check_routing
+from wbsr_basicsr.routing.scopes import SCOPES
+
+from .patches import GTPatches, MergeBuffer, PatchLayout, channels_last, chop
+
+
+@dataclass
+class RowResult:
+    """What one inference row produced on one LR image."""
+
+    sr: Tensor  # (1, C, H*s, W*s)
+    layout: Optional[PatchLayout]  # None for a whole-image row
+    subnet_ids: np.ndarray  # per patch, index into net.subnets (a whole-image row: its one subnet)
+    flops_per_patch: float  # the paper's convention: mean over the patches, router apart
+    flops: float  # every FLOP run on the image, overlapping patches included, router apart
+    router_flops_per_patch: float
+    seconds: float
+
+
+@dataclass
+class MeasuredImage:
+    """One image's patches and what the routers measured on them (per feature), with the seconds
+    each measurement took; the patches are dropped once no longer needed."""
+
+    layout: PatchLayout
+    patches: Optional[Tensor]
+    features: Dict[str, Features] = field(default_factory=dict)
+    seconds: Dict[str, float] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return len(self.layout.corners)
+
+
+@dataclass
+class Allocations:
+    """Subnets allocated before the run, per row label: each image's subnet ids, and the seconds
+    per image of the first pass that row needed."""
+
+    ids: Dict[str, List[np.ndarray]] = field(default_factory=dict)
+    seconds: Dict[str, float] = field(default_factory=dict)
+
+    def of(self, row: Router, index: int) -> Tuple[Optional[np.ndarray], float]:
+        """Image ``index``'s subnet ids under ``row`` (None: allocate it on its own) and the seconds to add."""
+        if row.label not in self.ids:
+            return None, 0.
+        return self.ids[row.label][index], self.seconds[row.label]
+
+
+BUDGETS = ('patch', 'image')
+"""What a row's FLOPs target counts: ``patch``, the paper's convention (the mean cost per patch
+against the full network on the same patches); ``image``, every FLOP run on the image, overlapping
+patches included, against the full network on the whole image."""
+
+
+class Engine:
+    """Runs inference rows with ``net`` (in eval mode) and its routing ``data`` on LR images,
+    in ``patch_size`` patches every ``stride`` pixels, at most ``max_batch`` patches per forward;
+    targets count FLOPs as ``budget`` says (:data:`BUDGETS`).
+
+    It is the routers' :class:`~wbsr_basicsr.routing.base.PatchRunner`."""
+
+    def __init__(self, net: SlimmableSupernet, data: RoutingData, patch_size: int, stride: int,
+                 max_batch: int = 256, budget: str = 'patch') -> None:
+        if budget not in BUDGETS:
+            raise ValueError(f'budget must be one of {BUDGETS}, got {budget!r}.')
+        self.net, self.data, self.budget = net, data, budget
+        self.patch_size, self.stride, self.max_batch = patch_size, stride, max_batch
+        self.num_subnets = len(net.subnets)
+        self.costs = net.subnet_costs((patch_size, patch_size))
+
+    def check(self, rows: Sequence[Router], where: str) -> None:
+        """``ValueError`` naming ``where`` if a row needs routing data the engine lacks, or the
+        thresholds were made for another patch size."""
+        thresholds = self.data.thresholds
+        if thresholds is not None and thresholds.patch_size != self.patch_size:
+            raise ValueError(f'{where}: the routing thresholds are for {thresholds.patch_size}-pixel patches; '
+                             f'inference uses {self.patch_size}.')
+        check_routing(rows, self.data, where)
+
+    # ------------------------------------------------------------------ the routers' patch runner
+
+    def run(self, index: int, patches: Tensor) -> Tensor:
+        """SR patches of subnet ``index`` (channels-last, see :func:`.patches.channels_last`)."""
+        with self.net.subnet(self.net.subnets[index]):
+            return self.net(channels_last(patches))
+
+    # ------------------------------------------------------------------ measuring and allocating
+
+    def layout(self, lq: Tensor) -> PatchLayout:
+        return PatchLayout.cover(lq.shape[-2], lq.shape[-1], self.patch_size, self.stride)
+
+    @torch.no_grad()
+    def measure(self, rows: Sequence[Router], lq: Tensor, gt: Optional[Tensor] = None) -> MeasuredImage:
+        """Chop ``lq`` ``(1, C, H, W)`` and measure each feature ``rows`` route by, once."""
+        layout = self.layout(lq)
+        image = MeasuredImage(layout, chop(lq, layout))
+        needing_gt = [row.label for row in rows if row.needs_gt]
+        if needing_gt and gt is None:
+            raise ValueError(f'{", ".join(needing_gt)}: each needs the GT image (the oracle is analysis only): test '
+                             'on a paired dataset.')
+        gt_patches = GTPatches(gt, layout) if needing_gt else None
+        for row in rows:
+            if row.feature is None or row.feature in image.features:
+                continue
+            started = time.perf_counter()
+            image.features[row.feature] = row.measure(image.patches, gt_patches, self.data, self)
+            image.seconds[row.feature] = time.perf_counter() - started
+        return image
+
+    def allocate(self, row: Router, images: Sequence[MeasuredImage]) -> np.ndarray:
+        """The subnet of every patch of ``images`` (concatenated) under ``row``, its budget holding over
+        exactly these images."""
+        measured = [image.features[row.feature] for image in images] if row.feature else []
+        features = {key: np.concatenate([part[key] for part in measured]) for key in (measured[0] if measured else {})}
+        count = sum(image.count for image in images)
+        group = Group(features, count, self.costs, tuple(self.net.subnets), self.patch_target(row.target, images))
+        return row.allocate(group, self.data)
+
+    def patch_target(self, target: Optional[float], images: Sequence[MeasuredImage]) -> Optional[float]:
+        """``target`` as the routers take it, a ratio of the full network's cost on the patches of
+        ``images``. An ``image`` budget counts every patch run against the full network on the whole
+        images: the ratio that spends it, no less than the cheapest subnet's share."""
+        if target is None or self.budget == 'patch':
+            return target
+        whole = sum(self.net.flops(None, (image.layout.height, image.layout.width)) for image in images)
+        patches = sum(image.count for image in images)
+        costs = self.costs
+        return float(min(1., max(costs.min() / costs.max(), target * whole / (patches * costs.max()))))
+
+    @staticmethod
+    def allocated_first(rows: Sequence[Router], count: int) -> List[Router]:
+        """The ``rows`` whose scope groups several of ``count`` images: :meth:`first_pass` allocates them."""
+        return [row for row in rows if row.scope is not None and SCOPES[row.scope].spans_images(count)]
+
+    @torch.no_grad()
+    def first_pass(self, rows: Sequence[Router], images: Iterable[Tuple[Tensor, Optional[Tensor]]],
+                   count: int) -> Allocations:
+        """Allocate the ``rows`` whose scope groups several of the ``count`` images ``(lq, gt)`` (``gt``
+        may be None unless a row needs it): every image is measured once, then each row allocates
+        over each of its scope's groups. Rows allocated image by image are left out."""
+        rows = self.allocated_first(rows, count)
+        if not rows:
+            return Allocations()
+        measured: List[MeasuredImage] = []
+        for lq, gt in images:
+            image = self.measure(rows, lq, gt)
+            image.patches = None  # a set's patches would not fit in memory; the second pass chops again
+            measured.append(image)
+        allocations = Allocations()
+        for row in rows:
+            ids: List[np.ndarray] = []
+            for group in SCOPES[row.scope].groups(len(measured)):
+                members = [measured[index] for index in group]
+                ids += np.split(self.allocate(row, members), np.cumsum([image.count for image in members])[:-1])
+            allocations.ids[row.label] = ids
+            allocations.seconds[row.label] = sum(image.seconds.get(row.feature, 0.) for image in measured) / max(
+                1, len(measured))
+        return allocations
+
+    # ------------------------------------------------------------------ running a row
+
+    def router_flops(self, row: Router, channels: int) -> float:
+        return row.flops(self.data, self.patch_size, channels)
+
+    @torch.no_grad()
+    def infer(self, lq: Tensor, row: Router, subnet_ids: Optional[np.ndarray] = None,
+              gt: Optional[Tensor] = None) -> RowResult:
+        """Run ``row`` on ``lq`` ``(1, C, H, W)`` in [0, 1]: route every patch (or take the given
+        ``subnet_ids``, as a first pass allocates them; without them this image is the row's whole
+        group), run, merge. ``gt``: rows that need it."""
+        self.check([row], 'Dynamic inference')
+        synchronize = torch.cuda.synchronize if lq.is_cuda else (lambda: None)
+        synchronize()
+        started = time.perf_counter()
+        if not row.patchwise:
+            return self._whole(lq, row, started, synchronize)
+        if subnet_ids is None:
+            image = self.measure([row], lq, gt)
+            layout, patches = image.layout, image.patches
+            subnet_ids = self.allocate(row, [image])
+        else:
+            layout = self.layout(lq)
+            patches = chop(lq, layout)
+            if len(subnet_ids) != len(patches):
+                raise ValueError(f'{len(subnet_ids)} subnet ids for {len(patches)} patches.')
+        sr = self.run_routed(patches, subnet_ids, layout)
+        synchronize()
+        seconds = time.perf_counter() - started
+        per_patch = self.costs[subnet_ids]
+        return RowResult(sr, layout, subnet_ids, float(per_patch.mean()), float(per_patch.sum()),
+                         self.router_flops(row, lq.shape[1]), seconds)
+
+    def run_routed(self, patches: Tensor, subnet_ids: np.ndarray, layout: PatchLayout) -> Tensor:
+        """Run each patch through the subnet it was routed to, all patches of one subnet as batches
+        of at most ``max_batch``, and merge the SR patches as they come (:class:`.patches.MergeBuffer`)."""
+        buffer: Optional[MergeBuffer] = None
+        for index in np.unique(subnet_ids):
+            rows = np.flatnonzero(subnet_ids == index)
+            for start in range(0, len(rows), self.max_batch):
+                chunk = rows[start:start + self.max_batch]
+                result = self.run(int(index), patches[torch.as_tensor(chunk, device=patches.device)])
+                if buffer is None:
+                    buffer = MergeBuffer(layout, result.shape[-1] // layout.patch_size, result.shape[1], result)
+                buffer.add(chunk, result)
+        if buffer is None:
+            raise ValueError('No patches to run.')
+        return buffer.image()
+
+    def _whole(self, lq: Tensor, row: Router, started: float, synchronize) -> RowResult:
+        """``row``'s one subnet on the whole image."""
+        index = self.net.subnets.index(row.subnet)
+        sr = self.run(index, lq)
+        synchronize()
+        seconds = time.perf_counter() - started
+        return RowResult(sr, None, np.array([index]), float(self.costs[index]),
+                         float(self.net.flops(row.subnet, (lq.shape[-2], lq.shape[-1]))), 0., seconds)
