@@ -7,7 +7,7 @@ from torch.nn import functional as F
 from conftest import make_row, photo_rgb
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
 from wbsr_basicsr.inference.engine import Engine
-from wbsr_basicsr.inference.patches import MergeBuffer, PatchLayout, chop
+from wbsr_basicsr.inference.patches import GTPatches, Merger, PatchLayout, chop
 from wbsr_basicsr.inference.rows import parse_rows
 from wbsr_basicsr.routing import RoutingData
 from wbsr_basicsr.routing.budget import allocate_to_target, alpha_for_target, lagrangian_allocation, route_budget
@@ -17,9 +17,48 @@ from wbsr_basicsr.utils.gradient_stats import (assign_classes, class_thresholds,
 
 def merge(outputs, layout: PatchLayout, scale: int):
     """All SR patches of ``layout`` merged at once."""
-    buffer = MergeBuffer(layout, scale, outputs.shape[1], outputs)
-    buffer.add(range(len(outputs)), outputs)
-    return buffer.image()
+    merger = Merger(layout, scale, outputs.shape[1], outputs)
+    merger.add(torch.arange(len(outputs)), outputs)
+    return merger.image()
+
+
+def chop_patch_by_patch(image, layout: PatchLayout, scale: int = 1):
+    """The engine's chop before the gather: one slice per patch (the reference)."""
+    pad_h, pad_w = layout.padding
+    image = F.pad(image, (0, pad_w * scale, 0, pad_h * scale), mode='replicate') if pad_h or pad_w else image
+    size = layout.patch_size * scale
+    return torch.cat([image[..., top * scale:top * scale + size, left * scale:left * scale + size]
+                      for top, left in layout.corners])
+
+
+def merge_patch_by_patch(outputs, layout: PatchLayout, scale: int):
+    """The engine's merge before the scatter: each SR patch added where it lies, then divided by the
+    count of patches on each pixel (the reference)."""
+    pad_h, pad_w = layout.padding
+    total = outputs.new_zeros(1, outputs.shape[1], (layout.height + pad_h) * scale, (layout.width + pad_w) * scale)
+    count = torch.zeros_like(total[:, :1])
+    size = layout.patch_size * scale
+    for (top, left), patch in zip(layout.corners, outputs):
+        total[..., top * scale:top * scale + size, left * scale:left * scale + size] += patch
+        count[..., top * scale:top * scale + size, left * scale:left * scale + size] += 1
+    return (total / count)[..., :layout.height * scale, :layout.width * scale]
+
+
+@pytest.mark.parametrize('height, width, stride', [(37, 53, 28), (20, 45, 28), (100, 61, 20), (7, 9, 28),
+                                                   (120, 80, 32)])
+def test_the_gather_and_the_scatter_give_the_patch_by_patch_chop_and_merge(height, width, stride):
+    torch.manual_seed(0)
+    image, gt = torch.rand(1, 3, height, width), torch.rand(1, 3, 4 * height, 4 * width)
+    layout = PatchLayout.cover(height, width, 32, stride)
+    assert torch.equal(chop(image, layout), chop_patch_by_patch(image, layout))
+    assert torch.equal(GTPatches(gt, layout)[2:5], chop_patch_by_patch(gt, layout, 4)[2:5])
+    outputs = torch.randn(layout.count, 3, 128, 128)
+    merger = Merger(layout, 4, 3, outputs)
+    for rows in torch.randperm(layout.count).split(7):  # batches in any order, as the subnets' groups come
+        merger.add(rows, outputs[rows].contiguous(memory_format=torch.channels_last))
+    assert (merger.image() - merge_patch_by_patch(outputs, layout, 4)).abs().max() <= 1e-6
+    with pytest.raises(RuntimeError, match='add every one once'):
+        Merger(layout, 4, 3, outputs).image()
 
 
 @pytest.mark.parametrize('height, width', [(32, 32), (37, 53), (100, 61), (20, 45), (7, 9)])
@@ -181,7 +220,8 @@ def test_inference_rows_from_options():
                           ({'mode': 'target_flops', 'target': 0.5, 'scope': 'epoch'}, 'scope must be one of'),
                           ({'mode': 'arm', 'target': 0.5, 'scope': 'train'}, 'scope must be one of'),
                           ({'mode': 'ceil', 'scope': 'image'}, 'unknown option scope'),
-                          ({'mode': 'classifier', 'scope': 'image'}, 'takes no scope without a target'),
+                          ({'mode': 'classifier', 'scope': 'image'}, 'takes no scope or unit without a target'),
+                          ({'mode': 'arm', 'target': 0.5, 'unit': 'seconds'}, 'unit must be one of'),
                           ({'mode': 'classifier', 'alpha': 1}, 'option alpha; the known ones are scope, target'),
                           ({'mode': 'classifier', 'target': 0.5, 'ladder': 'pareto'}, 'unknown option ladder'),
                           ({'mode': 'fixed'}, 'takes a subnet'),

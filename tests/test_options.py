@@ -30,7 +30,8 @@ def test_the_paper_set_is_shipped():
                         f'test_{arch}_x{scale}_baseline'}
             assert expected <= names
     assert {'train_WBSR_MSRResNet_x4_HES_only', 'train_WBSR_MSRResNet_x4_BDLoss_only',
-            'test_WBSR_MSRResNet_x4_woGT', 'train_ClassSR_MSRResNet_x4', 'test_Table1_MSRResNet_x4'} <= names
+            'test_WBSR_MSRResNet_x4_woGT', 'train_ClassSR_MSRResNet_x4', 'test_Table1_MSRResNet_x4',
+            'train_WBSR_MSRResNet_x4_fast', 'test_WBSR_MSRResNet_x4_fast'} <= names
 
 
 @pytest.mark.parametrize('path', OPTION_FILES, ids=lambda p: p.stem)
@@ -55,7 +56,7 @@ def test_option_file_is_consistent(path):
     if opt['model_type'] in ('WBSRModel', 'ClassSRModel'):
         assert isinstance(net, SlimmableSupernet) and len(net.subnets) == 9
         rows = parse_rows(opt.get('val', {}).get('rows', [{'mode': 'ceil'}]), net)
-        assert rows and opt['routing']['patch_size'] == 32 and opt['routing']['stride'] == 28
+        assert rows and (opt['routing']['patch_size'], opt['routing']['stride']) in {(32, 28), (48, 44)}
     if opt['model_type'] == 'ClassSRModel':
         classifier = dict(opt['network_c'])
         classifier = ARCH_REGISTRY.get(classifier.pop('type'))(**classifier)

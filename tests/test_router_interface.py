@@ -57,7 +57,7 @@ def test_a_router_registered_here_runs_in_test_py_and_in_the_inference_command(t
     assert script.main(['-i', str(photos), '-o', str(out), '--model', str(trained_wbsr),
                         '--row', '{mode: random, target: 0.6, scope: image}']) == 0
     printed = capsys.readouterr().out
-    assert '3 images, random_0.6_image' in printed
+    assert '3 images, random_0.6_image_imageflops' in printed  # --flops image: the command's default unit
     spent = [float(v) for v in re.findall(r'([\d.]+)% of the full FLOPs', printed)]
     assert len(spent) == 4 and all(abs(v - 60) <= 4.3 for v in spent), spent
     assert len(list(out.glob('*_wbsr.png'))) == 3

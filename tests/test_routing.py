@@ -217,6 +217,8 @@ def test_calibrate_then_route_with_arm_ladders_and_the_oracle_in_test_py(tmp_pat
     assert plot.main([str(results / 'wbsr_table_heldout.json')]) == 0
     picture = cv2.imread(str(results / 'wbsr_table_heldout.png'))
     assert picture.shape[0] > 300 and picture.shape[1] > 500 and picture.std() > 10
+    assert plot.main([str(results / 'wbsr_table_heldout.json'), '--x', 'time']) == 0  # PSNR against milliseconds
+    assert cv2.imread(str(results / 'wbsr_table_heldout_time.png')).std() > 10
 
     with pytest.raises(ValueError, match='its routing calibration was measured on another network: parameters'):
         run_pipeline(basicsr.test.test_pipeline, tmp_path, test_options(calibrated, 'params_ema', 'wbsr_routing_ema'))

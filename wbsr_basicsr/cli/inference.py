@@ -35,6 +35,7 @@ from wbsr_basicsr.utils.image_io import UserImage, check_format, read_image, wri
 from wbsr_basicsr.utils.options import network_options
 
 SCOPES = {'image': 'image', 'folder': 'dataset'}
+FLOPS_UNITS = {'image': 'image_flops', 'patch': 'patch_flops'}
 
 
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
@@ -44,13 +45,15 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument('--model', required=True, help='a WBSR checkpoint (net_g_*.pth)')
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument('--target', type=float, help='share of the full network\'s FLOPs, in (0, 1]')
+    mode.add_argument('--target-time', type=float, help='share of the full network\'s time on the whole image, in '
+                                                          '(0, 1] (measured on this device: docs/inference.md)')
     mode.add_argument('--ceil', action='store_true', help="Eq. 15: class k to subnet ceil(kM/K)")
     mode.add_argument('--alpha', type=float, help='Eq. 16 with this alpha')
     mode.add_argument('--subnet', help='one subnet W,D on the whole image, e.g. 52,8')
     mode.add_argument('--full', action='store_true', help='the full network on the whole image')
     mode.add_argument('--row', help='any inference row as YAML, e.g. "{mode: arm, target: 0.5}" (docs/routing.md)')
     parser.add_argument('--scope', choices=tuple(SCOPES), default='image',
-                        help='where --target holds: every image (default) or the whole folder')
+                        help='where --target or --target-time holds: every image (default) or the whole folder')
     parser.add_argument('--flops', choices=('image', 'patch'), default='image',
                         help='what --target counts: every FLOP run on the image, overlapping patches included '
                              "(image, default), or the paper's per-patch average (patch)")
@@ -73,9 +76,11 @@ def row_spec(args: argparse.Namespace) -> Dict:
         spec = yaml.safe_load(args.row)
         if not isinstance(spec, dict):
             raise ValueError(f'--row {args.row}: expected a YAML mapping such as "{{mode: arm, target: 0.5}}".')
-        return spec
+        return dict({'unit': FLOPS_UNITS[args.flops]}, **spec) if 'target' in spec else spec
     if args.target is not None:
-        return dict(mode='target_flops', target=args.target, scope=SCOPES[args.scope])
+        return dict(mode='target_flops', target=args.target, scope=SCOPES[args.scope], unit=FLOPS_UNITS[args.flops])
+    if args.target_time is not None:
+        return dict(mode='target_flops', target=args.target_time, scope=SCOPES[args.scope], unit='time')
     if args.ceil:
         return dict(mode='ceil')
     if args.alpha is not None:
@@ -124,20 +129,51 @@ def write_outputs(args: argparse.Namespace, upscaler: Upscaler, path: Path, imag
     return target
 
 
+BUDGET_SLACK = 0.05
+"""How far over its target (in shares of the full network) a row may spend on one image before the
+command says the budget cannot be met there (one patch's step on small images)."""
+
+
+def budget_note(result: Upscaled, row: Router) -> str:
+    """What a budget did on one image: a time budget's predicted share of the full network's time and
+    the subnet it ran on the whole image when routing could not beat that at the same time; a word
+    when the image cannot be run within the budget at all."""
+    note = ''
+    if result.time_share is not None:
+        note += f', {100 * result.time_share:.0f}% of the full network\'s predicted time'
+    if result.whole_subnet is not None:
+        width, depth = result.whole_subnet
+        note += (f'; routing cannot beat subnet {width}x{depth} on the whole image in this time, so that ran '
+                 '(docs/inference.md, "Time budgets")')
+    spent = {'time': result.time_share, 'image_flops': result.honest_percent / 100,
+             'patch_flops': result.flops_percent / 100}.get(row.unit)
+    if spent is not None and spent > row.target + BUDGET_SLACK:
+        note += f'; over the budget: {row.target:g} cannot be met on this image'
+    return note
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
         files = input_files(Path(args.input))
         upscaler = Upscaler.from_checkpoint(args.model, args.device, args.max_batch, args.fp16,
-                                            network_options(args.opt), args.flops)
+                                            network_options(args.opt))
         row = inference_row(args, upscaler)
+        if row.unit == 'time' and upscaler.routing.timing is None:
+            profile = upscaler.measure_time_profile()
+            print(f'{args.model} holds no time profile for {profile.device}: measured one for this run (scripts/'
+                  'calibrate_routing.py --time-only stores it)', file=sys.stderr)
         upscaler.check(row)
     except (ValueError, OSError, KeyError) as error:
         print(f'inference_wbsr: {error}', file=sys.stderr)
         return 2
     os.makedirs(args.output, exist_ok=True)
-    request = (f'target {args.target} ({args.flops} FLOPs, {args.scope} scope, {args.ladder} ladder)'
-               if args.target is not None else row.label)
+    if args.target is not None:
+        request = f'target {args.target} ({args.flops} FLOPs, {args.scope} scope, {args.ladder} ladder)'
+    elif args.target_time is not None:
+        request = f'target time {args.target_time} ({args.scope} scope, {args.ladder} ladder)'
+    else:
+        request = row.label
     skipped: List[str] = []
 
     def readable(path: Path) -> Optional[UserImage]:
@@ -169,13 +205,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         target = write_outputs(args, upscaler, path, image, result)
         out_h, out_w = result.sr.shape[-2:]
         tqdm.write(f'{path.name}: {image.size} -> {out_w}x{out_h}, {result.seconds:.2f} s, '
-                   f'{result.honest_percent:.1f}% of the full FLOPs (per patch: {result.flops_percent:.1f}%) '
-                   f'-> {target}')
+                   f'{result.honest_percent:.1f}% of the full FLOPs (per patch: {result.flops_percent:.1f}%)'
+                   f'{budget_note(result, row)} -> {target}')
         for key, value in (('seconds', result.seconds), ('flops', result.flops), ('whole', result.whole_flops),
                            ('patch_percent', result.flops_percent), ('images', 1)):
             totals[key] += value
     if totals['images']:
-        print(f"{totals['images']} images, {request}: {totals['seconds']:.1f} s "
+        print(f"{totals['images']} images, {request}, {upscaler.device_name}: {totals['seconds']:.1f} s "
               f"({totals['seconds'] / totals['images']:.2f} s per image), {100 * totals['flops'] / totals['whole']:.1f}% "
               f"of the full FLOPs (per patch: {totals['patch_percent'] / totals['images']:.1f}%)")
     if skipped:

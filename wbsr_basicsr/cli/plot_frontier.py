@@ -1,4 +1,5 @@
-"""PSNR (or another metric) against % of the full FLOPs, from the tables test.py writes.
+"""PSNR (or another metric) against % of the full FLOPs, or against measured milliseconds per image
+(``--x time``), from the tables test.py writes.
 
     wbsr-plot-frontier results/<name>/wbsr_table_<set>.json [...] [--metric psnr] [--output F.png]
     (or python scripts/plot_frontier.py ...)
@@ -7,7 +8,9 @@ One curve per router and scope (WBSR per ladder, ARM, ClassSR, the oracle) throu
 sorted by FLOPs; the fixed subnets as labelled points and their frontier (the ``vs fixed``
 reference) dotted; other rows (``ceil``, ``budget``, ClassSR's argmax) as single markers. Each PNG
 lands next to its JSON (``wbsr_table_<set>.png``) unless ``--output`` is given for a single
-table. Sweep rows (``target: [0.3, 0.4, ...]``) give the curves their points.
+table. Sweep rows (``target: [0.3, 0.4, ...]``) give the curves their points. With ``--x time`` the
+x axis is the measured seconds per image (the table's ``seconds``, first passes included), and the
+reference points are the ``whole`` rows (each subnet on the whole image) when the table has them.
 """
 import argparse
 import json
@@ -33,40 +36,49 @@ def curve_name(row: Dict) -> Optional[str]:
         return None
     title = ROUTER_REGISTRY[row['mode']].title if row['mode'] in ROUTER_REGISTRY else row['mode']
     ladder = f", {row['ladder'].replace('pareto', 'Pareto')} ladder" if row.get('ladder') else ''
-    return f"{title} ({row['scope']} scope{ladder})"
+    unit = f", {row['unit'].replace('_', ' ')}" if row.get('unit', 'patch_flops') != 'patch_flops' else ''
+    return f"{title} ({row['scope']} scope{ladder}{unit})"
 
 
-def plot_table(table: Dict, metric: str, output: Path, scopes: Optional[List[str]] = None) -> None:
-    """Draw ``table``'s rows (curves of ``scopes`` only, if given) into the PNG ``output``."""
+AXES = {'flops': (lambda row: row['flops_percent'], "% of the full network's FLOPs (per 32 x 32 LR patch)"),
+        'time': (lambda row: 1e3 * row['seconds'], 'milliseconds per image (measured)')}
+
+
+def plot_table(table: Dict, metric: str, output: Path, scopes: Optional[List[str]] = None, x: str = 'flops') -> None:
+    """Draw ``table``'s rows (curves of ``scopes`` only, if given) into the PNG ``output``, against
+    ``x`` (:data:`AXES`)."""
     rows = [row for row in table['rows'] if not scopes or row.get('scope') in scopes or row['mode'] == 'fixed']
     if not rows or metric not in rows[0]:
         raise ValueError(f"no {metric!r} in the table's rows (metrics: "
                          f"{sorted(k for k in rows[0] if k in ('psnr', 'ssim')) if rows else 'none'}).")
+    position, label = AXES[x]
+    reference = 'whole' if x == 'time' and any(row['mode'] == 'whole' for row in rows) else 'fixed'
     curves: Dict[str, List[Tuple[float, float]]] = defaultdict(list)
     figure, axes = plt.subplots(figsize=(9, 4.8))
     for row in rows:
         name = curve_name(row)
         if name is not None:
-            curves[name].append((row['flops_percent'], row[metric]))
-        elif row['mode'] == 'fixed':
-            axes.scatter(row['flops_percent'], row[metric], color='black', marker='s', s=18, zorder=3)
-            axes.annotate(row['row'].replace('fixed_', ''), (row['flops_percent'], row[metric]), fontsize=7,
+            curves[name].append((position(row), row[metric]))
+        elif row['mode'] == reference:
+            axes.scatter(position(row), row[metric], color='black', marker='s', s=18, zorder=3)
+            axes.annotate(row['row'].replace(f'{reference}_', ''), (position(row), row[metric]), fontsize=7,
                           xytext=(3, -9), textcoords='offset points')
-        else:
-            axes.scatter(row['flops_percent'], row[metric], marker='*', s=60, label=row['row'], zorder=3)
+        elif row['mode'] not in ('fixed', 'whole'):
+            axes.scatter(position(row), row[metric], marker='*', s=60, label=row['row'], zorder=3)
     colours = iter(plt.get_cmap('tab10').colors)
     for name, points in sorted(curves.items()):
         xs, ys = zip(*sorted(points))
         style = dict(linestyle='--', color='dimgrey' if 'dataset' in name else 'darkgrey') \
             if name.startswith('oracle') else dict(color=next(colours))
         axes.plot(xs, ys, marker='o', markersize=3, label=name, **style)
-    hull = upper_frontier([(row['flops_percent'], row[metric]) for row in rows if row['mode'] == 'fixed'])
+    hull = upper_frontier([(position(row), row[metric]) for row in rows if row['mode'] == reference])
     if hull:
-        axes.plot(*zip(*hull), color='black', linewidth=0.8, linestyle=':', label='fixed frontier (vs fixed)')
-    axes.scatter([], [], color='black', marker='s', s=18, label='fixed subnets')
-    axes.set_xlabel('% of the full network\'s FLOPs (per 32 x 32 LR patch)')
+        axes.plot(*zip(*hull), color='black', linewidth=0.8, linestyle=':', label=f'{reference} subnets\' frontier')
+    axes.scatter([], [], color='black', marker='s', s=18,
+                 label='subnets on the whole image' if reference == 'whole' else 'fixed subnets')
+    axes.set_xlabel(label)
     axes.set_ylabel(metric.upper())
-    axes.set_title(f"{table['dataset']}: quality against FLOPs")
+    axes.set_title(f"{table['dataset']}: quality against {'time' if x == 'time' else 'FLOPs'}")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
@@ -81,14 +93,16 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument('--output', type=Path, help='the PNG (one table only; default: next to the JSON)')
     parser.add_argument('--scope', action='append', choices=tuple(SCOPES),
                         help='draw only the curves of this scope (repeatable; default: all)')
+    parser.add_argument('--x', choices=tuple(AXES), default='flops',
+                        help='the x axis: %% of the full FLOPs (default) or measured milliseconds per image')
     args = parser.parse_args(argv)
     if args.output and len(args.tables) > 1:
         parser.error('--output takes one table; without it each PNG lands next to its JSON.')
     for path in args.tables:
         try:
             table = json.loads(path.read_text())
-            output = args.output or path.with_suffix('.png')
-            plot_table(table, args.metric, output, args.scope)
+            output = args.output or path.with_name(f'{path.stem}{"_time" if args.x == "time" else ""}.png')
+            plot_table(table, args.metric, output, args.scope, args.x)
         except (OSError, ValueError) as error:
             print(f'plot_frontier: {path}: {error}', file=sys.stderr)
             return 2

@@ -2,8 +2,8 @@
 
 A WBSR checkpoint is BasicSR's network file (``{'params': ..., 'params_ema': ...}``) plus a
 ``wbsr`` entry: the network's options and scale, its subnets, the routing thresholds (Eq. 7),
-the routing calibration (``scripts/calibrate_routing.py``), BDLoss's state, and a checksum of
-every state dict. The model, the inference command and the scripts read it here, under one rule
+the routing calibration and a time profile per device (``scripts/calibrate_routing.py``),
+BDLoss's state, and a checksum of every state dict. The model, the inference command and the scripts read it here, under one rule
 for the patch geometry and for a calibration of another network (:meth:`SupernetEntry.routing`).
 """
 from dataclasses import dataclass, replace
@@ -15,6 +15,7 @@ from wbsr_basicsr.archs.slimmable import SlimmableSupernet, Subnet
 from wbsr_basicsr.routing import RoutingData
 from wbsr_basicsr.routing.calibration import Calibration
 from wbsr_basicsr.routing.gradient_router import DifficultyClasses
+from wbsr_basicsr.routing.timing import TimeProfile
 from wbsr_basicsr.utils.checkpoints import NetworkFile, parameter_checksums, read_checkpoint, read_entry, state_checksum
 
 ENTRY_KEY = 'wbsr'
@@ -52,6 +53,7 @@ class SupernetEntry:
     sigma: Optional[float] = None  # BDLoss's learned scale
     likelihood: Optional[str] = None
     prior: Optional[Dict] = None  # BDLoss's Gaussian-mixture prior
+    timing: Tuple[TimeProfile, ...] = ()  # one per device it was measured on
 
     @classmethod
     def read(cls, path: str, content: Optional[NetworkFile] = None, verify: bool = True) -> Optional['SupernetEntry']:
@@ -66,7 +68,8 @@ class SupernetEntry:
         return cls(entry.get('network'), entry.get('scale'), tuple(tuple(s) for s in entry.get('subnets') or ()),
                    DifficultyClasses.from_dict(entry['router']) if entry.get('router') else None,
                    Calibration.from_dict(entry['calibration']) if entry.get('calibration') else None,
-                   entry.get('sigma'), entry.get('likelihood'), entry.get('prior'))
+                   entry.get('sigma'), entry.get('likelihood'), entry.get('prior'),
+                   tuple(TimeProfile.from_dict(profile) for profile in entry.get('timing') or ()))
 
     def to_dict(self) -> Dict:
         """The entry as stored, without checksums (:meth:`store` adds them)."""
@@ -75,25 +78,35 @@ class SupernetEntry:
                     subnets=[list(s) for s in self.subnets],
                     router=None if self.thresholds is None else self.thresholds.to_dict(),
                     calibration=None if self.calibration is None else self.calibration.to_dict(),
-                    sigma=self.sigma, likelihood=self.likelihood, prior=self.prior)
+                    sigma=self.sigma, likelihood=self.likelihood, prior=self.prior,
+                    timing=[profile.to_dict() for profile in self.timing])
 
     def store(self, content: NetworkFile) -> NetworkFile:
         """``content`` with this entry under ``wbsr``, holding the checksum of every state dict in it."""
         states = {key: value for key, value in content.items() if key != ENTRY_KEY}
         return dict(states, **{ENTRY_KEY: dict(self.to_dict(), checksums=parameter_checksums(states))})
 
-    def with_calibration(self, calibration: Calibration) -> 'SupernetEntry':
+    def with_calibration(self, calibration: Optional[Calibration]) -> 'SupernetEntry':
         return replace(self, calibration=calibration)
 
+    def with_timing(self, profile: TimeProfile) -> 'SupernetEntry':
+        """This entry with ``profile`` in place of any earlier one of its device."""
+        return replace(self, timing=tuple(p for p in self.timing if p.device != profile.device) + (profile,))
+
+    def time_profile(self, device: str) -> Optional[TimeProfile]:
+        return next((profile for profile in self.timing if profile.device == device), None)
+
     def routing(self, net: SlimmableSupernet, fingerprint: str, where: str, patch_size: Optional[int] = None,
-                stride: Optional[int] = None, thresholds: Optional[DifficultyClasses] = None) -> LoadedRouting:
+                stride: Optional[int] = None, thresholds: Optional[DifficultyClasses] = None,
+                device: str = '') -> LoadedRouting:
         """The routing of ``net`` (whose parameters' checksum is ``fingerprint``) from this entry.
 
         One rule everywhere: the thresholds (this entry's, or ``thresholds`` made from a statistics
         file) fix the patch size, and a ``patch_size`` asked for that differs is an error; the
         ``stride`` asked for, else the thresholds', else 28. A calibration measured on another
         network, scale, subnets or patch size is not used; the reason is kept for the rows that
-        need it (``RoutingData.unusable_calibration``)."""
+        need it (``RoutingData.unusable_calibration``). The time profile is the one of ``device``
+        (:func:`wbsr_basicsr.inference.timing.device_name`), if measured."""
         thresholds = thresholds or self.thresholds
         geometry = routing_geometry(thresholds, patch_size, stride, where)
         calibration, unusable = self.calibration, None
@@ -104,7 +117,11 @@ class SupernetEntry:
                 calibration, unusable = None, str(error)
         if thresholds is not None and thresholds.stride != geometry.stride:
             thresholds = replace(thresholds, stride=geometry.stride)
-        return LoadedRouting(RoutingData(thresholds, calibration, unusable_calibration=unusable), geometry)
+        profile = self.time_profile(device)
+        if profile is not None and profile.patch_size != geometry.patch_size:
+            profile = None  # measured for other patches: time rows ask for a new one
+        return LoadedRouting(RoutingData(thresholds, calibration, timing=profile, unusable_calibration=unusable),
+                             geometry)
 
 
 def routing_geometry(thresholds: Optional[DifficultyClasses], patch_size: Optional[int], stride: Optional[int],

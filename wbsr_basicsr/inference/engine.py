@@ -7,18 +7,20 @@ the SR patches. A row whose scope groups several images (``dataset``) is allocat
 pass over the set (:meth:`Engine.first_pass`); a ``whole`` row runs its subnet on the whole image.
 """
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet
+from wbsr_basicsr.routing.arm_router import edge_scores
 from wbsr_basicsr.routing.base import Features, Group, Router, RoutingData, check_routing
 from wbsr_basicsr.routing.scopes import SCOPES
 
-from .patches import GTPatches, MergeBuffer, PatchLayout, channels_last, chop
+from .patches import GTPatches, Merger, PatchLayout, channels_last, chop
+from .time_budget import TimeBudget
 
 
 @dataclass
@@ -32,6 +34,8 @@ class RowResult:
     flops: float  # every FLOP run on the image, overlapping patches included, router apart
     router_flops_per_patch: float
     seconds: float
+    fallback: bool = False  # a time-budget row that ran one subnet on the whole image instead (TimeBudget)
+    time_share: Optional[float] = None  # time-budget rows: predicted seconds over the full network's on the image
 
 
 @dataclass
@@ -46,7 +50,7 @@ class MeasuredImage:
 
     @property
     def count(self) -> int:
-        return len(self.layout.corners)
+        return self.layout.count
 
 
 @dataclass
@@ -64,27 +68,21 @@ class Allocations:
         return self.ids[row.label][index], self.seconds[row.label]
 
 
-BUDGETS = ('patch', 'image')
-"""What a row's FLOPs target counts: ``patch``, the paper's convention (the mean cost per patch
-against the full network on the same patches); ``image``, every FLOP run on the image, overlapping
-patches included, against the full network on the whole image."""
-
-
 class Engine:
     """Runs inference rows with ``net`` (in eval mode) and its routing ``data`` on LR images,
-    in ``patch_size`` patches every ``stride`` pixels, at most ``max_batch`` patches per forward;
-    targets count FLOPs as ``budget`` says (:data:`BUDGETS`).
+    in ``patch_size`` patches every ``stride`` pixels, at most ``max_batch`` patches per forward.
 
-    It is the routers' :class:`~wbsr_basicsr.routing.base.PatchRunner`."""
+    Each subnet runs as a plain network holding a copy of its weights (:meth:`prepared`), made
+    once per engine: no weight is sliced per forward. It is the routers'
+    :class:`~wbsr_basicsr.routing.base.PatchRunner`."""
 
     def __init__(self, net: SlimmableSupernet, data: RoutingData, patch_size: int, stride: int,
-                 max_batch: int = 256, budget: str = 'patch') -> None:
-        if budget not in BUDGETS:
-            raise ValueError(f'budget must be one of {BUDGETS}, got {budget!r}.')
-        self.net, self.data, self.budget = net, data, budget
+                 max_batch: int = 256) -> None:
+        self.net, self.data = net, data
         self.patch_size, self.stride, self.max_batch = patch_size, stride, max_batch
         self.num_subnets = len(net.subnets)
         self.costs = net.subnet_costs((patch_size, patch_size))
+        self._prepared: Dict[int, nn.Module] = {}
 
     def check(self, rows: Sequence[Router], where: str) -> None:
         """``ValueError`` naming ``where`` if a row needs routing data the engine lacks, or the
@@ -97,10 +95,18 @@ class Engine:
 
     # ------------------------------------------------------------------ the routers' patch runner
 
+    def prepared(self, index: int) -> nn.Module:
+        """Subnet ``index`` as the plain network it is (``SlimmableSupernet.extract_subnet``), in eval
+        mode and the channels-last format, made on first use; the supernet's parameters must not
+        change while this engine runs (an engine lasts one validation, or one command)."""
+        if index not in self._prepared:
+            plain = self.net.extract_subnet(self.net.subnets[index]).eval()
+            self._prepared[index] = plain.to(memory_format=torch.channels_last)
+        return self._prepared[index]
+
     def run(self, index: int, patches: Tensor) -> Tensor:
         """SR patches of subnet ``index`` (channels-last, see :func:`.patches.channels_last`)."""
-        with self.net.subnet(self.net.subnets[index]):
-            return self.net(channels_last(patches))
+        return self.prepared(index)(channels_last(patches))
 
     # ------------------------------------------------------------------ measuring and allocating
 
@@ -127,23 +133,34 @@ class Engine:
 
     def allocate(self, row: Router, images: Sequence[MeasuredImage]) -> np.ndarray:
         """The subnet of every patch of ``images`` (concatenated) under ``row``, its budget holding over
-        exactly these images."""
+        exactly these images (in the row's unit: :meth:`budget`)."""
         measured = [image.features[row.feature] for image in images] if row.feature else []
         features = {key: np.concatenate([part[key] for part in measured]) for key in (measured[0] if measured else {})}
-        count = sum(image.count for image in images)
-        group = Group(features, count, self.costs, tuple(self.net.subnets), self.patch_target(row.target, images))
-        return row.allocate(group, self.data)
+        costs, target = self.budget(row, images)
+        group = Group(features, sum(image.count for image in images), costs, tuple(self.net.subnets), target)
+        if row.unit != 'time':
+            return row.allocate(group, self.data)
+        return self.time_budget.fitted(row.target, [image.layout for image in images], target,
+                                       lambda lowered: row.allocate(replace(group, target=lowered), self.data))
 
-    def patch_target(self, target: Optional[float], images: Sequence[MeasuredImage]) -> Optional[float]:
-        """``target`` as the routers take it, a ratio of the full network's cost on the patches of
-        ``images``. An ``image`` budget counts every patch run against the full network on the whole
-        images: the ratio that spends it, no less than the cheapest subnet's share."""
-        if target is None or self.budget == 'patch':
-            return target
+    def budget(self, row: Router, images: Sequence[MeasuredImage]) -> Tuple[np.ndarray, Optional[float]]:
+        """Each subnet's cost per patch in ``row``'s unit, and its target as the routers take it: a
+        ratio of the full network's cost on the patches of ``images``. ``image_flops`` and ``time``
+        count against the full network on the whole images: the ratio that spends the target there
+        (in time: :meth:`.time_budget.TimeBudget.patch_target`), no less than the cheapest subnet's share."""
+        if row.target is None or row.unit == 'patch_flops':
+            return self.costs, row.target
+        if row.unit == 'time':
+            return self.time_budget.costs, self.time_budget.patch_target(row.target, [image.layout for image in images])
         whole = sum(self.net.flops(None, (image.layout.height, image.layout.width)) for image in images)
         patches = sum(image.count for image in images)
-        costs = self.costs
-        return float(min(1., max(costs.min() / costs.max(), target * whole / (patches * costs.max()))))
+        return self.costs, float(min(1., max(self.costs.min() / self.costs[-1],
+                                             row.target * whole / (patches * self.costs[-1]))))
+
+    @property
+    def time_budget(self) -> TimeBudget:
+        """Time budgets by the routing data's time profile (rows with ``unit: time``)."""
+        return TimeBudget(self.data.timing, self.max_batch, self.data.calibration, self.costs)
 
     @staticmethod
     def allocated_first(rows: Sequence[Router], count: int) -> List[Router]:
@@ -191,11 +208,20 @@ class Engine:
         synchronize()
         started = time.perf_counter()
         if not row.patchwise:
-            return self._whole(lq, row, started, synchronize)
+            return self._whole(lq, self.net.subnets.index(row.subnet), None, started, synchronize)
         if subnet_ids is None:
-            image = self.measure([row], lq, gt)
-            layout, patches = image.layout, image.patches
-            subnet_ids = self.allocate(row, [image])
+            layout = self.layout(lq)
+            timed = row.unit == 'time'
+            alternative = self.time_budget.unaffordable(row.target, layout) if timed else None
+            if alternative is None:
+                image = self.measure([row], lq, gt)
+                patches, subnet_ids = image.patches, self.allocate(row, [image])
+                alternative = self.time_budget.alternative(row.target, layout, subnet_ids, lambda: edge_scores(
+                    patches)) if timed else None
+            if alternative is not None:
+                result = self._whole(lq, alternative, layout, started, synchronize)
+                result.time_share = self.time_budget.share(layout, whole=alternative)
+                return result
         else:
             layout = self.layout(lq)
             patches = chop(lq, layout)
@@ -205,30 +231,37 @@ class Engine:
         synchronize()
         seconds = time.perf_counter() - started
         per_patch = self.costs[subnet_ids]
-        return RowResult(sr, layout, subnet_ids, float(per_patch.mean()), float(per_patch.sum()),
-                         self.router_flops(row, lq.shape[1]), seconds)
+        result = RowResult(sr, layout, subnet_ids, float(per_patch.mean()), float(per_patch.sum()),
+                           self.router_flops(row, lq.shape[1]), seconds)
+        if row.unit == 'time':
+            result.time_share = self.time_budget.share(layout, subnet_ids)
+        return result
 
     def run_routed(self, patches: Tensor, subnet_ids: np.ndarray, layout: PatchLayout) -> Tensor:
         """Run each patch through the subnet it was routed to, all patches of one subnet as batches
-        of at most ``max_batch``, and merge the SR patches as they come (:class:`.patches.MergeBuffer`)."""
-        buffer: Optional[MergeBuffer] = None
-        for index in np.unique(subnet_ids):
-            rows = np.flatnonzero(subnet_ids == index)
-            for start in range(0, len(rows), self.max_batch):
-                chunk = rows[start:start + self.max_batch]
-                result = self.run(int(index), patches[torch.as_tensor(chunk, device=patches.device)])
-                if buffer is None:
-                    buffer = MergeBuffer(layout, result.shape[-1] // layout.patch_size, result.shape[1], result)
-                buffer.add(chunk, result)
-        if buffer is None:
+        of at most ``max_batch``, and merge the SR patches as they come (:class:`.patches.Merger`):
+        a fixed number of operations per batch, none per patch."""
+        merger: Optional[Merger] = None
+        indices, counts = np.unique(subnet_ids, return_counts=True)
+        order = torch.as_tensor(np.argsort(subnet_ids, kind='stable'), device=patches.device)
+        for index, rows in zip(indices, order.split(counts.tolist())):
+            for chunk in rows.split(self.max_batch):
+                result = self.run(int(index), patches.index_select(0, chunk))
+                if merger is None:
+                    merger = Merger(layout, result.shape[-1] // layout.patch_size, result.shape[1], result)
+                merger.add(chunk, result)
+        if merger is None:
             raise ValueError('No patches to run.')
-        return buffer.image()
+        return merger.image()
 
-    def _whole(self, lq: Tensor, row: Router, started: float, synchronize) -> RowResult:
-        """``row``'s one subnet on the whole image."""
-        index = self.net.subnets.index(row.subnet)
+    def _whole(self, lq: Tensor, index: int, layout: Optional[PatchLayout], started: float,
+               synchronize) -> RowResult:
+        """Subnet ``index`` on the whole image: a ``whole`` row (``layout`` None), or a time-budget row's
+        fallback, whose usage counts every patch of its ``layout`` under that subnet."""
         sr = self.run(index, lq)
         synchronize()
         seconds = time.perf_counter() - started
-        return RowResult(sr, None, np.array([index]), float(self.costs[index]),
-                         float(self.net.flops(row.subnet, (lq.shape[-2], lq.shape[-1]))), 0., seconds)
+        ids = np.array([index]) if layout is None else np.full(layout.count, index)
+        return RowResult(sr, layout, ids, float(self.costs[index]),
+                         float(self.net.flops(self.net.subnets[index], (lq.shape[-2], lq.shape[-1]))), 0., seconds,
+                         fallback=layout is not None)

@@ -35,6 +35,7 @@ from .checkpoint import LoadedRouting, RoutingGeometry, SupernetEntry
 from .engine import Engine, RowResult
 from .report import RowTotals, format_table
 from .rows import DEFAULT_ROWS, default_ladder, parse_rows
+from .timing import device_name
 
 ROUTING_KEYS = ('stats_file', 'num_classes', 'patch_size', 'stride', 'max_batch')
 DEFAULT_MAX_BATCH = 256
@@ -91,7 +92,7 @@ class Evaluator:
         if not fixed_parameters:
             entry = entry.with_calibration(None)
         loaded = entry.routing(supernet, fingerprint() if entry.calibration else '', where, routing.get('patch_size'),
-                               routing.get('stride'), thresholds)
+                               routing.get('stride'), thresholds, device_name(device or torch.device('cpu')))
         if classifier is None and fixed_parameters and opt['path'].get('pretrain_network_c'):
             classifier = load_classifier(opt['path']['pretrain_network_c'], supernet, opt['scale'], fingerprint(),
                                          device or torch.device('cpu'))
@@ -168,7 +169,7 @@ class Evaluator:
                     if save_img:
                         self._save_images(sr_img, result, row, dataset_name, img_name, current_iter)
         summary = [dict(row=row.label, mode=row.mode, scope=row.scope, ladder=getattr(row, 'ladder', None),
-                        target=row.target, **totals[row.label].summary()) for row in self.rows]
+                        target=row.target, unit=row.unit, **totals[row.label].summary()) for row in self.rows]
         self._report_class_shares(dataset_name, summary)
         self._report(model, dataset_name, summary, metric_opts, current_iter, tb_logger)
 

@@ -22,12 +22,18 @@ class RowTotals:
         self.seconds = 0.
         self.usage = np.zeros(num_subnets, dtype=np.int64)
         self.per_image: List[Dict] = []
+        self.time_shares: List[float] = []
+        self.fallbacks = 0
 
     def add(self, scores: Dict[str, float], result: RowResult, image: str) -> None:
         self.images += 1
         self.per_image.append(dict(image=image, **{name: float(value) for name, value in scores.items()},
                                    flops_percent=100. * result.flops_per_patch / self.full_flops,
                                    patches=len(result.subnet_ids), seconds=result.seconds))
+        if result.time_share is not None:
+            self.time_shares.append(result.time_share)
+            self.per_image[-1].update(time_percent=100. * result.time_share, fallback=result.fallback)
+            self.fallbacks += result.fallback
         for name, value in scores.items():
             self.metrics[name] = self.metrics.get(name, 0.) + float(value)
         count = len(result.subnet_ids)
@@ -41,11 +47,14 @@ class RowTotals:
         """Image-averaged metrics and time; patch-averaged FLOPs (the paper's convention) and usage;
         each image's own figures under ``per_image``."""
         flops = self.flops / self.patches
-        return dict({name: value / self.images for name, value in self.metrics.items()},
-                    gflops=flops / 1e9, flops_percent=100. * flops / self.full_flops,
-                    router_gflops=self.router_flops / self.patches / 1e9, seconds=self.seconds / self.images,
-                    usage=(self.usage / self.patches).tolist(), patches=self.patches, images=self.images,
-                    per_image=self.per_image)
+        summary = dict({name: value / self.images for name, value in self.metrics.items()},
+                       gflops=flops / 1e9, flops_percent=100. * flops / self.full_flops,
+                       router_gflops=self.router_flops / self.patches / 1e9, seconds=self.seconds / self.images,
+                       usage=(self.usage / self.patches).tolist(), patches=self.patches, images=self.images,
+                       per_image=self.per_image)
+        if self.time_shares:  # time-budget rows: the predicted share of the full network's time, image-averaged
+            summary.update(time_percent=100. * float(np.mean(self.time_shares)), fallbacks=self.fallbacks)
+        return summary
 
 
 def format_table(dataset_name: str, summary: List[Dict], metric_names: List[str], reference: Optional[str],

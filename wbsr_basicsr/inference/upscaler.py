@@ -8,18 +8,20 @@ full network on the whole image: the paper's (per patch, overlaps not counted) a
 (every patch actually run, overlaps included).
 """
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from wbsr_basicsr.archs.slimmable import SlimmableSupernet
+from wbsr_basicsr.archs.slimmable import SlimmableSupernet, Subnet
 from wbsr_basicsr.routing import Router
+from wbsr_basicsr.routing.timing import TimeProfile
 
 from .checkpoint import LoadedRouting, fingerprint, load_supernet
 from .engine import Allocations, Engine
+from .timing import device_name, measure_time_profile
 
 
 @dataclass
@@ -33,6 +35,8 @@ class Upscaled:
     whole_flops: float  # the full network's on the whole image
     flops_percent: float  # the paper's convention: per patch, of the full network on the same patches
     seconds: float
+    whole_subnet: Optional[Subnet] = None  # a time budget's fallback: this subnet ran on the whole image
+    time_share: Optional[float] = None  # time budgets: predicted seconds over the full network's on the image
 
     @property
     def honest_percent(self) -> float:
@@ -41,11 +45,10 @@ class Upscaled:
 
 class Upscaler:
     """A supernet with its routing, ready to super-resolve on ``device``, at most ``max_batch``
-    patches per forward, in half precision under CUDA autocast if ``fp16``; targets count FLOPs
-    as ``budget`` says (:data:`.engine.BUDGETS`)."""
+    patches per forward, in half precision under CUDA autocast if ``fp16``."""
 
     def __init__(self, net: SlimmableSupernet, loaded: LoadedRouting, scale: int, device: str = 'cpu',
-                 max_batch: int = 256, fp16: bool = False, where: str = 'the network', budget: str = 'image') -> None:
+                 max_batch: int = 256, fp16: bool = False, where: str = 'the network') -> None:
         if fp16 and not device.startswith('cuda'):
             raise ValueError('--fp16 runs under CUDA autocast; it needs --device cuda.')
         if device.startswith('cuda') and not torch.cuda.is_available():
@@ -54,25 +57,38 @@ class Upscaler:
         self.routing, self.scale, self.where = loaded.data, scale, where
         self.device, self.fp16 = torch.device(device), fp16
         self.patch_size, self.stride = loaded.geometry.patch_size, loaded.geometry.stride
-        self.engine = Engine(self.net, loaded.data, self.patch_size, self.stride, max_batch, budget)
+        self.engine = Engine(self.net, loaded.data, self.patch_size, self.stride, max_batch)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str, device: str = 'cpu', max_batch: int = 256, fp16: bool = False,
-                        network_opt: Optional[Dict] = None, budget: str = 'image') -> 'Upscaler':
-        """The supernet a WBSR checkpoint records (or ``network_opt`` builds), with its routing."""
+                        network_opt: Optional[Dict] = None) -> 'Upscaler':
+        """The supernet a WBSR checkpoint records (or ``network_opt`` builds), with its routing and the
+        time profile of ``device``, if the checkpoint has one."""
         net, _, entry = load_supernet(checkpoint, network_opt)
-        loaded = entry.routing(net, fingerprint(net), checkpoint)
-        return cls(net, loaded, entry.scale or net.upscale, device, max_batch, fp16, checkpoint, budget)
+        loaded = entry.routing(net, fingerprint(net), checkpoint, device=device_name(torch.device(device), fp16))
+        return cls(net, loaded, entry.scale or net.upscale, device, max_batch, fp16, checkpoint)
+
+    @property
+    def device_name(self) -> str:
+        return device_name(self.device, self.fp16)
+
+    def measure_time_profile(self) -> TimeProfile:
+        """Measure and use this device's time profile (for checkpoints that have none for it)."""
+        with self.autocast():
+            profile = measure_time_profile(self.engine, self.device_name)
+        self.routing = replace(self.routing, timing=profile)
+        self.engine.data = self.routing
+        return profile
 
     def check(self, row: Router) -> None:
         self.engine.check([row], self.where)
 
-    def _autocast(self):
+    def autocast(self):
         return torch.autocast('cuda', dtype=torch.float16) if self.fp16 else contextlib.nullcontext()
 
     def first_pass(self, images: Iterable[Tensor], count: int, row: Router) -> Allocations:
         """:meth:`.engine.Engine.first_pass` of ``row`` over the ``count`` LR ``images``."""
-        with torch.no_grad(), self._autocast():
+        with torch.no_grad(), self.autocast():
             return self.engine.first_pass([row], ((image.to(self.device), None) for image in images), count)
 
     @torch.no_grad()
@@ -80,9 +96,11 @@ class Upscaler:
         """Super-resolve ``lq`` ``(1, C, H, W)`` in [0, 1] under ``row`` (``subnet_ids``: allocated by
         :meth:`first_pass`)."""
         lq = lq.to(self.device)
-        with self._autocast():
+        with self.autocast():
             result = self.engine.infer(lq, row, subnet_ids)
-        return Upscaled(result.sr.float(), result.subnet_ids if row.patchwise else None,
-                        result.layout.corners if row.patchwise else None, result.flops,
+        routed = row.patchwise and not result.fallback
+        return Upscaled(result.sr.float(), result.subnet_ids if routed else None,
+                        result.layout.corners if routed else None, result.flops,
                         self.net.flops(None, (lq.shape[-2], lq.shape[-1])),
-                        100. * result.flops_per_patch / self.engine.costs.max(), result.seconds)
+                        100. * result.flops_per_patch / self.engine.costs.max(), result.seconds,
+                        self.net.subnets[int(result.subnet_ids[0])] if result.fallback else None, result.time_share)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the routers' data classes import this module
     from .calibration import Calibration
     from .classsr_router import Classifier
     from .gradient_router import DifficultyClasses
+    from .timing import TimeProfile
 
 Features = Dict[str, np.ndarray]
 """What a router measured on one image's patches: arrays whose first axis runs over the patches."""
@@ -48,6 +49,8 @@ class RoutingData:
     thresholds: Optional['DifficultyClasses'] = None
     calibration: Optional['Calibration'] = None
     classifier: Optional['Classifier'] = None
+    timing: Optional['TimeProfile'] = None
+    """The supernet's time profile on the device inference runs on (rows with ``unit: time``)."""
     unusable_calibration: Optional[str] = None
     """Why the checkpoint's calibration is not used (measured on another network), if so."""
 
@@ -58,6 +61,8 @@ REQUIREMENTS = {
     'calibration': f'a routing calibration of this checkpoint: run {CALIBRATE_HINT}',
     'classifier': f'a ClassSR classifier trained on this supernet: set path.pretrain_network_c (train one: '
                   f'{TRAIN_CLASSIFIER_HINT})',
+    'timing': 'a time profile of this supernet on this device: python scripts/calibrate_routing.py --time-only '
+              '--model <checkpoint> --device <the device> (or calibrate it)',
 }
 """What each field of :class:`RoutingData` is and how to provide it, for the errors of rows that need it."""
 
@@ -70,7 +75,8 @@ class Group:
     """What the row's router measured, its arrays concatenated over the group's images."""
     count: int
     costs: np.ndarray
-    """Each subnet's cost per patch, in ``subnets`` order (ascending)."""
+    """Each subnet's cost per patch in the row's unit (FLOPs, or seconds), in ``subnets`` order: by
+    FLOPs, ascending; in seconds, the full network (the last) the dearest."""
     subnets: Tuple[Subnet, ...]
     target: Optional[float]
     """The row's budget as a ratio of the full network's cost on these patches (None: no budget)."""
@@ -114,8 +120,13 @@ class Router:
         return self.mode
 
     def needs(self) -> Tuple[str, ...]:
-        """The fields of :class:`RoutingData` this row routes by."""
+        """The fields of :class:`RoutingData` this router routes by."""
         return ()
+
+    def requirements(self) -> Tuple[str, ...]:
+        """The fields of :class:`RoutingData` this row needs: what its router routes by, and what its
+        budget counts in."""
+        return self.needs()
 
     def measure(self, patches: Tensor, gt: Optional[Tensor], data: RoutingData, runner: PatchRunner) -> Features:
         """What this router routes by, for ``(N, C, P, P)`` LR patches in [0, 1] (``gt``: their GT
@@ -138,14 +149,27 @@ class Router:
     def scope(self) -> Optional[str]:
         return None
 
+    @property
+    def unit(self) -> Optional[str]:
+        return None
+
+
+UNITS = ('patch_flops', 'image_flops', 'time')
+"""What a target counts (docs/routing.md, "Budgets"): ``patch_flops``, the paper's convention (the
+mean cost per patch against the full network on the same patches); ``image_flops``, every FLOP run
+on the image, overlapping patches included, against the full network on the whole image;
+``time``, the predicted seconds against the full network's on the whole image (:mod:`.timing`)."""
+
 
 @dataclass(frozen=True)
 class BudgetedRouter(Router):
-    """A router held to a ``target`` ratio of the full network's FLOPs over the groups of a ``scope``
-    (:mod:`.scopes`; default ``dataset``)."""
+    """A router held to a ``target`` ratio of the full network's cost (in a ``unit`` of
+    :data:`UNITS`, default ``patch_flops``) over the groups of a ``scope`` (:mod:`.scopes`; default
+    ``dataset``)."""
 
     target: Optional[float] = None
     scope: Optional[str] = None
+    unit: Optional[str] = None
     target_optional: ClassVar[bool] = False
     own_scopes: ClassVar[Tuple[str, ...]] = ()
     """Non-generic scopes this router also takes (``train``: Eq. 16's calibrated alpha)."""
@@ -156,9 +180,13 @@ class BudgetedRouter(Router):
         if self.target is None:
             if not self.target_optional:
                 raise ValueError(f'Inference mode {self.mode!r} takes a target (a ratio of the full FLOPs).')
-            if self.scope is not None:
-                raise ValueError(f'Inference mode {self.mode!r} takes no scope without a target.')
+            if self.scope is not None or self.unit is not None:
+                raise ValueError(f'Inference mode {self.mode!r} takes no scope or unit without a target.')
             return
+        if self.unit is None:
+            object.__setattr__(self, 'unit', UNITS[0])
+        if self.unit not in UNITS:
+            raise ValueError(f'{self.mode} unit must be one of {UNITS}, got {self.unit!r}.')
         if not 0 < self.target <= 1:
             raise ValueError(f'{self.mode} target must lie in (0, 1], got {self.target}.')
         if self.scope is None:
@@ -178,11 +206,15 @@ class BudgetedRouter(Router):
             rows += super().from_options(dict(spec, target=float(target)), net, ladder)
         return rows
 
+    def requirements(self) -> Tuple[str, ...]:
+        return self.needs() + (('timing',) if self.unit == 'time' else ())
+
     @property
     def label(self) -> str:
         if self.target is None:
             return self.mode
-        return f'{self.label_name or self.mode}_{self.target:g}_{self.scope}'
+        unit = '' if self.unit == UNITS[0] else '_' + self.unit.replace('_', '')
+        return f'{self.label_name or self.mode}_{self.target:g}_{self.scope}{unit}'
 
 
 ROUTER_REGISTRY: Dict[str, Type[Router]] = {}
@@ -207,7 +239,7 @@ def router_class(mode: object) -> Type[Router]:
 def check_routing(rows: Sequence[Router], data: RoutingData, where: str) -> None:
     """``ValueError`` naming what to provide if a row needs routing data that ``data`` lacks."""
     for field, what in REQUIREMENTS.items():
-        labels = [row.label for row in rows if field in row.needs()]
+        labels = [row.label for row in rows if field in row.requirements()]
         if labels and getattr(data, field) is None:
             if field == 'calibration' and data.unusable_calibration:
                 raise ValueError(data.unusable_calibration)

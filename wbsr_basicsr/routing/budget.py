@@ -79,7 +79,7 @@ def lagrangian_allocation(losses: np.ndarray, costs: Sequence[float], target_rat
 
     If the least-loss allocation costs less than the target it is returned as it is, unless
     ``spend``: then ``lambda`` goes negative until the target is spent (the least added loss)."""
-    costs = _checked_costs(costs, target_ratio) / max(costs)
+    costs = _checked_costs(costs, target_ratio, ascending=False) / max(costs)
     rows = np.arange(len(losses))
 
     def allocate(weight: float) -> np.ndarray:
@@ -109,10 +109,12 @@ def lagrangian_allocation(losses: np.ndarray, costs: Sequence[float], target_rat
     return split_to_target(lower, upper, gain, costs, target_ratio)
 
 
-def _checked_costs(costs: Sequence[float], target_ratio: float) -> np.ndarray:
+def _checked_costs(costs: Sequence[float], target_ratio: float, ascending: bool = True) -> np.ndarray:
+    """``costs`` as floats; ``ValueError`` for a target outside (0, 1], or costs out of ascending order
+    where the rule climbs them in order (Eq. 16)."""
     if not 0 < target_ratio <= 1:
         raise ValueError(f'A FLOPs target must lie in (0, 1], got {target_ratio}.')
     costs = np.asarray(costs, dtype=np.float64)
-    if np.any(np.diff(costs) < 0):
+    if ascending and np.any(np.diff(costs) < 0):
         raise ValueError('costs must be in ascending order, as the supernet lists its subnets.')
     return costs

@@ -14,7 +14,7 @@ A calibration names the parameters it measured (their checksum), the scale, patc
 subnets; :meth:`Calibration.check` refuses it for any other network.
 """
 from dataclasses import dataclass
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -38,15 +38,17 @@ class Calibration:
     mean_psnr: Tuple[float, ...]
     edge_table: EdgeTable
 
-    def pareto_ladder(self) -> Tuple[int, ...]:
-        """Indices of the subnets whose mean PSNR beats every cheaper subnet's (subnets in cost
-        order), topped by the full network in any case, so that every target stays reachable."""
+    def pareto_ladder(self, costs: Optional[Sequence[float]] = None) -> Tuple[int, ...]:
+        """Indices of the subnets whose mean PSNR beats every cheaper subnet's, cheapest first,
+        topped by the full network in any case, so that every target stays reachable. Cheaper: by
+        ``costs`` (per subnet; default the supernet's order, FLOPs)."""
+        order = range(len(self.mean_psnr)) if costs is None else np.argsort(np.asarray(costs), kind='stable')
         best, ladder = -np.inf, []
-        for index, value in enumerate(self.mean_psnr):
-            if value > best:
-                best, ladder = value, ladder + [index]
+        for index in order:
+            if self.mean_psnr[index] > best:
+                best, ladder = self.mean_psnr[index], ladder + [int(index)]
         full = len(self.mean_psnr) - 1
-        return tuple(ladder if ladder[-1] == full else ladder + [full])
+        return tuple(ladder[:ladder.index(full)] if full in ladder else ladder) + (full,)
 
     def check(self, subnets: Sequence[Subnet], scale: int, patch_size: int, fingerprint: str, where: str) -> None:
         """``ValueError`` naming ``where`` and what to run unless this calibration was measured on

@@ -62,7 +62,7 @@ class Classifier:
         if target is None:
             return ids[np.argmax(logits, axis=1)]
         class_costs = np.asarray(costs, dtype=np.float64)[ids]
-        ratio = min(1., target * np.max(costs) / class_costs[-1])  # the target as a ratio of the dearest class
+        ratio = min(1., target * np.max(costs) / class_costs.max())  # the target as a ratio of the dearest class
         return ids[lagrangian_allocation(-logits, class_costs, ratio, spend=True)]
 
     def flops(self, patch_size: int) -> int:

@@ -54,7 +54,7 @@ def compare_rows(summary: List[Dict], metric: str) -> None:
     fixed = upper_frontier([(e['flops_percent'], e[metric]) for e in summary if e['mode'] == 'fixed'])
     oracles = [e for e in summary if e['mode'] == 'oracle']
     for entry in summary:
-        if entry['mode'] in ('fixed', 'oracle'):
+        if entry['mode'] in ('fixed', 'whole', 'oracle'):  # the references, and one subnet on the whole image
             continue
         scoped = [e for e in oracles if e['scope'] == entry.get('scope')] or oracles
         references = {'vs_fixed': (fixed, 0.), 'vs_oracle': (oracle_curve(scoped, metric), ORACLE_TOLERANCE)}

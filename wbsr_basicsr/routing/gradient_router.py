@@ -100,11 +100,15 @@ class DifficultyClasses:
         return luma + 2 * size * interior + 2 * 8 * interior * interior
 
 
-def ladder_indices(ladder: str, data: RoutingData, num_subnets: int) -> np.ndarray:
-    """The subnet indices a ``ladder`` climbs, cheapest first."""
+def ladder_indices(ladder: str, data: RoutingData, costs: np.ndarray) -> np.ndarray:
+    """The subnet indices a ``ladder`` climbs, cheapest first by ``costs`` (FLOPs or seconds per
+    patch), topped by the full network: every subnet cheaper than it (``full``), or those of them
+    whose calibration PSNR beats every cheaper one's (``pareto``)."""
     if ladder == 'pareto':
-        return np.asarray(data.calibration.pareto_ladder())
-    return np.arange(num_subnets)
+        return np.asarray(data.calibration.pareto_ladder(costs))
+    full = len(costs) - 1
+    cheaper = [index for index in np.argsort(costs, kind='stable') if costs[index] < costs[full]]
+    return np.asarray(cheaper + [full])
 
 
 @dataclass(frozen=True)
@@ -142,7 +146,7 @@ class GradientRouter(Router):
         return {'scores': scores, 'classes': classes}
 
     def allocate(self, group: Group, data: RoutingData) -> np.ndarray:
-        ladder = ladder_indices(self.ladder, data, len(group.costs))
+        ladder = ladder_indices(self.ladder, data, group.costs)
         return ladder[self.climb(group.features, group.costs[ladder], group.target, data.thresholds)]
 
     def climb(self, features: Features, costs: np.ndarray, target: Optional[float],

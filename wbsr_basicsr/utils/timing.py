@@ -1,4 +1,4 @@
-"""Timing helpers shared by the benchmark scripts: synchronised, interleaved, medians."""
+"""Timing helpers shared by the time profiles and the benchmark scripts: synchronised, interleaved, medians."""
 import statistics
 import time
 from typing import Callable, List
@@ -17,9 +17,10 @@ def time_once(fn: Callable[[], object], device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def interleaved_medians(fns: List[Callable[[], object]], device: torch.device, repeats: int) -> List[float]:
-    """Median seconds of each function, run in rotating order after one warm-up each, so that
-    machine noise hits all of them alike."""
+def interleaved_medians(fns: List[Callable[[], object]], device: torch.device, repeats: int,
+                        statistic: Callable[[List[float]], float] = statistics.median) -> List[float]:
+    """Median seconds (or another ``statistic`` of the runs) of each function, run in rotating order
+    after one warm-up each, so that machine noise hits all of them alike."""
     for fn in fns:
         fn()
     times: List[List[float]] = [[] for _ in fns]
@@ -28,4 +29,4 @@ def interleaved_medians(fns: List[Callable[[], object]], device: torch.device, r
         order = order[r % len(fns):] + order[:r % len(fns)]
         for i in order:
             times[i].append(time_once(fns[i], device))
-    return [statistics.median(t) for t in times]
+    return [statistic(t) for t in times]

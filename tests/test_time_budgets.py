@@ -1,0 +1,153 @@
+"""Budgets in time: the time profile's predictions, its measurement, rows held to a share of the full
+network's time on images they never saw, the fall-back to one subnet on the whole image, and the
+inference command and test.py with time rows."""
+import json
+import re
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+import basicsr.test
+from conftest import NETWORK, PSNR, REPO, SCALE, load_script, make_row, paired_dataset, photo_rgb
+from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
+from wbsr_basicsr.inference.calibrate import calibrate
+from wbsr_basicsr.inference.engine import Engine
+from wbsr_basicsr.inference.timing import device_name, measure_time_profile
+from wbsr_basicsr.routing import RoutingData
+from wbsr_basicsr.routing.gradient_router import DifficultyClasses
+from wbsr_basicsr.routing.timing import TimeProfile
+from wbsr_basicsr.utils.gradient_stats import difficulty_scores, patch_gradient_vectors
+
+
+def image_tensor(rgb: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255.
+
+
+def profile(patch, whole_per_pixel, call=1e-3, overhead=1e-4) -> TimeProfile:
+    """A time profile with the given seconds per patch and per whole-image LR pixel, per subnet."""
+    return TimeProfile('test device', 32, tuple([call] * len(patch)), tuple(patch), overhead, (1024, 65536),
+                       tuple((1024 * p, 65536 * p) for p in whole_per_pixel))
+
+
+def test_the_profile_predicts_whole_images_by_pixels_and_routed_ones_by_batches():
+    timing = TimeProfile('d', 32, (0.01, 0.02), (0.001, 0.004), 0.0005, (100, 200, 400), ((1., 2., 4.), (2., 3., 5.)))
+    assert timing.whole_seconds(0, 150) == pytest.approx(1.5)  # between measured sizes: linear
+    assert timing.whole_seconds(1, 600) == pytest.approx(7.)  # beyond them: along the last piece
+    ids = np.array([0] * 5 + [1] * 3)
+    # batches of 4: two calls of subnet 0, one of subnet 1; 8 patches of overhead
+    assert timing.routed_seconds(ids, 4) == pytest.approx(2 * 0.01 + 0.02 + 5 * 0.001 + 3 * 0.004 + 8 * 0.0005)
+    assert TimeProfile.from_dict(json.loads(json.dumps(timing.to_dict()))) == timing
+
+
+def test_measuring_a_profile_times_every_subnet():
+    torch.manual_seed(0)
+    net = WBSRMSRResNet(num_feat=16, num_block=2, upscale=2, widths=(8, 16), depths=(1, 2)).eval()
+    engine = Engine(net, RoutingData(), 32, 28, max_batch=16)
+    measured = measure_time_profile(engine, device_name(torch.device('cpu')), sides=(32, 64), repeats=1, batch=16)
+    assert measured.device == f'cpu {torch.get_num_threads()} threads, float32'
+    assert len(measured.patch) == len(measured.call) == len(measured.whole) == 4 and measured.pixels == (1024, 4096)
+    assert min(measured.patch) > 0 and measured.overhead > 0 and min(min(row) for row in measured.whole) > 0
+
+
+def router_of(image: torch.Tensor) -> DifficultyClasses:
+    from wbsr_basicsr.inference.patches import PatchLayout, chop
+    layout = PatchLayout.cover(image.shape[-2], image.shape[-1], 32, 28)
+    return DifficultyClasses.from_scores(difficulty_scores(patch_gradient_vectors(chop(image, layout))).numpy(),
+                                         10, 32, 28)
+
+
+@pytest.mark.parametrize('target', [0.4, 0.6, 0.8])
+def test_a_time_budget_holds_on_images_it_never_saw(target):
+    """Predicted seconds, calls and overhead included, within 3% of the target share of the full
+    network's whole-image seconds, on every unseen photo, on both ladders' orders of cost."""
+    net = WBSRMSRResNet(num_feat=16, num_block=4, upscale=2, widths=(8, 12, 16), depths=(1, 2, 4)).eval()
+    patch = 1e-3 * np.array([1.0, 1.2, 1.9, 1.6, 2.0, 2.4, 2.2, 2.9, 3.5])  # not in FLOPs order (1.9 > 1.6)
+    timing = profile(patch, patch / 700)  # per LR pixel the whole image costs 0.68 of a patch (overlap)
+    engine = Engine(net, RoutingData(router_of(image_tensor(photo_rgb('astronaut'))), timing=timing), 32, 28)
+    row = make_row('target_flops', target=target, scope='image', unit='time')
+    assert row.label == f'target_{target:g}_image_time'
+    for name in ('chelsea', 'coffee', 'rocket', 'hubble_deep_field'):
+        image = engine.measure([row], image_tensor(photo_rgb(name)[:200, :300]))
+        ids = engine.allocate(row, [image])
+        share = engine.time_budget.share(image.layout, ids)
+        assert share <= target * 1.001 and share >= target - 0.03, (name, share)
+        assert set(ids) <= set(range(9))
+
+
+def test_routing_falls_back_to_a_subnet_on_the_whole_image_where_it_cannot_win():
+    torch.manual_seed(0)
+    net = WBSRMSRResNet(num_feat=16, num_block=2, upscale=2, widths=(8, 16), depths=(1, 2)).eval()
+    hr = image_tensor(photo_rgb('chelsea')[:128, :192])
+    lq = F.interpolate(hr, scale_factor=0.5, mode='bicubic', antialias=True).clamp(0, 1)
+    measured = calibrate(net, [(lq, hr)], 2, 32, 28, 'abc', 'chelsea')
+    patch = 1e-3 * np.array([1., 1.3, 2.5, 3.])
+    row = make_row('target_flops', target=0.6, scope='image', unit='time')
+    # whole images 3x cheaper per pixel than patches: a subnet on the whole image gets more per second
+    cheap_whole = Engine(net, RoutingData(router_of(lq), measured, timing=profile(patch, patch / 3072)), 32, 28)
+    result = cheap_whole.infer(lq, row)
+    chosen = int(result.subnet_ids[0])
+    assert result.fallback and np.all(result.subnet_ids == chosen) and result.layout.count == len(result.subnet_ids)
+    with torch.no_grad(), net.subnet(net.subnets[chosen]):
+        assert torch.allclose(result.sr, net(lq), atol=1e-5)  # that subnet, on the whole image
+    assert result.time_share <= 0.6
+    # whole images 100x dearer per pixel: the budget runs every patch through the full network, better
+    # than any subnet that fits on the whole image: routing runs
+    dear_whole = Engine(net, RoutingData(router_of(lq), measured, timing=profile(patch, patch / 10)), 32, 28)
+    routed = dear_whole.infer(lq, row)
+    assert not routed.fallback and set(routed.subnet_ids) == {3} and routed.time_share <= 0.6
+    # without a calibration there is no quality to compare: routing runs where it meets the budget ...
+    assert not Engine(net, RoutingData(router_of(lq), timing=profile(patch, patch / 700)), 32, 28).infer(
+        lq, row).fallback
+    # ... and where it cannot, the dearest subnet that fits the budget on the whole image does (12 patches of
+    # at least 1 ms against 0.6 x 6 ms; on the whole image 8x1 and 8x2 fit)
+    fitted = Engine(net, RoutingData(router_of(lq), timing=profile(patch, patch / 3072)), 32, 28).infer(lq, row)
+    assert fitted.fallback and set(fitted.subnet_ids) == {1} and fitted.time_share <= 0.6
+
+
+def test_time_rows_in_the_command_and_in_test_py(tmp_path, tiny_pairs, trained_wbsr, run_pipeline, monkeypatch,
+                                                 capsys):
+    monkeypatch.chdir(tmp_path)
+    script = load_script('inference_wbsr', REPO / 'inference' / 'inference_wbsr.py')
+    assert script.main(['-i', str(tiny_pairs[0]), '-o', str(tmp_path / 'out'), '--model', str(trained_wbsr),
+                        '--target-time', '0.5', '--ladder', 'full']) == 0
+    printed = capsys.readouterr()
+    assert f'holds no time profile for {device_name(torch.device("cpu"))}: measured one' in printed.err
+    assert '3 images, target time 0.5 (image scope, full ladder), cpu' in printed.out
+    lines = [line for line in printed.out.splitlines() if "of the full network's predicted time" in line]
+    assert len(lines) == 3
+    for line in lines:  # within the budget, or said not to be (measured times: this tiny network may not fit it)
+        share = float(re.search(r"(\d+)% of the full network's predicted time", line).group(1))
+        assert share <= 50 or 'over the budget: 0.5 cannot be met on this image' in line, line
+    tiny = tmp_path / 'tiny'
+    tiny.mkdir()
+    cv2.imwrite(str(tiny / 'dot.png'), cv2.cvtColor(photo_rgb('coffee')[:10, :12], cv2.COLOR_RGB2BGR))
+    assert script.main(['-i', str(tiny), '-o', str(tmp_path / 'out_tiny'), '--model', str(trained_wbsr),
+                        '--target', '0.65', '--ladder', 'full']) == 0
+    assert re.search(r'dot.png: 12x10 -> 24x20, .*% of the full FLOPs .*; over the budget: 0.65 cannot be met on '
+                     'this image', capsys.readouterr().out)  # one 32 x 32 patch for 120 pixels
+    rows = [dict(mode='target_flops', target=0.5, scope='image', unit='time', ladder='full'),
+            dict(mode='fixed', subnet='full')]
+    opt = dict(name='time_rows', model_type='WBSRModel', scale=SCALE, num_gpu=0, manual_seed=0,
+               datasets=dict(test_1=paired_dataset('tiny', *tiny_pairs)), network_g=NETWORK,
+               path=dict(pretrain_network_g=str(trained_wbsr), strict_load_g=True, param_key_g='params'),
+               val=dict(save_img=False, rows=rows, metrics=dict(psnr=PSNR)))
+    with pytest.raises(ValueError, match=r"rows \['target_0.5_image_time'\] need a time profile of this supernet on "
+                                         'this device'):
+        run_pipeline(basicsr.test.test_pipeline, tmp_path, opt)
+    timed = tmp_path / 'timed.pth'
+    calibrate_script = load_script('calibrate_routing', REPO / 'scripts' / 'calibrate_routing.py')
+    assert calibrate_script.main(['--model', str(trained_wbsr), '--time-only', '--output', str(timed)]) == 0
+    assert 'time profile on cpu' in capsys.readouterr().out
+    stored = torch.load(timed, weights_only=True)['wbsr']
+    assert [p['device'] for p in stored['timing']] == [device_name(torch.device('cpu'))] and not stored['calibration']
+    opt['path']['pretrain_network_g'] = str(timed)
+    run_pipeline(basicsr.test.test_pipeline, tmp_path, opt)
+    table = json.loads((tmp_path / 'results' / 'time_rows' / 'wbsr_table_tiny.json').read_text())
+    time_row = table['rows'][0]
+    assert time_row['row'] == 'target_0.5_image_time' and 'time_percent' not in table['rows'][1]
+    images = time_row['per_image']
+    assert time_row['time_percent'] == pytest.approx(np.mean([image['time_percent'] for image in images]))
+    assert time_row['fallbacks'] == sum(image['fallback'] for image in images)
