@@ -32,7 +32,8 @@ import cv2
 from tqdm import tqdm
 
 from wbsr_basicsr.data.preparation import (BadInput, LmdbWriter, add_run_options, bicubic_downsample, folder_bytes,
-                                           list_images, manifest_settings, mod_crop, read_bgr, run_cli, write_manifest)
+                                           inputs_fingerprint, list_images, manifest_settings, mod_crop, read_bgr,
+                                           run_cli, settings_mismatch, write_manifest)
 from wbsr_basicsr.utils.atomic import remove_incomplete, write_atomically
 
 STANDARD_SETS = ('Set5', 'Set14', 'B100', 'Urban100', 'Manga109')
@@ -118,7 +119,7 @@ def write_set(folder: str, name: str, paths: List[str], factor: int, args: argpa
     if args.lmdb:
         for sub in folders:
             pack_folder(os.path.join(folder, sub), os.path.join(folder, f'{sub}.lmdb'), name)
-    write_manifest(folder, MADE_BY, set_settings(name, factor, args))
+    write_manifest(folder, MADE_BY, set_settings(name, paths, factor, args))
     return count, skipped
 
 
@@ -137,8 +138,10 @@ def pack_folder(folder: str, lmdb_path: str, set_name: str) -> None:
         raise
 
 
-def set_settings(name: str, factor: int, args: argparse.Namespace) -> dict:
-    return dict(set=name, pre_downsample=factor, modulus=MODULUS, scales=sorted(set(args.scales)), lmdb=args.lmdb)
+def set_settings(name: str, paths: List[str], factor: int, args: argparse.Namespace) -> dict:
+    """What a set depends on: its settings, and the HR images it was made from (their fingerprint)."""
+    return dict(set=name, pre_downsample=factor, modulus=MODULUS, scales=sorted(set(args.scales)), lmdb=args.lmdb,
+                inputs=inputs_fingerprint(paths))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -158,8 +161,9 @@ def run(args: argparse.Namespace) -> int:
         if recorded is None:
             raise BadInput(f'{final}: exists but was not made by prepare_benchmarks.py; move it away or choose '
                            'another --output.')
-        if recorded != set_settings(name, factor, args):
-            raise BadInput(f'{final}: was made with other settings ({recorded}); delete it to rebuild.')
+        wanted = set_settings(name, paths, factor, args)
+        if recorded != wanted:
+            raise BadInput(settings_mismatch(final, recorded, wanted))
         print(f'[bench] complete, skipped: {final}')
     os.makedirs(args.output, exist_ok=True)
     for stale in remove_incomplete(args.output):

@@ -40,7 +40,8 @@ from tqdm import tqdm
 
 from wbsr_basicsr.data.hes_statistics import HESStatistics
 from wbsr_basicsr.data.preparation import (BadInput, LmdbWriter, add_run_options, bicubic_downsample, folder_bytes,
-                                           list_images, manifest_settings, mod_crop, read_bgr, run_cli)
+                                           inputs_fingerprint, list_images, manifest_settings, mod_crop, read_bgr,
+                                           run_cli, settings_mismatch)
 from wbsr_basicsr.losses.bdloss_prior import SPACES, fit_prior, save_priors, to_space
 from wbsr_basicsr.utils.atomic import remove_incomplete, write_atomically
 from wbsr_basicsr.utils.gradient_stats import grid_gradient_vectors, grid_positions
@@ -226,9 +227,10 @@ def sample_prior_values(hr_subs: List[np.ndarray], count: int, seed: int) -> Dic
 
 # ----------------------------------------------------------------------------- outputs
 
-def check_outputs(outputs: Outputs, settings: Settings) -> None:
-    """Mark each output to build or skip; refuse outputs that are not ours or differ in settings."""
-    wanted = settings_by_output(settings)
+def check_outputs(outputs: Outputs, wanted: Dict[str, dict]) -> None:
+    """Mark each output to build or skip; refuse outputs that are not ours or differ from the ``wanted``
+    settings, the inputs they were made from among them (:func:`inputs_fingerprint`): never mix old
+    and new ones."""
     for label, path in outputs.by_label().items():
         if not os.path.lexists(path):
             outputs.todo[label] = True
@@ -238,15 +240,15 @@ def check_outputs(outputs: Outputs, settings: Settings) -> None:
             raise BadInput(f'{path}: exists but was not made by prepare_div2k.py; move it away or choose '
                            'another --output.')
         if recorded != wanted[label]:
-            raise BadInput(f'{path}: was made with other settings ({recorded}); this run asks for '
-                           f'{wanted[label]}. Delete it or choose another --output.')
+            raise BadInput(settings_mismatch(path, recorded, wanted[label]))
         outputs.todo[label] = False
 
 
-def settings_by_output(settings: Settings) -> Dict[str, dict]:
-    """The settings each output depends on (what its manifest or metadata records)."""
+def settings_by_output(settings: Settings, inputs: str) -> Dict[str, dict]:
+    """The settings each output depends on (what its manifest or metadata records), the ``inputs``
+    fingerprint among them."""
     hr = dict(crop_size=settings.crop_size, step=settings.step, thresh_size=settings.thresh_size,
-              compress_level=settings.compress_level, hr_modulus=HR_MODULUS)
+              compress_level=settings.compress_level, hr_modulus=HR_MODULUS, inputs=inputs)
     wanted = {'hr': hr, 'prior': dict(hr, gmm_components=settings.gmm_components,
                                       gmm_samples=settings.gmm_samples, seed=settings.seed)}
     for scale in settings.scales:
@@ -342,8 +344,11 @@ def run(args: argparse.Namespace) -> int:
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise BadInput(f'{args.output}: output path exists and is not a folder.')
     tasks = build_tasks(args.input, args.hr_folder, args.lr_folder, settings.scales)
+    inputs = inputs_fingerprint([task.hr_path for task in tasks] + [path for task in tasks
+                                                                    for path in task.lr_paths.values() if path])
     outputs = Outputs(args.output, settings.scales)
-    check_outputs(outputs, settings)
+    recorded = settings_by_output(settings, inputs)
+    check_outputs(outputs, recorded)
     os.makedirs(args.output, exist_ok=True)
     for name in remove_incomplete(args.output):
         print(f'[prep] removed {name}, left by an interrupted run')
@@ -365,7 +370,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             raise BadInput(problem)
     stage_seconds: Dict[str, float] = {}
-    results = process_all(usable, settings, outputs, args, bad, stage_seconds)
+    results = process_all(usable, settings, recorded, outputs, args, bad, stage_seconds)
     print_summary(results, bad, outputs, time.time() - start, stage_seconds, settings.crop_size)
     return 0
 
@@ -393,13 +398,13 @@ def validate_settings(settings: Settings) -> None:
         raise BadInput(f'--num-classes must be at least 2, got {settings.num_classes}.')
 
 
-def process_all(tasks: List[ImageTask], settings: Settings, outputs: Outputs, args, bad: List[str],
-                stage_seconds: Dict[str, float]) -> List[Tuple[str, int]]:
-    """Run every image through the workers, streaming into the outputs; all-or-nothing per output."""
+def process_all(tasks: List[ImageTask], settings: Settings, recorded: Dict[str, dict], outputs: Outputs, args,
+                bad: List[str], stage_seconds: Dict[str, float]) -> List[Tuple[str, int]]:
+    """Run every image through the workers, streaming into the outputs (each recording its settings
+    from ``recorded``); all-or-nothing per output."""
     started = time.time()
     if not tasks:
         raise BadInput(f'{args.input}: no usable images.')
-    recorded = settings_by_output(settings)
     writers: Dict[str, LmdbWriter] = {}
     if outputs.todo['hr']:
         writers['hr'] = LmdbWriter(outputs.hr_lmdb, recorded['hr'], settings.compress_level, MADE_BY)

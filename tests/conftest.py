@@ -140,7 +140,7 @@ def write_mini_div2k(root: Path, names=COLOUR_PHOTOS[:3], official_scales=()) ->
     return root
 
 
-def _reset_basicsr_logger() -> None:
+def reset_basicsr_logger() -> None:
     """BasicSR configures its root logger once per process; let each pipeline run log anew."""
     logger = logging.getLogger('basicsr')
     for handler in list(logger.handlers):
@@ -156,9 +156,9 @@ def pipeline_runner(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
         opt_path = root / f"{opt['name']}.yml"
         opt_path.write_text(yaml.safe_dump(opt))
         monkeypatch.setattr(sys, 'argv', ['basicsr', '-opt', str(opt_path), *flags])
-        _reset_basicsr_logger()
+        reset_basicsr_logger()
         pipeline(str(root))
-        _reset_basicsr_logger()
+        reset_basicsr_logger()
 
     return run
 

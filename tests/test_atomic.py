@@ -1,6 +1,8 @@
 """Outputs are complete or absent: the one helper every writer uses."""
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -27,9 +29,18 @@ def test_a_complete_write_replaces_the_old_file(tmp_path):
     assert json.loads(final.read_text()) == {'rows': [1, 2]} and os.listdir(tmp_path) == ['table.json']
 
 
-def test_leftovers_of_killed_runs_are_removed(tmp_path):
-    (tmp_path / f'{INCOMPLETE_PREFIX}123_net_g_4.pth').write_bytes(b'partial')
-    (tmp_path / f'{INCOMPLETE_PREFIX}123_Set5').mkdir()
-    (tmp_path / 'net_g_2.pth').write_bytes(b'complete')
-    assert remove_incomplete(str(tmp_path)) == [f'{INCOMPLETE_PREFIX}123_Set5', f'{INCOMPLETE_PREFIX}123_net_g_4.pth']
-    assert os.listdir(tmp_path) == ['net_g_2.pth']
+def test_leftovers_of_killed_runs_are_removed_but_not_those_of_running_ones(tmp_path):
+    finished = subprocess.Popen([sys.executable, '-c', 'pass'])
+    finished.wait()  # its id names no running process now
+    running = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])
+    try:
+        (tmp_path / f'{INCOMPLETE_PREFIX}{finished.pid}_net_g_4.pth').write_bytes(b'partial')
+        (tmp_path / f'{INCOMPLETE_PREFIX}{finished.pid}_Set5').mkdir()
+        (tmp_path / f'{INCOMPLETE_PREFIX}{running.pid}_photo.png').write_bytes(b'being written')
+        (tmp_path / 'net_g_2.pth').write_bytes(b'complete')
+        assert remove_incomplete(str(tmp_path)) == [f'{INCOMPLETE_PREFIX}{finished.pid}_Set5',
+                                                    f'{INCOMPLETE_PREFIX}{finished.pid}_net_g_4.pth']
+        assert sorted(os.listdir(tmp_path)) == [f'{INCOMPLETE_PREFIX}{running.pid}_photo.png', 'net_g_2.pth']
+    finally:
+        running.kill()
+        running.wait()

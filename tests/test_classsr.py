@@ -187,5 +187,6 @@ def test_classsr_training_options_are_checked(tmp_path, mini_div2k_x2, tiny_pair
     with pytest.raises(ValueError, match='network_c has 2 classes; classsr.subnets names 3'):
         run_pipeline(basicsr.train.train_pipeline, tmp_path, options)
     options['classsr'] = dict(subnet=CLASSES)
-    with pytest.raises(ValueError, match='classsr: unknown option subnet'):
+    with pytest.raises(ValueError, match=r"classsr_bad_classes.yml: unknown option classsr.subnet \(did you mean "
+                                         r"'subnets'\?\)"):
         run_pipeline(basicsr.train.train_pipeline, tmp_path, options)

@@ -300,6 +300,7 @@ def test_the_oracle_meets_its_budget_and_beats_rivals_on_graded_errors():
 def test_oracle_rows_need_the_gt():
     net = WBSRMSRResNet(num_feat=16, num_block=2, upscale=2, widths=(8, 16), depths=(1, 2)).eval()
     with pytest.raises(ValueError, match='needs the GT image'):
-        Engine(net, RoutingData(), 32, 28).infer(torch.rand(1, 3, 40, 40), make_row('oracle', target=0.5, scope='image'))
+        Engine(net, RoutingData(), 32, 28).infer(torch.rand(1, 3, 40, 40),
+                                                 make_row('oracle', target=0.5, scope='image'))
     with pytest.raises(ValueError, match='oracle scope must be one of'):
         make_row('oracle', target=0.5, scope='train')

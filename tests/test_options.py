@@ -8,6 +8,7 @@ from basicsr.utils.options import ordered_yaml
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY
 from conftest import REPO
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet
+from wbsr_basicsr.option_schema import schema, unknown_keys
 from wbsr_basicsr.inference.rows import parse_rows
 from wbsr_basicsr.training.subnet_sampling import SubnetSampling
 from wbsr_basicsr.routing.classsr_router import class_subnets
@@ -37,6 +38,7 @@ def test_the_paper_set_is_shipped():
 @pytest.mark.parametrize('path', OPTION_FILES, ids=lambda p: p.stem)
 def test_option_file_is_consistent(path):
     opt = load(path)
+    assert unknown_keys(opt, schema(), '') == []  # every key known to the one schema
     assert opt['name'] and opt['model_type'] in MODEL_REGISTRY
     if path.parent.name == 'test' and not path.stem.endswith('woGT'):  # prepare_benchmarks.py's sets
         assert [d['name'] for d in opt['datasets'].values()] == BENCHMARK_SETS

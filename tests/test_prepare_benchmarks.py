@@ -102,3 +102,20 @@ def test_two_images_with_one_name_are_refused(tmp_path, capsys):
     assert f"{tmp_path / 'raw' / 'Set5' / 'coffee.jpg'} and {tmp_path / 'raw' / 'Set5' / 'coffee.png'} have the same " \
         "name 'coffee'" in capsys.readouterr().err
     assert not (tmp_path / 'out' / 'Set5').exists()
+
+
+def test_a_set_made_from_other_images_is_refused_and_a_truncated_jpeg_is_named(tmp_path, capsys):
+    raw = tmp_path / 'raw'
+    write_set(raw / 'Set5')
+    assert run('--input', str(raw), '--output', str(tmp_path / 'out'), '--scales', '4') == 0
+    cv2.imwrite(str(raw / 'Set5' / 'rocket.png'), cv2.cvtColor(photo_rgb('rocket')[:60, :60], cv2.COLOR_RGB2BGR))
+    capsys.readouterr()
+    assert run('--input', str(raw), '--output', str(tmp_path / 'out'), '--scales', '4') == 1
+    assert f'{tmp_path / "out" / "Set5"}: was made from other input images' in capsys.readouterr().err
+    ok, jpeg = cv2.imencode('.jpg', cv2.cvtColor(photo_rgb('chelsea'), cv2.COLOR_RGB2BGR))
+    (raw / 'Set5' / 'cut.jpg').write_bytes(jpeg.tobytes()[:len(jpeg) // 2])
+    assert run('--input', str(raw), '--output', str(tmp_path / 'again'), '--scales', '4') == 1
+    assert f'{raw / "Set5" / "cut.jpg"}: a truncated or damaged image' in capsys.readouterr().err
+    assert run('--input', str(raw), '--output', str(tmp_path / 'again'), '--scales', '4', '--skip-bad') == 0
+    assert sorted(os.listdir(tmp_path / 'again' / 'Set5' / 'GTmod12')) == ['astronaut.png', 'camera.png',
+                                                                          'coffee.png', 'rocket.png']

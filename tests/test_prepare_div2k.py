@@ -158,11 +158,36 @@ def test_rerun_skips_complete_outputs_and_adds_a_scale(prepared, tmp_path, capsy
         os.stat(output / 'DIV2K_train_HR_sub.lmdb' / 'data.mdb').st_size
 
 
+def test_a_rerun_on_other_inputs_is_refused_not_mixed(tmp_path, capsys):
+    """x2 prepared, then one image added and one removed: the x2 outputs no longer match the inputs, and
+    a run adding x4 must not make x4 outputs from the new list beside the old HR LMDB."""
+    source = write_mini_div2k(tmp_path / 'DIV2K')
+    output = tmp_path / 'out'
+    assert prepare(source, output, '--scales', '2') == 0
+    hr = source / 'DIV2K_train_HR'
+    (hr / '0001.png').unlink()
+    cv2.imwrite(str(hr / '0009.png'), cv2.cvtColor(photo_rgb('rocket'), cv2.COLOR_RGB2BGR))
+    assert prepare(source, output, '--scales', '2', '4') == 1
+    error = capsys.readouterr().err
+    assert 'DIV2K_train_HR_sub.lmdb: was made from other input images; delete it to rebuild it' in error
+    assert sorted(os.listdir(output)) == ['DIV2K_train_HR_sub.lmdb', 'DIV2K_train_LR_bicubic_X2_sub.lmdb',
+                                          'bdloss_prior.json', 'hes_stats_X2.npz', 'routing_stats_X2.npz']
+
+
+def test_run_options_and_an_unwritable_output_are_one_line_errors(tmp_path, capsys):
+    source = write_mini_div2k(tmp_path / 'DIV2K')
+    with pytest.raises(SystemExit):
+        prepare_div2k.main(['--input', str(source), '--output', str(tmp_path / 'out'), '--workers', '0'])
+    assert "argument --workers: 0 must be at least 1" in capsys.readouterr().err
+    assert prepare(source, Path('/proc/wbsr_out'), '--scales', '2') == 1  # a read-only file system
+    assert capsys.readouterr().err.startswith('error: /proc/wbsr_out: ')
+
+
 def test_settings_change_is_refused(prepared, capsys):
     source, output = prepared
     assert prepare(source, output, '--scales', '4', '--num-classes', '5') == 1
     error = capsys.readouterr().err
-    assert 'hes_stats_X4.npz: was made with other settings' in error
+    assert 'hes_stats_X4.npz: was made from other settings (num_classes: 10 there, 5 now)' in error
 
 
 def break_corrupt(root: Path) -> str:
@@ -183,13 +208,24 @@ def break_missing_partner(root: Path) -> str:
     return f"no LR partner {path} for scale 4"
 
 
+def break_truncated_jpeg(root: Path) -> str:
+    """A JPEG cut in half: OpenCV decodes it with a grey bottom and only a warning."""
+    png = root / 'DIV2K_train_HR' / '0002.png'
+    path = png.with_suffix('.jpg')
+    ok, data = cv2.imencode('.jpg', cv2.imread(str(png)))
+    path.write_bytes(data.tobytes()[:len(data) // 2])
+    png.unlink()
+    return f'{path}: a truncated or damaged image (image file is truncated'
+
+
 def break_too_small(root: Path) -> str:
     path = root / 'DIV2K_train_HR' / '0002.png'
     cv2.imwrite(str(path), np.zeros((80, 200, 3), np.uint8))
     return f'{path}: 200x80 is smaller than the crop size 96'
 
 
-@pytest.mark.parametrize('breaker', [break_corrupt, break_lr_size, break_missing_partner, break_too_small])
+@pytest.mark.parametrize('breaker', [break_corrupt, break_lr_size, break_missing_partner, break_truncated_jpeg,
+                                     break_too_small])
 def test_bad_image_stops_with_clear_error_and_no_output(tmp_path, capsys, breaker):
     source = write_mini_div2k(tmp_path / 'DIV2K', official_scales=(4, ))
     expected = breaker(source)

@@ -13,6 +13,7 @@ from torch.nn import functional as F
 import basicsr.test
 from conftest import NETWORK, PSNR, REPO, SCALE, load_script, make_row, paired_dataset, photo_rgb
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
+from wbsr_basicsr.cli.inference import BUDGET_SLACK
 from wbsr_basicsr.inference.calibrate import calibrate
 from wbsr_basicsr.inference.engine import Engine
 from wbsr_basicsr.inference.timing import device_name, measure_time_profile
@@ -120,7 +121,7 @@ def test_time_rows_in_the_command_and_in_test_py(tmp_path, tiny_pairs, trained_w
     assert len(lines) == 3
     for line in lines:  # within the budget, or said not to be (measured times: this tiny network may not fit it)
         share = float(re.search(r"(\d+)% of the full network's predicted time", line).group(1))
-        assert share <= 50 or 'over the budget: 0.5 cannot be met on this image' in line, line
+        assert share <= 50 + 100 * BUDGET_SLACK or 'over the budget: 0.5 cannot be met on this image' in line, line
     tiny = tmp_path / 'tiny'
     tiny.mkdir()
     cv2.imwrite(str(tiny / 'dot.png'), cv2.cvtColor(photo_rgb('coffee')[:10, :12], cv2.COLOR_RGB2BGR))

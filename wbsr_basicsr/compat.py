@@ -1,7 +1,7 @@
 """Compatibility fixes that let ``basicsr==1.4.2`` run with modern torch and on the CPU.
 
 Nothing under site-packages is edited; :func:`install` (called by ``import wbsr_basicsr``)
-applies five fixes at run time:
+applies six fixes at run time:
 
 1. **torchvision >= 0.17.** BasicSR 1.4.2, the latest PyPI release, imports
    ``torchvision.transforms.functional_tensor.rgb_to_grayscale``. torchvision 0.17
@@ -29,6 +29,10 @@ applies five fixes at run time:
 5. **Test pairs.** ``PairedImageDataset`` crops a test GT image to its LR image x scale, so a
    misaligned pair scores a wrong PSNR in silence; outside training it now checks the pair
    (:mod:`wbsr_basicsr.data.alignment`) and stops with an error naming both files.
+6. **Option typos.** BasicSR reads the option keys it knows and ignores the others, so a typo
+   falls back to a default in silence. ``parse_options``, as ``train.py`` and ``test.py`` call it,
+   now checks the file against one schema (:mod:`wbsr_basicsr.option_schema`): unknown keys,
+   a network that does not fit ``scale``, datasets that cannot work.
 
 One hook is added: ``basicsr.train.create_train_val_dataloader`` is wrapped so that a
 training dataset with a ``training_sampler(...)`` method (the HES dataset) supplies the
@@ -36,6 +40,7 @@ sampler in place of BasicSR's ``EnlargedSampler``, and with ``training_batches(l
 wraps the loader BasicSR builds on it (the HES dataset adds its per-batch fields there, in the
 main process); nothing changes for other datasets.
 """
+import functools
 import importlib.metadata
 import importlib.util
 import inspect
@@ -60,6 +65,8 @@ REPLACED = {  # what is replaced or wrapped -> the parameters it had in BasicSR 
     'basicsr.models.base_model.BaseModel.save_training_state': ['self', 'epoch', 'current_iter'],
     'basicsr.models.base_model.BaseModel.load_network': ['self', 'net', 'load_path', 'strict', 'param_key'],
     'basicsr.data.paired_image_dataset.PairedImageDataset.__getitem__': ['self', 'index'],
+    'basicsr.train.parse_options': ['root_path', 'is_train'],
+    'basicsr.test.parse_options': ['root_path', 'is_train'],
 }
 
 
@@ -78,6 +85,25 @@ def install() -> None:
         basicsr.utils.options.init_dist = _with_cpu_fallback(basicsr.utils.options.init_dist)
     if not getattr(basicsr.train.create_train_val_dataloader, 'wbsr_wrapped', False):
         basicsr.train.create_train_val_dataloader = _with_dataset_samplers(basicsr.train.create_train_val_dataloader)
+    import basicsr.test
+
+    for pipeline in (basicsr.train, basicsr.test):
+        if not getattr(pipeline.parse_options, 'wbsr_wrapped', False):
+            pipeline.parse_options = _with_option_check(pipeline.parse_options)
+
+
+def _with_option_check(parse_options: Callable) -> Callable:
+    """``parse_options`` that also checks the option file (fix 6)."""
+
+    @functools.wraps(parse_options)
+    def parse(root_path, is_train=True):
+        opt, args = parse_options(root_path, is_train)
+        from wbsr_basicsr.option_schema import check_options
+        check_options(opt, args.opt)
+        return opt, args
+
+    parse.wbsr_wrapped = True
+    return parse
 
 
 def check_basicsr(version: str, functions: Dict[str, Callable]) -> None:

@@ -9,6 +9,7 @@ blocks (``num_block`` for MSRResNet, ``num_block`` per group for RCAN); the scri
 """
 import argparse
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 import yaml
@@ -29,6 +30,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                                      'not record it')
     args = parser.parse_args(argv)
     try:
+        folder = Path(args.output).resolve().parent
+        if not folder.is_dir():
+            raise ValueError(f'--output {args.output}: the folder {folder} does not exist.')
         net, _, _ = load_supernet(args.model, network_options(args.opt), args.param_key)
         if args.subnet == 'full':
             subnet = net.full_subnet
@@ -38,10 +42,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             except ValueError as error:
                 raise ValueError(f'--subnet {args.subnet}: {error}' if ',' in args.subnet else
                                  f'--subnet {args.subnet}: expected W,D (e.g. 52,8) or full.') from None
+        state = net.export_subnet(subnet, args.output)
     except (ValueError, OSError, KeyError) as error:
         print(f'export_subnet: {error}', file=sys.stderr)
         return 2
-    state = net.export_subnet(subnet, args.output)
     section = yaml.safe_dump({'network_g': dict(type=net.plain_arch, **net.plain_options(subnet))}, sort_keys=False)
     print(f'{args.model} subnet {subnet[0]}x{subnet[1]} -> {args.output} '
           f'({sum(v.numel() for v in state.values())} parameters); load it with\n{section}', end='')

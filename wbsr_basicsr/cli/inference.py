@@ -7,16 +7,16 @@ One of: ``--target R`` (R x the full network's FLOPs; ``--scope image``: every i
 ``folder``: over all inputs, hard images taking more), ``--ceil`` (Eq. 15), ``--alpha A``
 (Eq. 16), ``--subnet W,D`` or ``--full`` (one subnet on the whole image, as plain BasicSR), or
 ``--row YAML`` (any inference row of ``val.rows``, e.g. ``"{mode: arm, target: 0.5}"``).
-Inputs: PNG, JPEG, ... 8- or 16-bit, grey, colour or with alpha; unreadable files are skipped
-and listed, and the exit status is then 1. Outputs ``<name>_<suffix>.<ext>`` are written whole
-or not at all. Per image it prints the size, seconds, and % of the full network's FLOPs on the
-whole image (the paper's per-patch figure beside it). See docs/inference.md.
+Inputs: PNG, JPEG, ... 8- or 16-bit, grey, colour or with alpha; unreadable or truncated files
+are skipped and listed, and the exit status is then 1. Outputs ``<name>_<suffix>.<ext>`` are
+planned before anything runs (no output replaces an input or another output: cli/outputs.py) and
+written whole or not at all. Per image it prints the size, seconds, and % of the full network's
+FLOPs on the whole image (the paper's per-patch figure beside it). See docs/inference.md.
 """
 import argparse
-import os
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import cv2
 import yaml
@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 import wbsr_basicsr  # noqa: F401  (compatibility fixes and registries before basicsr)
 from basicsr.utils import tensor2img
+from wbsr_basicsr.cli.outputs import OutputPlan, check_naming, input_files, plan_outputs, prepare_folder
 from wbsr_basicsr.inference.engine import Allocations
 from wbsr_basicsr.inference.rows import default_ladder, parse_rows
 from wbsr_basicsr.inference.upscaler import Upscaled, Upscaler
@@ -102,31 +103,14 @@ def inference_row(args: argparse.Namespace, upscaler: Upscaler) -> Router:
     return rows[0]
 
 
-def input_files(path: Path) -> List[Path]:
-    if path.is_file():
-        return [path]
-    if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith('.'))
-    raise ValueError(f'{path}: no such file or folder.')
-
-
-def output_path(args: argparse.Namespace, source: Path) -> Path:
-    ext = source.suffix.lstrip('.').lower() if args.ext == 'auto' else args.ext.lstrip('.').lower()
-    name = f'{source.stem}_{args.suffix}' if args.suffix else source.stem
-    return Path(args.output) / f'{name}.{ext}'
-
-
-def write_outputs(args: argparse.Namespace, upscaler: Upscaler, path: Path, image: UserImage,
-                  result: Upscaled) -> Path:
-    """The SR image of ``path`` and, with ``--save-map``, its allocation map; where the image went."""
-    target = output_path(args, path)
+def write_outputs(upscaler: Upscaler, target: Path, map_path: Optional[Path], image: UserImage,
+                  result: Upscaled) -> None:
+    """The SR image of one input at ``target`` and, with ``--save-map``, its allocation map at ``map_path``."""
     write_image(str(target), result.sr, image)
-    if args.save_map and result.subnet_ids is not None:
+    if map_path is not None and result.subnet_ids is not None:
         picture = allocation_map(tensor2img([result.sr.cpu()]), result.corners, result.subnet_ids,
                                  upscaler.patch_size, upscaler.scale, len(upscaler.net.subnets))
-        write_atomically(str(target.with_name(f'{target.stem}_subnets.png')),
-                         lambda tmp_path: cv2.imwrite(tmp_path, picture))
-    return target
+        write_atomically(str(map_path), lambda tmp_path: cv2.imwrite(tmp_path, picture))
 
 
 BUDGET_SLACK = 0.05
@@ -152,44 +136,75 @@ def budget_note(result: Upscaled, row: Router) -> str:
     return note
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """``ValueError`` for option values no run could use, before anything is read or loaded."""
+    if args.max_batch < 1:
+        raise ValueError(f'--max-batch {args.max_batch}: give at least 1 patch per forward.')
+    check_naming(args.suffix, args.ext)
+
+
+def setup(args: argparse.Namespace) -> Tuple[OutputPlan, Upscaler, Router]:
+    """Everything before the first image is computed: the options, the inputs and where each one's
+    output goes, the output folder, the model and the row; ``ValueError`` (or ``OSError``) otherwise."""
+    check_arguments(args)
+    plan = plan_outputs(input_files(Path(args.input)), Path(args.output), args.suffix, args.ext, args.save_map)
+    for leftover in prepare_folder(Path(args.output)):
+        print(f'removed {leftover}, left in {args.output} by a killed run', file=sys.stderr)
+    upscaler = Upscaler.from_checkpoint(args.model, args.device, args.max_batch, args.fp16, network_options(args.opt))
+    row = inference_row(args, upscaler)
+    if row.unit == 'time' and upscaler.routing.timing is None:
+        profile = upscaler.measure_time_profile()
+        print(f'{args.model} holds no time profile for {profile.device}: measured one for this run (scripts/'
+              'calibrate_routing.py --time-only stores it)', file=sys.stderr)
+    upscaler.check(row)
+    return plan, upscaler, row
+
+
+def request_of(args: argparse.Namespace, row: Router) -> str:
+    """The summary line's words for what was asked."""
+    if args.target is not None:
+        return f'target {args.target} ({args.flops} FLOPs, {args.scope} scope, {args.ladder} ladder)'
+    if args.target_time is not None:
+        return f'target time {args.target_time} ({args.scope} scope, {args.ladder} ladder)'
+    return row.label
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
-        files = input_files(Path(args.input))
-        upscaler = Upscaler.from_checkpoint(args.model, args.device, args.max_batch, args.fp16,
-                                            network_options(args.opt))
-        row = inference_row(args, upscaler)
-        if row.unit == 'time' and upscaler.routing.timing is None:
-            profile = upscaler.measure_time_profile()
-            print(f'{args.model} holds no time profile for {profile.device}: measured one for this run (scripts/'
-                  'calibrate_routing.py --time-only stores it)', file=sys.stderr)
-        upscaler.check(row)
-    except (ValueError, OSError, KeyError) as error:
+        plan, upscaler, row = setup(args)
+    except (ValueError, OSError) as error:
         print(f'inference_wbsr: {error}', file=sys.stderr)
         return 2
-    os.makedirs(args.output, exist_ok=True)
-    if args.target is not None:
-        request = f'target {args.target} ({args.flops} FLOPs, {args.scope} scope, {args.ladder} ladder)'
-    elif args.target_time is not None:
-        request = f'target time {args.target_time} ({args.scope} scope, {args.ladder} ladder)'
-    else:
-        request = row.label
+    try:
+        return upscale_all(args, plan, upscaler, row)
+    except KeyboardInterrupt:
+        print('inference_wbsr: interrupted; the outputs written so far are complete, no other was left '
+              'half-written.', file=sys.stderr)
+        return 130
+    except OSError as error:
+        print(f'inference_wbsr: {error}', file=sys.stderr)
+        return 2
+
+
+def upscale_all(args: argparse.Namespace, plan: OutputPlan, upscaler: Upscaler, row: Router) -> int:
+    """Upscale every planned input; the exit status (1 if some input was skipped)."""
+    for source in plan.earlier_outputs:
+        tqdm.write(f'{source.name}: the output of an earlier run of this command; not an input, written again')
     skipped: List[str] = []
 
     def readable(path: Path) -> Optional[UserImage]:
         """The image, or None after noting why it is skipped."""
         try:
             image = read_image(str(path))
-            target = output_path(args, path)
-            check_format(str(target), image)
-            if target.resolve() == path.resolve():
-                raise ValueError(f'{path}: the output would overwrite it; give another -o or --suffix.')
+            check_format(str(plan.outputs[path]), image)
             return image
         except ValueError as error:
             skipped.append(str(error))
             tqdm.write(f'skipped {error}')
             return None
 
+    files = plan.inputs
     allocations = Allocations()
     if upscaler.engine.allocated_first([row], len(files)):  # --scope folder: measure every image first
         files = [path for path in files if readable(path) is not None]
@@ -202,7 +217,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         subnet_ids, first_pass_seconds = allocations.of(row, index)
         result = upscaler.upscale(image.rgb, row, subnet_ids)
         result.seconds += first_pass_seconds
-        target = write_outputs(args, upscaler, path, image, result)
+        target = plan.outputs[path]
+        write_outputs(upscaler, target, plan.maps.get(path), image, result)
         out_h, out_w = result.sr.shape[-2:]
         tqdm.write(f'{path.name}: {image.size} -> {out_w}x{out_h}, {result.seconds:.2f} s, '
                    f'{result.honest_percent:.1f}% of the full FLOPs (per patch: {result.flops_percent:.1f}%)'
@@ -211,9 +227,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                            ('patch_percent', result.flops_percent), ('images', 1)):
             totals[key] += value
     if totals['images']:
-        print(f"{totals['images']} images, {request}, {upscaler.device_name}: {totals['seconds']:.1f} s "
-              f"({totals['seconds'] / totals['images']:.2f} s per image), {100 * totals['flops'] / totals['whole']:.1f}% "
-              f"of the full FLOPs (per patch: {totals['patch_percent'] / totals['images']:.1f}%)")
+        images, seconds = totals['images'], totals['seconds']
+        print(f"{images} images, {request_of(args, row)}, {upscaler.device_name}: {seconds:.1f} s "
+              f"({seconds / images:.2f} s per image), {100 * totals['flops'] / totals['whole']:.1f}% of the full "
+              f"FLOPs (per patch: {totals['patch_percent'] / images:.1f}%)")
     if skipped:
         print(f'{len(skipped)} input(s) skipped:\n' + '\n'.join(f'  {entry}' for entry in skipped), file=sys.stderr)
         return 1

@@ -1,9 +1,10 @@
 """Helpers shared by the preparation scripts: image reading, bicubic LR, safe outputs."""
 import argparse
+import hashlib
 import json
 import os
 import sys
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -12,6 +13,7 @@ import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
 from basicsr.utils.lmdb_util import LmdbMaker
 from basicsr.utils.matlab_functions import imresize
 from wbsr_basicsr.utils.atomic import incomplete_path, remove_path, write_json
+from wbsr_basicsr.utils.image_io import decoding_problem, upright
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 MANIFEST = 'wbsr_prep.json'
@@ -22,20 +24,60 @@ class BadInput(Exception):
     """A problem with one input file or the output folder; the message names it."""
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a whole number') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'{value} must be at least 1')
+    return value
+
+
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """The options every preparation script takes: worker processes and skipping bad images."""
-    parser.add_argument('--workers', type=int, default=max(1, min(4, os.cpu_count() or 1)),
+    parser.add_argument('--workers', type=positive_int, default=max(1, min(4, os.cpu_count() or 1)),
                         help='worker processes')
     parser.add_argument('--skip-bad', action='store_true', help='log and skip bad images instead of stopping')
 
 
 def run_cli(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """Run a script; a :class:`BadInput` becomes one ``error:`` line on stderr and exit status 1."""
+    """Run a script; a :class:`BadInput` or a file-system error becomes one ``error:`` line on stderr and
+    exit status 1, Ctrl-C one line and 130 (complete outputs stay, partial ones are removed)."""
     try:
         return run(args)
     except BadInput as error:
         print(f'error: {error}', file=sys.stderr)
         return 1
+    except OSError as error:
+        where = f'{error.filename}: ' if error.filename else ''
+        print(f'error: {where}{error.strerror or error}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print('interrupted: the outputs finished so far are complete; run the same command again to build the rest.',
+              file=sys.stderr)
+        return 130
+
+
+def inputs_fingerprint(paths: Sequence[str]) -> str:
+    """A checksum of the input files' names and sizes: a prepared output records the one it was made
+    from, and a re-run with other inputs (an image added, removed or replaced) is refused."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        size = os.path.getsize(path) if os.path.exists(path) else -1
+        digest.update(f'{os.path.basename(path)}\t{size}\n'.encode())
+    return digest.hexdigest()[:16]
+
+
+def settings_mismatch(path: str, recorded: dict, wanted: dict) -> str:
+    """Why an existing output no longer matches what a run asks for, for its error line."""
+    changed = sorted(key for key in set(recorded) | set(wanted) if recorded.get(key) != wanted.get(key))
+    what = 'other input images' if changed == ['inputs'] else 'other settings (' + ', '.join(
+        f'{key}: {recorded.get(key)} there, {wanted.get(key)} now' for key in changed if key != 'inputs') + (
+        ', and other input images' if 'inputs' in changed else '') + ')'
+    return f'{path}: was made from {what}; delete it to rebuild it, or choose another --output.'
+
 
 
 def write_manifest(folder: str, made_by: str, settings: dict) -> None:
@@ -72,10 +114,15 @@ def list_images(folder: str) -> List[str]:
 
 
 def read_bgr(path: str, notes: Optional[List[str]] = None) -> np.ndarray:
-    """Read an 8-bit image as H x W x 3 BGR; grayscale becomes 3 channels (noted), alpha is dropped."""
+    """Read a complete 8-bit image as H x W x 3 BGR, upright (EXIF orientation); grayscale becomes 3
+    channels (noted), alpha is dropped."""
+    problem = decoding_problem(path)
+    if problem:
+        raise BadInput(f'{path}: a truncated or damaged image ({problem}); replace it, or pass --skip-bad.')
     image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise BadInput(f'{path}: cannot be read (missing, corrupt or not an image).')
+    image = upright(image, path)
     if image.dtype != np.uint8:
         raise BadInput(f'{path}: {image.dtype} images are not supported; convert it to 8 bits per channel.')
     if image.ndim == 2 or image.shape[2] == 1:

@@ -3,8 +3,9 @@
 A WBSR checkpoint is BasicSR's network file (``{'params': ..., 'params_ema': ...}``) plus a
 ``wbsr`` entry: the network's options and scale, its subnets, the routing thresholds (Eq. 7),
 the routing calibration and a time profile per device (``scripts/calibrate_routing.py``),
-BDLoss's state, and a checksum of every state dict. The model, the inference command and the scripts read it here, under one rule
-for the patch geometry and for a calibration of another network (:meth:`SupernetEntry.routing`).
+BDLoss's state, and a checksum of every state dict. The model, the inference command and the
+scripts read it here, under one rule for the patch geometry and for a calibration of another
+network (:meth:`SupernetEntry.routing`).
 """
 from dataclasses import dataclass, replace
 from typing import Dict, Optional, Tuple
@@ -155,10 +156,18 @@ def load_supernet(path: str, network_opt: Optional[Dict] = None,
     if param_key not in content:
         raise ValueError(f'{path}: no parameters under {param_key!r}; it has '
                          f'{sorted(k for k in content if k != ENTRY_KEY)}.')
-    net = build_network(dict(network_opt))
+    try:
+        net = build_network(dict(network_opt))
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f'{path}: the network options {dict(network_opt)} do not build a network: {error}') from None
     if not isinstance(net, SlimmableSupernet):
         raise ValueError(f'{path}: its network {network_opt.get("type")} is not a WBSR supernet.')
-    net.load_state_dict(content[param_key])
+    try:
+        net.load_state_dict(content[param_key])
+    except RuntimeError as error:
+        detail = ' '.join(str(error).split())[:300]
+        raise ValueError(f'{path}: its parameters do not fit the network {dict(network_opt)} ({detail}); give the '
+                         'option file it was trained with.') from None
     return net.eval(), content, entry
 
 

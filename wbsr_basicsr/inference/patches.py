@@ -132,7 +132,8 @@ class Merger:
     def image(self) -> Tensor:
         """The ``(1, C, H*s, W*s)`` SR image: every pixel the mean of the patches covering it."""
         if self.added != self.layout.count:
-            raise RuntimeError(f'{self.added} SR patches were added for {self.layout.count} patches; add every one once.')
+            raise RuntimeError(f'{self.added} SR patches were added for {self.layout.count} patches; add every one '
+                               'once.')
         rows, columns = (torch.from_numpy(counts).to(self.total) for counts in self.layout.coverage(self.scale))
         image = self.total.view(1, -1, self.height, self.width)
         image /= rows[:, None]  # in place, in two factors: the SR image is the largest tensor of a large input

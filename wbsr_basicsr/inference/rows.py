@@ -23,18 +23,18 @@ def default_ladder(data: RoutingData) -> str:
 
 
 def parse_rows(specs: Sequence[Dict], net: SlimmableSupernet, ladder: str = 'full',
-               where: str = 'val.rows') -> List[Router]:
+               where: str = 'val.rows[{index}]') -> List[Router]:
     """The rows of option entries such as ``[{mode: ceil}, {mode: fixed, subnet: all}]``; ``ladder``
-    is the default of the gradient router's rows. ``ValueError`` naming the entry if one is wrong,
-    or if two rows would share a label."""
+    is the default of the gradient router's rows. ``ValueError`` naming the entry (``where``, formatted
+    with its ``index``) if one is wrong, or if two rows would share a label."""
     rows: List[Router] = []
     for index, spec in enumerate(specs):
         spec = dict(spec)
         try:
             rows += router_class(spec.pop('mode', None)).from_options(spec, net, ladder)
         except (TypeError, ValueError) as error:
-            raise ValueError(f'{where}[{index}]: {error}') from None
+            raise ValueError(f'{where.format(index=index)}: {error}') from None
     labels = [row.label for row in rows]
     if len(set(labels)) != len(labels):
-        raise ValueError(f'{where}: rows repeat: {labels}.')
+        raise ValueError(f'{where.format(index="")}: rows repeat: {labels}.')
     return rows

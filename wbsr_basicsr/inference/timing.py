@@ -47,8 +47,8 @@ def measure_time_profile(engine: Engine, name: str, sides: Sequence[int] = WHOLE
     calls: List[float] = []
     per_patch: List[float] = []
     for index in range(engine.num_subnets):
-        few, many = interleaved_medians([lambda: engine.run(index, patches[:small]), lambda: engine.run(index, patches)],
-                                        device, repeats, min)
+        few, many = interleaved_medians(
+            [lambda: engine.run(index, patches[:small]), lambda: engine.run(index, patches)], device, repeats, min)
         per_patch.append(many / batch)
         calls.append(max(0., few - small * per_patch[-1]))
     images = [torch.rand(1, channels, side, side, generator=generator).to(device) for side in sides]

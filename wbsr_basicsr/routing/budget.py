@@ -11,8 +11,8 @@ BISECTION_STEPS = 100
 def route_budget(classes: np.ndarray, num_classes: int, costs: Sequence[float], alpha: float) -> np.ndarray:
     """Eq. 16 as docs/paper_reading.md reads it: ``argmin_m |C_m - alpha (k / K) C_t|``, ``C_t = max(costs)``."""
     costs = np.asarray(costs, dtype=np.float64)
-    wanted = alpha * (np.asarray(classes) + 1) / num_classes * costs.max()
-    return np.abs(costs[None, :] - wanted[:, None]).argmin(axis=1)
+    share = np.minimum(alpha * ((np.asarray(classes) + 1) / num_classes), 1.)  # beyond C_t every class wants C_t
+    return np.abs(costs[None, :] - share[:, None] * costs.max()).argmin(axis=1)
 
 
 def alpha_candidates(classes: np.ndarray, num_classes: int, costs: np.ndarray) -> np.ndarray:

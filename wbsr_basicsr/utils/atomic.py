@@ -42,13 +42,29 @@ def write_atomically(final_path: str, write: Callable[[str], T]) -> T:
 
 
 def remove_incomplete(folder: str) -> List[str]:
-    """Delete the leftovers of killed runs in ``folder``; return their names."""
+    """Delete the leftovers of killed runs in ``folder`` (those of processes still running are kept);
+    return their names."""
     if not os.path.isdir(folder):
         return []
-    stale = sorted(name for name in os.listdir(folder) if name.startswith(INCOMPLETE_PREFIX))
+    stale = sorted(name for name in os.listdir(folder)
+                   if name.startswith(INCOMPLETE_PREFIX) and not _writer_alive(name))
     for name in stale:
         remove_path(os.path.join(folder, name))
     return stale
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process whose id an ``_incomplete_<pid>_`` name holds is another one still running."""
+    pid = name[len(INCOMPLETE_PREFIX):].split('_', 1)[0]
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it runs, as another user
+        return True
+    return True
 
 
 def write_json(path: str, document: object) -> None:

@@ -6,15 +6,14 @@
 - :func:`save_training_state` writes BasicSR's resume state atomically.
 - :func:`read_checkpoint` loads a network file or says in one line what is wrong with it;
   :func:`verify_checksums` finds damaged tensor bytes; :func:`read_entry` checks the entry a
-  WBSR file carries (a supernet's ``wbsr``: :func:`read_wbsr_entry`; a classifier's ``classsr``);
-  :func:`load_supernet` builds the network a WBSR file records, for the scripts that need no
-  option file.
+  WBSR file carries (a supernet's ``wbsr``: :class:`wbsr_basicsr.inference.checkpoint.SupernetEntry`;
+  a classifier's ``classsr``).
 """
 import hashlib
 import os
 import pickle
 import zipfile
-from typing import Dict, List, Mapping, Optional, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Union
 
 import torch
 from torch import Tensor, nn
@@ -24,8 +23,6 @@ from basicsr.utils.dist_util import master_only
 from .atomic import write_atomically
 
 NetworkFile = Dict[str, object]
-CHECKPOINT_FORMAT = 'wbsr-checkpoint'
-CHECKPOINT_VERSION = 1
 
 
 def network_file(model, nets: Union[nn.Module, List[nn.Module]], param_keys: Union[str, List[str]]) -> NetworkFile:
@@ -110,34 +107,6 @@ def read_entry(path: str, content: NetworkFile, key: str, file_format: str, vers
     if verify:
         verify_checksums(path, content, entry.get('checksums') or {})
     return entry
-
-
-def read_wbsr_entry(path: str, content: NetworkFile, verify: bool = True) -> Optional[Dict]:
-    """The ``wbsr`` entry of a network file read from ``path`` (None for a plain BasicSR file)."""
-    return read_entry(path, content, 'wbsr', CHECKPOINT_FORMAT, CHECKPOINT_VERSION, verify)
-
-
-def load_supernet(path: str, network_opt: Optional[Dict] = None,
-                  param_key: str = 'params') -> Tuple[nn.Module, NetworkFile, Dict]:
-    """The supernet a WBSR checkpoint holds, in eval mode on the CPU, with the file's content and
-    ``wbsr`` entry. The network is built from ``network_opt`` (a ``network_g`` section) if given,
-    else from the options the checkpoint records."""
-    from basicsr.archs import build_network
-
-    content = read_checkpoint(path)
-    extras = read_wbsr_entry(path, content)
-    if extras is None:
-        raise ValueError(f'{path}: a plain BasicSR network file; this needs a WBSR checkpoint (net_g_*.pth of a '
-                         'WBSRModel run).')
-    network_opt = network_opt or extras.get('network')
-    if not network_opt:
-        raise ValueError(f"{path}: the checkpoint does not record its network's options (saved before they were "
-                         'recorded); pass the option file it was trained with (-opt).')
-    if param_key not in content:
-        raise ValueError(f'{path}: no parameters under {param_key!r}; it has {sorted(k for k in content if k != "wbsr")}.')
-    net = build_network(dict(network_opt))
-    net.load_state_dict(content[param_key])
-    return net.eval(), content, extras
 
 
 def _is_state_dict(value: object) -> bool:

@@ -19,7 +19,12 @@ def network_options(option_file: Optional[str]) -> Optional[Dict]:
     that build a network from a checkpoint that does not record it."""
     if option_file is None:
         return None
-    options = yaml.safe_load(Path(option_file).read_text())
-    if not isinstance(options, dict) or 'network_g' not in options:
+    try:
+        options = yaml.safe_load(Path(option_file).read_text())
+    except OSError as error:
+        raise ValueError(f'{option_file}: cannot be read ({error.strerror or error}).') from None
+    except yaml.YAMLError as error:
+        raise ValueError(f'{option_file}: not valid YAML ({str(error).splitlines()[0]}).') from None
+    if not isinstance(options, dict) or not isinstance(options.get('network_g'), dict):
         raise ValueError(f'{option_file}: no network_g section.')
     return options['network_g']
