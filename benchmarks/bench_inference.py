@@ -20,11 +20,12 @@ row at ``--target`` (image scope; ``--flops image``: the target counts every pat
   number of patches: one gather, one scatter per batch).
 
 ``--memory N`` instead runs the inference command on one N x N LR image in a child process and
-prints its peak resident memory.
+prints its peak resident memory: at ``--target`` or, with ``--full``, the full network on the whole
+image (``--tile T``: in tiles of T LR pixels).
 
     python benchmarks/bench_inference.py [--sizes 120x80 256x180 480x480] [--target 0.65] [--stride 28]
         [--max-batch 256] [--threads 2] [--repeats 5] [--device cpu|cuda] [--fp16] [--subnets]
-        [--widths 36 52 64] [--depths 4 8 16] [--memory 2000]
+        [--widths 36 52 64] [--depths 4 8 16] [--memory 2000 [--full] [--tile 512]]
 """
 import argparse
 import resource
@@ -44,7 +45,7 @@ from wbsr_basicsr.utils.timing import interleaved_medians
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
 from wbsr_basicsr.inference.checkpoint import LoadedRouting, RoutingGeometry, SupernetEntry
 from wbsr_basicsr.inference.patches import PatchLayout, chop
-from wbsr_basicsr.inference.upscaler import Upscaler
+from wbsr_basicsr.inference.upscaler import Runtime, Upscaler
 from wbsr_basicsr.routing import RoutingData, router_class
 from wbsr_basicsr.routing.gradient_router import DifficultyClasses
 from wbsr_basicsr.utils.gradient_stats import difficulty_scores, patch_gradient_vectors
@@ -95,7 +96,7 @@ def speed(args: argparse.Namespace, net: WBSRMSRResNet, plain: torch.nn.Module, 
     image = photo(*size).to(device)
     loaded = LoadedRouting(RoutingData(own_router(image, args.patch, args.stride)),
                            RoutingGeometry(args.patch, args.stride))
-    upscaler = Upscaler(net, loaded, 4, args.device, args.max_batch, args.fp16)
+    upscaler = Upscaler(net, loaded, 4, Runtime(args.device, args.fp16, args.max_batch))
     routed = router_class('target_flops')(target=args.target, scope='image', unit=f'{args.flops}_flops')
     full = router_class('whole')(subnet=net.full_subnet)
     result = upscaler.upscale(image, routed)
@@ -126,13 +127,14 @@ def memory(args: argparse.Namespace, net: WBSRMSRResNet, network: Dict) -> None:
         torch.save(entry.store({'params': net.state_dict()}), f'{folder}/net.pth')
         rgb = (image[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         cv2.imwrite(f'{folder}/lr.png', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        row = ['--full'] + (['--tile', str(args.tile)] if args.tile else []) if args.full else [
+            '--target', str(args.target), '--max-batch', str(args.max_batch), '--ladder', 'full']
         command = [sys.executable, str(REPO / 'inference' / 'inference_wbsr.py'), '-i', f'{folder}/lr.png', '-o',
-                   f'{folder}/out', '--model', f'{folder}/net.pth', '--target', str(args.target),
-                   '--max-batch', str(args.max_batch), '--ladder', 'full', '--device', args.device]
+                   f'{folder}/out', '--model', f'{folder}/net.pth', '--device', args.device, *row]
         subprocess.run(command, check=True)
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f'inference_wbsr.py, {args.memory}x{args.memory} LR -> {4 * args.memory}x{4 * args.memory}, --target '
-          f'{args.target} --max-batch {args.max_batch}: peak resident memory {peak:.0f} MiB')
+    print(f'inference_wbsr.py, {args.memory}x{args.memory} LR -> {4 * args.memory}x{4 * args.memory}, '
+          f'{" ".join(row)}: peak resident memory {peak:.0f} MiB')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -152,6 +154,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--widths', type=int, nargs='+', default=[36, 52, 64], help='the supernet\'s widths')
     parser.add_argument('--depths', type=int, nargs='+', default=[4, 8, 16], help='the supernet\'s depths')
     parser.add_argument('--memory', type=int, help='instead: peak memory of the command on one N x N LR image')
+    parser.add_argument('--full', action='store_true', help='with --memory: the full network on the whole image')
+    parser.add_argument('--tile', type=int, help='with --memory --full: tiles of this many LR pixels')
     return parser.parse_args(argv)
 
 

@@ -20,7 +20,7 @@ import torch
 
 import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
 from wbsr_basicsr.inference.rows import default_ladder
-from wbsr_basicsr.inference.upscaler import Upscaler
+from wbsr_basicsr.inference.upscaler import Runtime, Upscaler
 from wbsr_basicsr.routing import router_class
 from wbsr_basicsr.utils.image_io import read_image
 from wbsr_basicsr.utils.timing import interleaved_medians
@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument('--max-batch', type=int, default=32, help="as the inference command's default")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    upscaler = Upscaler.from_checkpoint(args.model, args.device, args.max_batch)
+    upscaler = Upscaler.from_checkpoint(args.model, Runtime(args.device, max_batch=args.max_batch))
     if upscaler.routing.timing is None:
         print(f'{args.model} holds no time profile for {upscaler.device_name}: measuring one')
         upscaler.measure_time_profile()

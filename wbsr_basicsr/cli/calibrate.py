@@ -29,7 +29,7 @@ from basicsr.data.paired_image_dataset import PairedImageDataset
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet
 from wbsr_basicsr.inference.calibrate import calibrate
 from wbsr_basicsr.inference.checkpoint import LoadedRouting, RoutingGeometry, SupernetEntry, load_supernet
-from wbsr_basicsr.inference.upscaler import Upscaler
+from wbsr_basicsr.inference.upscaler import Runtime, Upscaler
 from wbsr_basicsr.routing import RoutingData
 from wbsr_basicsr.routing.calibration import Calibration
 from wbsr_basicsr.routing.timing import TimeProfile
@@ -92,8 +92,8 @@ def main(argv: Optional[list] = None) -> int:
             entry = entry.with_calibration(measure_calibration(args, net, entry, content))
             print(describe(entry.calibration, net.subnet_costs((entry.thresholds.patch_size,) * 2)))
         upscaler = Upscaler(net, LoadedRouting(RoutingData(entry.thresholds), RoutingGeometry(
-            entry.thresholds.patch_size, entry.thresholds.stride)), entry.scale or net.upscale, args.device,
-            args.max_batch, args.fp16, args.model)
+            entry.thresholds.patch_size, entry.thresholds.stride)), entry.scale or net.upscale,
+            Runtime(args.device, args.fp16, args.max_batch), args.model)
         profile = upscaler.measure_time_profile()
         entry = entry.with_timing(profile)
         print(describe_timing(profile, net))

@@ -27,7 +27,7 @@ from basicsr.utils import tensor2img
 from wbsr_basicsr.cli.outputs import OutputPlan, check_naming, input_files, plan_outputs, prepare_folder
 from wbsr_basicsr.inference.engine import Allocations
 from wbsr_basicsr.inference.rows import default_ladder, parse_rows
-from wbsr_basicsr.inference.upscaler import Upscaled, Upscaler
+from wbsr_basicsr.inference.upscaler import Runtime, Upscaled, Upscaler
 from wbsr_basicsr.routing import Router
 from wbsr_basicsr.routing.gradient_router import LADDERS
 from wbsr_basicsr.utils.allocation_map import allocation_map
@@ -60,9 +60,18 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                              "(image, default), or the paper's per-patch average (patch)")
     parser.add_argument('--ladder', choices=LADDERS,
                         help='subnets the router climbs (default: pareto if the checkpoint has a calibration, else full)')
-    parser.add_argument('--device', default='cpu', help='cpu (default) or cuda[:N]')
-    parser.add_argument('--fp16', action='store_true', help='half precision under CUDA autocast')
+    parser.add_argument('--device', default='auto', help='auto (default: CUDA when there is a GPU, else the CPU), '
+                                                         'cpu or cuda[:N]')
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument('--fp16', dest='fp16', action='store_const', const=True,
+                           help='half precision under CUDA autocast (the default on CUDA)')
+    precision.add_argument('--fp32', dest='fp16', action='store_const', const=False,
+                           help='full precision on CUDA too')
     parser.add_argument('--max-batch', type=int, default=32, help='patches per forward: bounds memory (default 32)')
+    parser.add_argument('--tile', type=int, help='--full, --subnet (and --target-time when it runs one subnet): '
+                                                 'the whole image in tiles of this many LR pixels (bounds memory)')
+    parser.add_argument('--tile-pad', type=int, help='LR pixels of margin around each tile, cropped off its output '
+                                                     '(default 10)')
     parser.add_argument('--save-map', action='store_true', help="also write each image's allocation map")
     parser.add_argument('--suffix', default='wbsr', help='appended to output names (default wbsr; "" for none)')
     parser.add_argument('--ext', default='auto', help='output format: auto (the input\'s), png, jpg, tif, webp')
@@ -136,21 +145,27 @@ def budget_note(result: Upscaled, row: Router) -> str:
     return note
 
 
-def check_arguments(args: argparse.Namespace) -> None:
-    """``ValueError`` for option values no run could use, before anything is read or loaded."""
-    if args.max_batch < 1:
-        raise ValueError(f'--max-batch {args.max_batch}: give at least 1 patch per forward.')
+def check_arguments(args: argparse.Namespace) -> Runtime:
+    """How the options ask to run; ``ValueError`` for values no run could use, before anything is read
+    or loaded."""
     check_naming(args.suffix, args.ext)
+    if args.tile_pad is not None and args.tile is None:
+        raise ValueError('--tile-pad is the margin of --tile; give --tile too.')
+    if args.tile is not None and not (args.full or args.subnet or args.target_time is not None):
+        raise ValueError('--tile applies to --full, --subnet and --target-time (one subnet on the whole image); the '
+                         'routed rows run in patches already.')
+    return Runtime(args.device, args.fp16, args.max_batch, args.tile,
+                   Runtime.tile_pad if args.tile_pad is None else args.tile_pad).resolved()
 
 
 def setup(args: argparse.Namespace) -> Tuple[OutputPlan, Upscaler, Router]:
     """Everything before the first image is computed: the options, the inputs and where each one's
     output goes, the output folder, the model and the row; ``ValueError`` (or ``OSError``) otherwise."""
-    check_arguments(args)
+    runtime = check_arguments(args)
     plan = plan_outputs(input_files(Path(args.input)), Path(args.output), args.suffix, args.ext, args.save_map)
     for leftover in prepare_folder(Path(args.output)):
         print(f'removed {leftover}, left in {args.output} by a killed run', file=sys.stderr)
-    upscaler = Upscaler.from_checkpoint(args.model, args.device, args.max_batch, args.fp16, network_options(args.opt))
+    upscaler = Upscaler.from_checkpoint(args.model, runtime, network_options(args.opt))
     row = inference_row(args, upscaler)
     if row.unit == 'time' and upscaler.routing.timing is None:
         profile = upscaler.measure_time_profile()

@@ -70,15 +70,17 @@ class Allocations:
 
 class Engine:
     """Runs inference rows with ``net`` (in eval mode) and its routing ``data`` on LR images,
-    in ``patch_size`` patches every ``stride`` pixels, at most ``max_batch`` patches per forward.
+    in ``patch_size`` patches every ``stride`` pixels, at most ``max_batch`` patches per forward;
+    one subnet on a whole image runs in tiles of ``tile`` LR pixels with ``tile_pad`` of margin
+    when ``tile`` is set (:meth:`run_whole`).
 
     Each subnet runs as a plain network holding a copy of its weights (:meth:`prepared`), made
     once per engine: no weight is sliced per forward. It is the routers'
     :class:`~wbsr_basicsr.routing.base.PatchRunner`."""
 
     def __init__(self, net: SlimmableSupernet, data: RoutingData, patch_size: int, stride: int,
-                 max_batch: int = 256) -> None:
-        self.net, self.data = net, data
+                 max_batch: int = 256, tile: Optional[int] = None, tile_pad: int = 10) -> None:
+        self.net, self.data, self.tile, self.tile_pad = net, data, tile, tile_pad
         self.patch_size, self.stride, self.max_batch = patch_size, stride, max_batch
         self.num_subnets = len(net.subnets)
         self.costs = net.subnet_costs((patch_size, patch_size))
@@ -107,6 +109,27 @@ class Engine:
     def run(self, index: int, patches: Tensor) -> Tensor:
         """SR patches of subnet ``index`` (channels-last, see :func:`.patches.channels_last`)."""
         return self.prepared(index)(channels_last(patches))
+
+    def run_whole(self, index: int, lq: Tensor) -> Tensor:
+        """Subnet ``index`` on the whole ``(1, C, H, W)`` image; with ``tile``, tile by tile, each with
+        ``tile_pad`` LR pixels of the image around it that are cropped off its output, so that memory
+        holds one tile's activations and, where the network's receptive field fits the margin, the
+        output is the untiled one (no seams)."""
+        if self.tile is None:
+            return self.run(index, lq)
+        height, width = lq.shape[-2:]
+        tile, pad, output = self.tile, self.tile_pad, None
+        for top in range(0, height, tile):
+            for left in range(0, width, tile):
+                bottom, right = min(top + tile, height), min(left + tile, width)
+                y0, x0 = max(0, top - pad), max(0, left - pad)
+                sr = self.run(index, lq[..., y0:min(height, bottom + pad), x0:min(width, right + pad)])
+                scale = sr.shape[-1] // (min(width, right + pad) - x0)
+                if output is None:
+                    output = sr.new_empty(1, sr.shape[1], height * scale, width * scale)
+                output[..., top * scale:bottom * scale, left * scale:right * scale] = sr[
+                    ..., (top - y0) * scale:(bottom - y0) * scale, (left - x0) * scale:(right - x0) * scale]
+        return output
 
     # ------------------------------------------------------------------ measuring and allocating
 
@@ -258,7 +281,7 @@ class Engine:
                synchronize) -> RowResult:
         """Subnet ``index`` on the whole image: a ``whole`` row (``layout`` None), or a time-budget row's
         fallback, whose usage counts every patch of its ``layout`` under that subnet."""
-        sr = self.run(index, lq)
+        sr = self.run_whole(index, lq)
         synchronize()
         seconds = time.perf_counter() - started
         ids = np.array([index]) if layout is None else np.full(layout.count, index)

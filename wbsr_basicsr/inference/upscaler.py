@@ -43,30 +43,60 @@ class Upscaled:
         return 100. * self.flops / self.whole_flops
 
 
-class Upscaler:
-    """A supernet with its routing, ready to super-resolve on ``device``, at most ``max_batch``
-    patches per forward, in half precision under CUDA autocast if ``fp16``."""
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how the network runs: ``device`` (``auto``: CUDA when there is a GPU, else the
+    CPU), half precision under CUDA autocast (``fp16``; None: on CUDA, not on the CPU), at most
+    ``max_batch`` patches per forward, whole images in tiles of ``tile`` LR pixels with ``tile_pad``
+    of margin (:meth:`.engine.Engine.run_whole`; None: untiled)."""
 
-    def __init__(self, net: SlimmableSupernet, loaded: LoadedRouting, scale: int, device: str = 'cpu',
-                 max_batch: int = 256, fp16: bool = False, where: str = 'the network') -> None:
+    device: str = 'cpu'
+    fp16: Optional[bool] = False
+    max_batch: int = 256
+    tile: Optional[int] = None
+    tile_pad: int = 10
+
+    def resolved(self) -> 'Runtime':
+        """This runtime with ``auto`` and an unset precision decided, checked against the machine."""
+        device = ('cuda' if torch.cuda.is_available() else 'cpu') if self.device == 'auto' else self.device
+        fp16 = device.startswith('cuda') if self.fp16 is None else self.fp16
         if fp16 and not device.startswith('cuda'):
-            raise ValueError('--fp16 runs under CUDA autocast; it needs --device cuda.')
+            raise ValueError('--fp16 runs under CUDA autocast; it needs a CUDA device.')
         if device.startswith('cuda') and not torch.cuda.is_available():
             raise ValueError(f'--device {device}: CUDA is not available on this machine; use --device cpu.')
-        self.net = net.eval().to(device, memory_format=torch.channels_last)  # see patches.channels_last
+        if self.max_batch < 1:
+            raise ValueError(f'--max-batch {self.max_batch}: give at least 1 patch per forward.')
+        if self.tile_pad < 0:
+            raise ValueError(f'--tile-pad {self.tile_pad}: a margin cannot be negative.')
+        if self.tile is not None and self.tile <= self.tile_pad:
+            raise ValueError(f'--tile {self.tile}: a tile of {self.tile} LR pixels is no larger than its margin of '
+                             f'{self.tile_pad} (--tile-pad); give a larger tile.')
+        return replace(self, device=device, fp16=fp16)
+
+
+class Upscaler:
+    """A supernet with its routing, ready to super-resolve as ``runtime`` says."""
+
+    def __init__(self, net: SlimmableSupernet, loaded: LoadedRouting, scale: int, runtime: Runtime = Runtime(),
+                 where: str = 'the network') -> None:
+        runtime = runtime.resolved()
+        self.net = net.eval().to(runtime.device, memory_format=torch.channels_last)  # see patches.channels_last
         self.routing, self.scale, self.where = loaded.data, scale, where
-        self.device, self.fp16 = torch.device(device), fp16
+        self.device, self.fp16 = torch.device(runtime.device), runtime.fp16
         self.patch_size, self.stride = loaded.geometry.patch_size, loaded.geometry.stride
-        self.engine = Engine(self.net, loaded.data, self.patch_size, self.stride, max_batch)
+        self.engine = Engine(self.net, loaded.data, self.patch_size, self.stride, runtime.max_batch, runtime.tile,
+                             runtime.tile_pad)
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: str, device: str = 'cpu', max_batch: int = 256, fp16: bool = False,
+    def from_checkpoint(cls, checkpoint: str, runtime: Runtime = Runtime(),
                         network_opt: Optional[Dict] = None) -> 'Upscaler':
         """The supernet a WBSR checkpoint records (or ``network_opt`` builds), with its routing and the
-        time profile of ``device``, if the checkpoint has one."""
+        time profile of the runtime's device, if the checkpoint has one."""
+        runtime = runtime.resolved()
         net, _, entry = load_supernet(checkpoint, network_opt)
-        loaded = entry.routing(net, fingerprint(net), checkpoint, device=device_name(torch.device(device), fp16))
-        return cls(net, loaded, entry.scale or net.upscale, device, max_batch, fp16, checkpoint)
+        loaded = entry.routing(net, fingerprint(net), checkpoint,
+                               device=device_name(torch.device(runtime.device), runtime.fp16))
+        return cls(net, loaded, entry.scale or net.upscale, runtime, checkpoint)
 
     @property
     def device_name(self) -> str:
