@@ -1,9 +1,13 @@
-"""Data-loading cost per batch: HESPairedImageDataset (both phases) against BasicSR's PairedImageDataset.
+"""Data-loading cost per batch: HESPairedImageDataset (both phases, every patch sampler) against
+BasicSR's PairedImageDataset.
 
-Same LMDB, same workers, same batch size, runs interleaved in rotating order. HES loaders are
-timed as training builds them: BasicSR's loader on ``HESSampler``, wrapped by ``HESBatches``
-(which computes the HES fields in the main process). Per loader it prints, as medians over the
-rounds:
+Same LMDB, same workers, same batch size, runs interleaved in rotating order. HES-dataset loaders
+are timed as training builds them: BasicSR's loader on ``CandidateSampler``, wrapped by
+``SampledBatches`` (which computes the HES fields and the sampler's fields in the main process).
+Each sampler is timed where it draws (BSPA in its inverse phase; DDA without loss feedback, so
+with its uniform start but its per-batch weights). The seconds each dataset took to build (the
+candidates' measures of SamplingAug, DDA and BSPA) are printed first. Per loader it prints, as
+medians over the rounds:
 
 - wall: milliseconds per batch as the training loop waits for them;
 - cpu: CPU milliseconds per batch of the main process and the workers together, read from
@@ -18,7 +22,8 @@ PairedImageDataset on the images the class-level phase draws separates the cost 
 choice of images from the cost of its code. LMDBs and statistics come from
 ``datasets_prep/prepare_div2k.py``:
 
-    python benchmarks/bench_hes_loading.py --root datasets/DIV2K --scale 4 [--workers 2] [--batches 60]
+    python benchmarks/bench_hes_loading.py --root datasets/DIV2K --scale 4 [--workers 2] [--batches 60] \
+        [--samplers HES SamplingAug DDA BSPA]
 """
 import argparse
 import multiprocessing
@@ -43,7 +48,11 @@ class Cost(NamedTuple):
     main: float
 
 
-def dataset_options(args: argparse.Namespace, dataset_type: str) -> dict:
+SAMPLER_BLOCKS = {'HES': {}, 'SamplingAug': dict(type='SamplingAug'), 'DDA': dict(type='DDA'),
+                  'BSPA': dict(type='BSPA', interval=1, inverse_iters=10**8)}  # BSPA: always its inverse phase
+
+
+def dataset_options(args: argparse.Namespace, dataset_type: str, sampler: str = 'HES') -> dict:
     options = dict(name=dataset_type, type=dataset_type, phase='train', scale=args.scale,
                    dataroot_gt=osp.join(args.root, 'DIV2K_train_HR_sub.lmdb'),
                    dataroot_lq=osp.join(args.root, f'DIV2K_train_LR_bicubic_X{args.scale}_sub.lmdb'),
@@ -51,6 +60,7 @@ def dataset_options(args: argparse.Namespace, dataset_type: str) -> dict:
                    num_worker_per_gpu=args.workers, batch_size_per_gpu=args.batch_size, dataset_enlarge_ratio=1)
     if dataset_type == 'HESPairedImageDataset':
         options['hes'] = dict(stats_file=osp.join(args.root, f'hes_stats_X{args.scale}.npz'))
+        options['sampler'] = SAMPLER_BLOCKS[sampler]
     return options
 
 
@@ -62,7 +72,7 @@ class ImagesOfDraws(EnlargedSampler):
         self.hes_dataset = hes_dataset
 
     def __iter__(self):
-        drawn = self.hes_dataset.draw_class_level(np.random.default_rng(self.epoch), self.num_samples)
+        drawn = self.hes_dataset.patch_sampler.draw(np.random.default_rng(self.epoch), 1, self.num_samples)
         return iter(self.hes_dataset.candidate_image[drawn].tolist())
 
 
@@ -75,11 +85,14 @@ def worker_cpu_seconds() -> float:
     return total
 
 
-def loader_timer(args: argparse.Namespace, dataset_type: str, switch_iter: int, hes_dataset=None
-                 ) -> Callable[[], Cost]:
+def loader_timer(args: argparse.Namespace, dataset_type: str, switch_iter: int, hes_dataset=None,
+                 sampler_type: str = 'HES') -> Callable[[], Cost]:
     """A function that runs ``args.batches`` batches through a fresh loader and returns their cost."""
-    opt = dataset_options(args, dataset_type)
+    opt = dataset_options(args, dataset_type, sampler_type)
+    started = time.perf_counter()
     dataset = build_dataset(opt)
+    if dataset_type == 'HESPairedImageDataset':
+        print(f'{sampler_type}: dataset built in {time.perf_counter() - started:.1f} s', flush=True)
     if dataset_type == 'HESPairedImageDataset':
         sampler = dataset.training_sampler(1, 0, total_iter=10**9, first_iter=0, seed=0)
         sampler.switch_iter = switch_iter
@@ -118,6 +131,8 @@ def main() -> None:
     parser.add_argument('--workers', type=int, default=2)
     parser.add_argument('--batches', type=int, default=40, help='timed batches per run')
     parser.add_argument('--rounds', type=int, default=5, help='interleaved runs of each loader')
+    parser.add_argument('--samplers', nargs='+', default=list(SAMPLER_BLOCKS), choices=list(SAMPLER_BLOCKS),
+                        help='patch samplers timed in their drawing phase (HES also in its sample-level phase)')
     args = parser.parse_args()
     if args.workers < 1:
         parser.error('--workers must be at least 1: the benchmark measures loading in worker processes.')
@@ -126,8 +141,9 @@ def main() -> None:
         'PairedImageDataset': loader_timer(args, 'PairedImageDataset', 0),
         'PairedImageDataset 2': loader_timer(args, 'PairedImageDataset', 0),  # control: the noise floor
         'HES sample-level': loader_timer(args, 'HESPairedImageDataset', 10**9),
-        'HES class-level': loader_timer(args, 'HESPairedImageDataset', 0),
     }
+    for sampler in args.samplers:
+        timers[f'{sampler} drawing'] = loader_timer(args, 'HESPairedImageDataset', 0, sampler_type=sampler)
     # Control for the class-level phase: BasicSR's dataset on the images that phase draws (textured
     # images have larger PNGs, slower to decode: a cost of HES's choice of data, not of its code).
     timers['Paired, HES images'] = loader_timer(args, 'PairedImageDataset', 0,
@@ -151,8 +167,9 @@ def main() -> None:
         print(f'{name:<22}{wall:>8.1f}{cpu:>8.1f}{main_cpu:>8.2f}{ratio(values, reference, "wall"):>12.3f}'
               f'{ratio(values, reference, "cpu"):>11.3f}')
     same_images = costs['Paired, HES images']
-    print(f'HES class-level / Paired on the same images: wall {ratio(costs["HES class-level"], same_images, "wall"):.3f}, '
-          f'cpu {ratio(costs["HES class-level"], same_images, "cpu"):.3f}')
+    if 'HES drawing' in costs:
+        print(f'HES drawing / Paired on the same images: wall {ratio(costs["HES drawing"], same_images, "wall"):.3f}, '
+              f'cpu {ratio(costs["HES drawing"], same_images, "cpu"):.3f}')
 
 
 if __name__ == '__main__':

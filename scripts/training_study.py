@@ -1,7 +1,8 @@
-"""Compare training recipes at equal iterations: losses, HES and the supernet schedule.
+"""Compare training recipes at equal iterations: losses, patch samplers and the supernet schedule.
 
-Each recipe is ``<network>[+hes]:<loss>`` (``wbsr_basicsr/studies/runs.py`` says what they mean),
-e.g. ``plain:l1``, ``supernet+hes:bd-laplace@0.01``.
+Each recipe is ``<network>[+<sampler>]:<loss>`` (``wbsr_basicsr/studies/runs.py`` says what they
+mean), e.g. ``plain:l1``, ``supernet+hes:bd-laplace@0.01``, ``plain+bspa:l1``; the paper's Table 3
+at CPU scale is ``--recipes plain:l1 plain+samplingaug:l1 plain+dda:l1 plain+bspa:l1 plain+hes:l1``.
 
 Every recipe is trained with ``wbsr_basicsr/train.py`` and tested with ``wbsr_basicsr/test.py``
 (PSNR / SSIM on Y, border ``scale``) for each seed; the table gives mean and spread per set.

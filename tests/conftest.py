@@ -188,6 +188,17 @@ def mini_div2k_x2(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope='session')
+def bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Set5- and Set14-named folders of other photos, in prepare_benchmarks.py's layout."""
+    root = tmp_path_factory.mktemp('bench')
+    for name, photos in (('Set5', COLOUR_PHOTOS[3:5]), ('Set14', COLOUR_PHOTOS[4:6])):
+        gt, lq = write_paired_folder(root / name, SCALE, 96, photos)
+        gt.rename(root / name / 'GTmod12')
+        lq.rename(root / name / f'LRbicx{SCALE}')
+    return root
+
+
+@pytest.fixture(scope='session')
 def trained_wbsr(tmp_path_factory: pytest.TempPathFactory, mini_div2k_x2: Path, tiny_pairs) -> Path:
     """A tiny WBSR supernet (x2, 4 subnets) trained 2 iterations through train_pipeline: its
     latest checkpoint (read-only: copy it before changing it)."""

@@ -13,8 +13,8 @@ import basicsr.train
 from basicsr.data import build_dataloader, build_dataset
 from basicsr.utils import get_root_logger
 from conftest import newest_log, paired_dataset, train_options
-from wbsr_basicsr.data.hes_paired_dataset import (HESBatches, HESPairedImageDataset, HESSampler,
-                                                  class_level_probabilities)
+from wbsr_basicsr.data.hes_paired_dataset import CandidateSampler, HESPairedImageDataset, SampledBatches
+from wbsr_basicsr.data.sampling.hes_sampler import class_level_probabilities
 from wbsr_basicsr.data.hes_statistics import HESStatistics
 from wbsr_basicsr.utils.gradient_stats import gradient_vectors_at, patch_gradient_vectors
 
@@ -35,9 +35,10 @@ def hes_dataset(mini_div2k_x2) -> HESPairedImageDataset:
 
 
 def test_class_level_frequencies_follow_eq8(hes_dataset):
-    expected = class_level_probabilities(hes_dataset.class_counts, 0.8)
+    class_counts = np.bincount(hes_dataset.candidate_class, minlength=10)
+    expected = class_level_probabilities(class_counts, 0.8)
     assert np.allclose(expected, 0.8**-np.arange(10) / (0.8**-np.arange(10)).sum())  # every class is non-empty
-    drawn = hes_dataset.draw_class_level(np.random.default_rng(0), SEED_TRIALS)
+    drawn = hes_dataset.patch_sampler.draw(np.random.default_rng(0), 1, SEED_TRIALS)
     observed = np.bincount(hes_dataset.candidate_class[drawn], minlength=10)
     assert stats.chisquare(observed, expected * SEED_TRIALS).pvalue > 0.01
     # The same candidates under uniform sampling: clearly not Eq. 8.
@@ -45,7 +46,7 @@ def test_class_level_frequencies_follow_eq8(hes_dataset):
     assert stats.chisquare(observed, uniform * SEED_TRIALS).pvalue < 1e-6
 
 
-def hes_batches(dataset: HESPairedImageDataset, switch_iter: int, workers: int = 2) -> HESBatches:
+def hes_batches(dataset: HESPairedImageDataset, switch_iter: int, workers: int = 2) -> SampledBatches:
     """The training loader BasicSR builds (``workers`` processes), wrapped as the compat hook wraps it."""
     sampler = dataset.training_sampler(1, 0, total_iter=10**6, first_iter=0, seed=0)
     sampler.switch_iter = switch_iter
@@ -57,10 +58,10 @@ def hes_batches(dataset: HESPairedImageDataset, switch_iter: int, workers: int =
 def test_class_level_batches_carry_their_candidates_class_and_vector(hes_dataset, mini_div2k_x2):
     stored = HESStatistics.load(str(mini_div2k_x2 / 'hes_stats_X2.npz')).vectors
     batches = hes_batches(hes_dataset, switch_iter=0)
-    n, size = len(hes_dataset), batches.sampler.batch_size
+    n = len(hes_dataset)
     assert len(batches) >= 3
     for position, batch in enumerate(batches):
-        candidates = batches.sampler.epoch_indices[position * size:(position + 1) * size] - n
+        candidates = batches.sampler.epoch_batches[position] - n
         assert batch['lq'].shape == (4, 3, 24, 24) and batch['gt'].shape == (4, 3, 48, 48)
         assert batch['hes_class_level'].tolist() == [1, 1, 1, 1]
         assert batch['hes_class'].tolist() == hes_dataset.candidate_class[candidates].tolist()
@@ -89,7 +90,7 @@ def natural_class_distribution(dataset: HESPairedImageDataset) -> np.ndarray:
     distribution = np.zeros(dataset.hes.num_classes)
     size = dataset.patch_size
     for index in range(len(dataset)):
-        lq = dataset._read_lq_rgb(index, dataset._client())[None]
+        lq = dataset._read_rgb(index, 'lq', dataset._client())[None]
         tops, lefts = range(lq.shape[-2] - size + 1), range(lq.shape[-1] - size + 1)
         vectors = gradient_vectors_at(lq, size, tops, lefts).reshape(-1, 4)
         distribution += np.bincount(dataset.classify(vectors.numpy()), minlength=len(distribution)) / len(vectors)
@@ -103,13 +104,13 @@ def test_sample_level_items_follow_the_natural_distribution(hes_dataset):
     observed = np.bincount(hes_dataset.hes_fields(lq, draws)['hes_class'].numpy(), minlength=10)
     natural = natural_class_distribution(hes_dataset)
     assert stats.chisquare(observed, natural * len(draws)).pvalue > 0.01
-    eq8 = class_level_probabilities(hes_dataset.class_counts, 0.8)
+    eq8 = class_level_probabilities(np.bincount(hes_dataset.candidate_class, minlength=10), 0.8)
     assert stats.chisquare(observed, eq8 * len(draws)).pvalue < 1e-6
 
 
 def test_sampler_switches_at_the_iteration_on_every_rank(hes_dataset):
     n = len(hes_dataset)
-    ranks = [HESSampler(hes_dataset, 2, rank, 4, batch_size=4, switch_iter=5, first_iter=0, seed=0) for rank in (0, 1)]
+    ranks = [CandidateSampler(hes_dataset, 2, rank, 4, batch_size=4, switch_iter=5, first_iter=0, seed=0) for rank in (0, 1)]
     for sampler in ranks:
         sampler.set_epoch(0)
     streams = [list(sampler) for sampler in ranks]
@@ -121,7 +122,7 @@ def test_sampler_switches_at_the_iteration_on_every_rank(hes_dataset):
     for sampler in ranks:
         sampler.set_epoch(1)  # second epoch: every iteration is past the switch
         assert all(i >= n for i in sampler)
-    resumed = HESSampler(hes_dataset, 1, 0, 4, batch_size=4, switch_iter=5, first_iter=7, seed=0)
+    resumed = CandidateSampler(hes_dataset, 1, 0, 4, batch_size=4, switch_iter=5, first_iter=7, seed=0)
     resumed.set_epoch(0)
     assert all(i >= n for i in resumed)  # resumed past the switch: class-level from the first batch
 
@@ -174,7 +175,7 @@ def test_sampler_and_fields_follow_basicsrs_batch_size_for_data_parallel(tiny_pa
     opt = dict(datasets=dict(train=dataset_opt), num_gpu=2, dist=False, world_size=1, rank=0, manual_seed=0,
                train=dict(total_iter=10), path={})
     loader, sampler, _, _, _ = basicsr.train.create_train_val_dataloader(opt, get_root_logger())
-    assert isinstance(loader, HESBatches) and loader.batch_size == sampler.batch_size == 4
+    assert isinstance(loader, SampledBatches) and loader.batch_size == sampler.batch_size == 4
     sampler.set_epoch(0)
     phases = [batch['hes_class_level'].tolist() for batch in loader]
     assert phases[:2] == [[0, 0, 0, 0], [1, 1, 1, 1]]  # iteration 1 sample-level, class-level from iteration 2
@@ -207,7 +208,7 @@ def test_switch_in_train_pipeline_with_workers_and_resume(tmp_path, tiny_pairs, 
         opt['datasets']['train']['num_prefetch_queue'] = 2
     run_pipeline(basicsr.train.train_pipeline, tmp_path, opt)
     log = newest_log(tmp_path / 'experiments' / 'hes_switch', 'train')
-    assert 'HESPairedImageDataset supplies its sampler: HESSampler.' in log
+    assert 'HESPairedImageDataset supplies its sampler: CandidateSampler.' in log
     assert 'HES: scored 75 candidates' in log
     # 3 iterations per epoch; switch after iteration 4, in the middle of the second epoch.
     assert logged_phases(log) == {1: 0.0, 2: 0.0, 3: 0.0, 4: 0.0, 5: 1.0}

@@ -9,22 +9,11 @@ import time
 
 import pytest
 
-from conftest import COLOUR_PHOTOS, REPO, SCALE, write_paired_folder
+from conftest import REPO, SCALE
 
 TINY = ['--preset', 'cpu', '--seeds', '1', '--scale', str(SCALE), '--iters', '2', '--gt-size', '48', '--batch', '4',
         '--num-feat', '16', '--num-block', '2', '--widths', '8', '16', '--depths', '1', '2', '--workers', '0']
 LINES = ['SRResNet', '+HES', '+Lbd', 'WBSR', 'WBSR (Pareto ladder)', 'WBSR-dagger']
-
-
-@pytest.fixture(scope='module')
-def bench(tmp_path_factory):
-    """Set5- and Set14-named folders of other photos, in prepare_benchmarks.py's layout."""
-    root = tmp_path_factory.mktemp('bench')
-    for name, photos in (('Set5', COLOUR_PHOTOS[3:5]), ('Set14', COLOUR_PHOTOS[4:6])):
-        gt, lq = write_paired_folder(root / name, SCALE, 96, photos)
-        gt.rename(root / name / 'GTmod12')
-        lq.rename(root / name / f'LRbicx{SCALE}')
-    return root
 
 
 def command(train, bench, out):

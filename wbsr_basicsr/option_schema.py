@@ -53,6 +53,11 @@ def _scheduler(name: str) -> Optional[Callable]:
     return getattr(lr_scheduler, name, None) or getattr(torch.optim.lr_scheduler, name, None)
 
 
+def _sampler(name: str) -> Optional[Callable]:
+    from wbsr_basicsr.data.sampling import SAMPLER_REGISTRY
+    return SAMPLER_REGISTRY[name].Options if name in SAMPLER_REGISTRY else None
+
+
 NETWORK = Component(_registered('ARCH_REGISTRY'))
 LOSS = Component(_registered('LOSS_REGISTRY'))
 OPTIMIZER = Component(_optimizer, skip=('params',))
@@ -67,7 +72,8 @@ def _dataset_keys() -> Dict[str, Schema]:
             'io_backend', 'gt_size', 'use_hflip', 'use_rot', 'color', 'mean', 'std', 'num_worker_per_gpu',
             'batch_size_per_gpu', 'dataset_enlarge_ratio', 'prefetch_mode', 'pin_memory', 'persistent_workers',
             'num_prefetch_queue')
-    return dict(dict.fromkeys(keys, ANY), hes={field.name for field in fields(HESOptions)})
+    return dict(dict.fromkeys(keys, ANY), hes={field.name for field in fields(HESOptions)},
+                sampler=Component(_sampler))
 
 
 def _routing_keys() -> Set[str]:
@@ -185,10 +191,27 @@ def check_options(options: Mapping, source: str) -> None:
         problems.append(f"network_g.upscale is {network['upscale']} but scale is {options['scale']}: the network "
                         'would not fit the data')
     problems += check_datasets(options.get('datasets') or {})
+    problems += _sampler_problems(options)
     if problems:
         unknown = any(problem.startswith('unknown option') for problem in problems)
         raise ValueError(f'{source}: ' + '; '.join(problems) + '.' + (
             ' (Options of other plugins: list them under extra_keys.)' if unknown else ''))
+
+
+MODELS_WITH_SAMPLER_SUPPORT = ('HESSRModel',)
+
+
+def _sampler_problems(options: Mapping) -> List[str]:
+    """A sampler that trains with the model's help (DDA, BSPA) under a model that does not give it."""
+    block = ((options.get('datasets') or {}).get('train') or {}).get('sampler')
+    if not isinstance(block, Mapping):
+        return []
+    from wbsr_basicsr.data.sampling import SAMPLER_REGISTRY
+    sampler = SAMPLER_REGISTRY.get(block.get('type', 'HES'))
+    if sampler is None or not sampler.needs_model or options.get('model_type') in MODELS_WITH_SAMPLER_SUPPORT:
+        return []
+    return [f"datasets.train.sampler: {sampler.type} trains with the model's help, which model_type "
+            f"{options.get('model_type')} does not give; use {' or '.join(MODELS_WITH_SAMPLER_SUPPORT)}"]
 
 
 def check_datasets(datasets: Mapping[str, Mapping]) -> List[str]:

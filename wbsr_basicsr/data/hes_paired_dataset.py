@@ -5,23 +5,27 @@ draws, and switches to class-level sampling after ``start_iter`` iterations: can
 patches fall in K classes by the quantile thresholds of their difficulty scores (Eq. 7), and
 candidate ``i`` of class ``k`` is drawn with probability ``w_i = 1 / (N_k delta^k)``,
 normalised (Eq. 8 as docs/paper_reading.md reads it): class ``k`` holds mass proportional to
-``delta^-k``, balanced across classes and tilted towards the hard ones.
+``delta^-k``, balanced across classes and tilted towards the hard ones. The rule after the
+switch is a patch sampler (:mod:`wbsr_basicsr.data.sampling`): Eq. 8 by default, or one of the
+methods the paper's Table 3 compares, on the same candidates.
 
-Which phase an item belongs to is decided in the main process by :class:`HESSampler`, which
-knows the iteration of every batch it hands out (also after ``--auto_resume``, and the same
-on every rank). Index ``i < len(dataset)`` asks for the sample-level patch of image ``i``;
+Which phase an item belongs to is decided in the main process by :class:`CandidateSampler`,
+which knows the iteration of every batch it hands out (also after ``--auto_resume``, and the
+same on every rank). Index ``i < len(dataset)`` asks for the sample-level patch of image ``i``;
 index ``len(dataset) + c`` asks for candidate ``c``. Worker processes, either prefetch mode
 and distributed ranks therefore see the switch at the same, exact iteration.
 
-Workers return what ``PairedImageDataset`` returns, by one loading path for both phases. The HES fields of a batch (each
-patch's gradient vector, class and phase) are added in the main process by
-:class:`HESBatches`, one batched computation per batch: carrying three small tensors per batch
-out of the worker processes cost more than computing them (docs/results.md, HES loading overhead).
+Workers return what ``PairedImageDataset`` returns, by one loading path for both phases. The
+HES fields of a batch (each patch's gradient vector, class and phase) and the patch sampler's
+fields are added in the main process by :class:`SampledBatches`, one batched computation per
+batch: carrying three small tensors per batch out of the worker processes cost more than
+computing them (docs/results.md, HES loading overhead).
 """
+import contextlib
 import time
 from dataclasses import dataclass, fields
 from os import path as osp
-from typing import Dict, Iterable, Iterator, List, Optional
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -40,15 +44,16 @@ from wbsr_basicsr.utils.gradient_stats import (assign_classes, class_thresholds,
 from wbsr_basicsr.utils.options import check_keys
 
 from .hes_statistics import HESStatistics
+from .sampling import NOT_A_CANDIDATE, Candidates, build_sampler
 
 
 @dataclass(frozen=True)
 class HESOptions:
-    """The ``hes:`` block of the dataset options."""
+    """The ``hes:`` block of the dataset options: the candidate grid, its classes, the phases."""
 
     num_classes: int = 10
-    delta: float = 0.9
-    start_frac: float = 0.7
+    delta: Optional[float] = None  # HES's Eq. 8 parameter (default 0.9); the HES sampler's option
+    start_frac: Optional[float] = None  # default: the sampler's (HES 0.7, the others 0)
     start_iter: Optional[int] = None
     stats_file: Optional[str] = None
     stride: Optional[int] = None
@@ -56,29 +61,43 @@ class HESOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.num_classes, int) or self.num_classes < 2:
             raise ValueError(f'hes.num_classes (K) must be an integer of at least 2, got {self.num_classes!r}.')
-        if not 0 < self.delta < 1:
-            raise ValueError(f'hes.delta must lie in (0, 1), got {self.delta!r}.')
-        if not 0 <= self.start_frac <= 1:
+        if self.start_frac is not None and not 0 <= self.start_frac <= 1:
             raise ValueError(f'hes.start_frac must lie in [0, 1], got {self.start_frac!r}.')
         if self.start_iter is not None and self.start_iter < 0:
             raise ValueError(f'hes.start_iter must be non-negative, got {self.start_iter!r}.')
 
-    def switch_iter(self, total_iter: int) -> int:
-        """Iterations of sample-level sampling; class-level from the next one on."""
-        return self.start_iter if self.start_iter is not None else round(self.start_frac * total_iter)
+    def switch_iter(self, total_iter: int, default_frac: float) -> int:
+        """Iterations of uniform crops; the sampler draws from the next one on."""
+        if self.start_iter is not None:
+            return self.start_iter
+        return round((default_frac if self.start_frac is None else self.start_frac) * total_iter)
+
+
+def sampler_block(opt: dict, hes: HESOptions) -> dict:
+    """The ``sampler:`` block (``{type: HES}`` without one), with ``hes.delta`` moved into HES's."""
+    block = dict(opt.get('sampler') or {'type': 'HES'})
+    if hes.delta is not None:
+        if block.get('type', 'HES') != 'HES':
+            raise ValueError(f"hes.delta is HES's Eq. 8 parameter; sampler {block['type']} does not use it.")
+        if 'delta' in block:
+            raise ValueError('delta is given in both the hes: and the sampler: block; keep one.')
+        block['delta'] = hes.delta
+    return block
 
 
 @DATASET_REGISTRY.register()
 class HESPairedImageDataset(PairedImageDataset):
-    """BasicSR's ``PairedImageDataset`` (every option, LMDB or disk) plus an ``hes:`` block.
+    """BasicSR's ``PairedImageDataset`` (every option, LMDB or disk) plus an ``hes:`` block and
+    an optional ``sampler:`` block (``type``: ``HES``, the default, or another patch sampler of
+    :mod:`wbsr_basicsr.data.sampling`, with its options).
 
-    ``hes``: ``num_classes`` (K, default 10), ``delta`` (in (0, 1), default 0.9),
-    ``start_frac`` (of ``train.total_iter``, default 0.7) or ``start_iter`` (absolute),
+    ``hes``: ``num_classes`` (K, default 10), ``delta`` (HES's, in (0, 1), default 0.9),
+    ``start_frac`` (of ``train.total_iter``; default the sampler's, HES 0.7) or ``start_iter`` (absolute),
     ``stats_file`` (``hes_stats_X{s}.npz`` from the preparation step; computed at start when
     absent), ``stride`` (candidate grid stride in LR pixels when computing; default half a
     patch). Batches of the training loader (:meth:`training_batches`) also carry, per patch,
     ``hes_vector`` (the LR patch's gradient vector), ``hes_class`` and ``hes_class_level`` (1
-    for a class-level draw, 0 for a sample-level one); see :meth:`hes_fields`.
+    for a candidate, 0 for a uniform crop), and whatever the patch sampler adds; see :meth:`hes_fields`.
     """
 
     def __init__(self, opt: dict) -> None:
@@ -95,6 +114,8 @@ class HESPairedImageDataset(PairedImageDataset):
         self.patch_size = opt['gt_size'] // self.scale
         statistics = self._statistics()
         self._index_candidates(statistics)
+        self.patch_sampler = build_sampler(sampler_block(opt, self.hes), self.candidates, self._image_pairs)
+        get_root_logger().info(f'Training patches: {self.patch_sampler.describe()}.')
 
     # ------------------------------------------------------------------ statistics and classes
 
@@ -113,16 +134,10 @@ class HESPairedImageDataset(PairedImageDataset):
         logger.info(f"HES: no stats_file; scoring the candidate patches of {len(self.paths)} LR images.")
         started = time.time()
         stride = self.hes.stride or max(1, self.patch_size // 2)
-        # A client of our own, closed afterwards: BasicSR's workers open theirs after the fork.
-        backend = dict(self.io_backend_opt)
-        client = FileClient(backend.pop('type'), **backend)
-        try:
-            images = ((self._key(i), self._read_lq_rgb(i, client))
+        with self._own_client() as client:
+            images = ((self._key(i), self._read_rgb(i, 'lq', client))
                       for i in tqdm(range(len(self.paths)), desc='HES statistics'))
             statistics = HESStatistics.from_lr_images(images, self.scale, self.patch_size, stride)
-        finally:
-            for env in getattr(client.client, '_client', {}).values():  # LMDB environments
-                env.close()
         logger.info(f'HES: scored {len(statistics.vectors)} candidates in {time.time() - started:.1f} s '
                     '(make hes_stats_X{s}.npz with datasets_prep/prepare_div2k.py to skip this).')
         return statistics
@@ -140,45 +155,34 @@ class HESPairedImageDataset(PairedImageDataset):
         self.candidate_image = image_of_key[statistics.positions[:, 0]]
         self.candidate_corner = statistics.positions[:, 1:].astype(np.int64)
         self.candidate_class = assign_classes(scores, self.thresholds)
-        self.class_counts = np.bincount(self.candidate_class, minlength=self.hes.num_classes)
-        self.class_members = [np.flatnonzero(self.candidate_class == k) for k in range(self.hes.num_classes)]
-        self.class_probabilities = class_level_probabilities(self.class_counts, self.hes.delta)
-
-    def draw_class_level(self, rng: np.random.Generator, count: int) -> np.ndarray:
-        """``count`` candidate ids drawn with Eq. 8's probabilities: a class, then a member uniformly."""
-        classes = rng.choice(self.hes.num_classes, size=count, p=self.class_probabilities)
-        picks = rng.random(count)
-        drawn = np.empty(count, dtype=np.int64)
-        for k, members in enumerate(self.class_members):
-            in_class = classes == k
-            drawn[in_class] = members[(picks[in_class] * len(members)).astype(np.int64)]
-        return drawn
+        self.candidates = Candidates(self.candidate_image, self.candidate_corner, self.candidate_class,
+                                     self.hes.num_classes, self.patch_size, self.scale)
 
     def classify(self, vectors: np.ndarray) -> np.ndarray:
         """Eq. 7 classes of gradient vectors ``(..., 4)`` under this dataset's thresholds."""
         return assign_classes(difficulty_scores(vectors), self.thresholds)
 
     def training_sampler(self, num_replicas: int, rank: int, total_iter: int, first_iter: int, seed: int,
-                         batch_size: Optional[int] = None) -> 'HESSampler':
+                         batch_size: Optional[int] = None) -> 'CandidateSampler':
         """The sampler that replaces BasicSR's ``EnlargedSampler`` here (see ``wbsr_basicsr.compat``).
 
         ``batch_size``: patches per iteration of this process's loader; default
         ``batch_size_per_gpu`` (BasicSR multiplies it by ``num_gpu`` for non-distributed multi-GPU).
         """
-        return HESSampler(self, num_replicas, rank, self.opt.get('dataset_enlarge_ratio', 1),
-                          batch_size or self.opt['batch_size_per_gpu'], self.hes.switch_iter(total_iter), first_iter,
-                          seed)
+        switch_iter = self.hes.switch_iter(total_iter, self.patch_sampler.default_start_frac)
+        return CandidateSampler(self, num_replicas, rank, self.opt.get('dataset_enlarge_ratio', 1),
+                                batch_size or self.opt['batch_size_per_gpu'], switch_iter, first_iter, seed)
 
-    def training_batches(self, loader: Iterable[Dict], sampler: 'HESSampler') -> 'HESBatches':
-        """``loader`` (built on ``sampler``) with the HES fields added to every batch."""
-        return HESBatches(loader, sampler)
+    def training_batches(self, loader: Iterable[Dict], sampler: 'CandidateSampler') -> 'SampledBatches':
+        """``loader`` (built on ``sampler``) with the HES fields and the sampler's added to every batch."""
+        return SampledBatches(loader, sampler)
 
     def hes_fields(self, lq: Tensor, indices: np.ndarray) -> Dict[str, Tensor]:
         """The HES fields of a batch of LR patches ``lq`` ``(B, C, P, P)`` drawn as dataset ``indices``.
 
         ``hes_vector`` ``(B, 4)``: the gradient vector of each patch as it is (after flips and
-        rotations); ``hes_class`` ``(B,)``: its Eq. 7 class, for a class-level draw the class Eq. 8
-        drew it from; ``hes_class_level`` ``(B,)``: 1 for a class-level draw, 0 for a sample-level one.
+        rotations); ``hes_class`` ``(B,)``: its Eq. 7 class, for a candidate the candidate's class
+        (whichever sampler drew it); ``hes_class_level`` ``(B,)``: 1 for a candidate, 0 for a uniform crop.
         """
         indices = np.asarray(indices, dtype=np.int64)
         if len(indices) != len(lq):
@@ -235,29 +239,42 @@ class HESPairedImageDataset(PairedImageDataset):
             self.file_client = FileClient(self.io_backend_opt.pop('type'), **self.io_backend_opt)
         return self.file_client
 
-    def _read_lq_rgb(self, index: int, client: FileClient) -> Tensor:
-        img_lq = imfrombytes(client.get(self.paths[index]['lq_path'], 'lq'), float32=True)
-        return img2tensor(img_lq, bgr2rgb=True, float32=True)
+    @contextlib.contextmanager
+    def _own_client(self) -> Iterator[FileClient]:
+        """A file client of our own, closed afterwards: BasicSR's workers open theirs after the fork."""
+        backend = dict(self.io_backend_opt)
+        client = FileClient(backend.pop('type'), **backend)
+        try:
+            yield client
+        finally:
+            for env in getattr(client.client, '_client', {}).values():  # LMDB environments
+                env.close()
+
+    def _read_rgb(self, index: int, role: str, client: FileClient) -> Tensor:
+        """Image ``index``'s ``role`` (``lq`` or ``gt``) side, ``(3, H, W)`` RGB in [0, 1]."""
+        image = imfrombytes(client.get(self.paths[index][f'{role}_path'], role), float32=True)
+        return img2tensor(image, bgr2rgb=True, float32=True)
+
+    def _image_pairs(self) -> Iterator[Tuple[int, Tensor, Tensor]]:
+        """Every image once as ``(index, LR, GT)``, for the samplers that measure candidates."""
+        with self._own_client() as client:
+            for index in range(len(self.paths)):
+                yield index, self._read_rgb(index, 'lq', client), self._read_rgb(index, 'gt', client)
 
     def _key(self, index: int) -> str:
         """The image's key: its LMDB key, or its file name without extension."""
         return osp.splitext(osp.basename(self.paths[index]['lq_path']))[0]
 
 
-def class_level_probabilities(class_counts: np.ndarray, delta: float) -> np.ndarray:
-    """Eq. 8's class masses: ``sum_{i in k} 1 / (N_k delta^k)`` = ``delta^-k`` over non-empty classes."""
-    mass = np.where(class_counts > 0, delta**-np.arange(len(class_counts), dtype=np.float64), 0.)
-    return mass / mass.sum()
+class CandidateSampler(EnlargedSampler):
+    """BasicSR's ``EnlargedSampler`` stream, with the patch sampler's draws after ``switch_iter``.
 
-
-class HESSampler(EnlargedSampler):
-    """BasicSR's ``EnlargedSampler`` stream, with class-level draws after ``switch_iter``.
-
-    It yields image indices as BasicSR's sampler does while the batch being filled belongs to
-    an iteration up to ``switch_iter``, and ``len(dataset) + candidate`` after. BasicSR's loop
-    consumes ``len(self) // batch_size`` batches per epoch (``drop_last``), starting at
-    iteration ``first_iter + 1`` (the resume iteration, or 0), so the iteration of every
-    position is known here, in the main process.
+    BasicSR's loop consumes ``len(self) // batch_size`` batches per epoch (``drop_last``), starting
+    at iteration ``first_iter + 1`` (the resume iteration, or 0), so the iteration of every batch is
+    known here, in the main process. Each batch is drawn when the loader asks for its indices (a
+    few batches ahead of training), so that a sampler that learns from the training losses (DDA)
+    draws with what it knows by then. A position yields BasicSR's image index (a uniform crop) up
+    to ``switch_iter`` and wherever the patch sampler says so, ``len(dataset) + candidate`` else.
     """
 
     def __init__(self, dataset: HESPairedImageDataset, num_replicas: int, rank: int, ratio: int, batch_size: int,
@@ -268,7 +285,7 @@ class HESSampler(EnlargedSampler):
         self.iters_per_epoch = self.num_samples // batch_size
         self.epoch_start_iter = first_iter
         self.seed = seed
-        self.epoch_indices = np.empty(0, dtype=np.int64)  # the stream of the latest __iter__
+        self.epoch_batches: List[np.ndarray] = []  # dataset indices of the batches drawn so far this epoch
         self._last_epoch: Optional[int] = None
 
     def set_epoch(self, epoch: int) -> None:
@@ -278,24 +295,31 @@ class HESSampler(EnlargedSampler):
         super().set_epoch(epoch)
 
     def __iter__(self) -> Iterator[int]:
-        sample_level: List[int] = list(super().__iter__())
-        first_class_level = min(len(sample_level), max(0, self.switch_iter - self.epoch_start_iter) * self.batch_size)
+        uniform = np.fromiter(super().__iter__(), dtype=np.int64)
         rng = np.random.default_rng([self.seed, self.epoch, self.rank])
-        drawn = self.dataset.draw_class_level(rng, len(sample_level) - first_class_level) + len(self.dataset)
-        self.epoch_indices = np.concatenate([np.asarray(sample_level[:first_class_level], dtype=np.int64), drawn])
-        return iter(self.epoch_indices.tolist())
+        self.epoch_batches = []
+        size, dataset = self.batch_size, self.dataset
+        for start in range(0, len(uniform), size):
+            batch = uniform[start:start + size].copy()
+            iteration = self.epoch_start_iter + 1 + start // size
+            if iteration > self.switch_iter and len(batch) == size:
+                drawn = dataset.patch_sampler.draw(rng, iteration, size)
+                batch = np.where(drawn == NOT_A_CANDIDATE, batch, len(dataset) + drawn)
+            self.epoch_batches.append(batch)
+            yield from batch.tolist()
 
 
-class HESBatches:
-    """A training loader whose batches also carry the HES fields, computed in the main process.
+class SampledBatches:
+    """A training loader whose batches also carry the HES fields and the patch sampler's fields,
+    computed in the main process.
 
     BasicSR's loader (either prefetch mode, any number of workers) hands out the batches of one
-    epoch in the order of :class:`HESSampler`'s stream, ``batch_size`` indices each, so the
-    dataset indices of batch ``j`` are ``sampler.epoch_indices[j * batch_size:(j + 1) * batch_size]``.
-    Everything else (``len``, ``dataset``, ``sampler``, ...) is the wrapped loader's.
+    epoch in the order of :class:`CandidateSampler`'s stream, so batch ``j`` holds the dataset
+    indices ``sampler.epoch_batches[j]``. Everything else (``len``, ``dataset``, ``sampler``, ...)
+    is the wrapped loader's.
     """
 
-    def __init__(self, loader: Iterable[Dict], sampler: HESSampler) -> None:
+    def __init__(self, loader: Iterable[Dict], sampler: CandidateSampler) -> None:
         self.loader = loader
         self.sampler = sampler
 
@@ -306,10 +330,10 @@ class HESBatches:
         return getattr(self.loader, name)
 
     def __iter__(self) -> Iterator[Dict]:
-        size = self.sampler.batch_size
-        indices: Optional[np.ndarray] = None
+        dataset = self.sampler.dataset
         for position, batch in enumerate(self.loader):
-            if indices is None:  # the loader has asked the sampler for this epoch's stream by now
-                indices = self.sampler.epoch_indices
-            batch.update(self.sampler.dataset.hes_fields(batch['lq'], indices[position * size:(position + 1) * size]))
+            indices = self.sampler.epoch_batches[position]
+            batch.update(dataset.hes_fields(batch['lq'], indices))
+            batch.update(dataset.patch_sampler.batch_fields(np.where(indices >= len(dataset), indices - len(dataset),
+                                                                     NOT_A_CANDIDATE)))
             yield batch

@@ -1,10 +1,16 @@
 """BasicSR's SRModel plus logging of what Hierarchical Equalization Sampling delivered."""
-from typing import Dict, Optional
+import functools
+from typing import Callable, Dict, Optional
 
 import numpy as np
+import torch
+from torch import Tensor
+from torch.nn.parallel import DistributedDataParallel
 
 from basicsr.models.sr_model import SRModel
 from basicsr.utils.registry import MODEL_REGISTRY
+
+from wbsr_basicsr.training.sampler_hooks import sampler_hook
 
 
 class HESLogging:
@@ -43,14 +49,49 @@ class HESLogging:
             self._hes_class_level = [0, 0]
 
 
+class CPUDistributed:
+    """Mixin: BasicSR's placement, plus DistributedDataParallel on the CPU (gloo), which BasicSR lacks."""
+
+    def model_to_device(self, net: torch.nn.Module) -> torch.nn.Module:
+        if self.opt['dist'] and self.device.type == 'cpu':
+            return DistributedDataParallel(net.to(self.device))
+        return super().model_to_device(net)
+
+
 @MODEL_REGISTRY.register()
-class HESSRModel(HESLogging, SRModel):
-    """``SRModel`` trained on HES batches, logging the phase and class histogram (Sec. 4.1.1)."""
+class HESSRModel(HESLogging, CPUDistributed, SRModel):
+    """``SRModel`` trained on the HES dataset, logging the phase and class histogram (Sec. 4.1.1),
+    and giving the Table 3 samplers that train with the model's help what they need: each patch's
+    loss weight (``sample_weight``), its training loss back (``sample_feedback``; L1 per patch), and
+    the sampler's hook around every optimizer step (BSPA's parameter protection)."""
 
     def __init__(self, opt: dict) -> None:
         super().__init__(opt)
         self._init_hes_logging(opt)
+        block = (opt['datasets'].get('train') or {}).get('sampler') if self.is_train else None
+        self.sampler_hook = sampler_hook(block, opt['train']['total_iter'])
+        self._sample_weight: Optional[Tensor] = None
+        self._sample_feedback: Optional[Callable[[np.ndarray], None]] = None
+
+    def feed_data(self, data: dict) -> None:
+        super().feed_data(data)
+        weight = data.get('sample_weight')
+        self._sample_weight = None if weight is None else weight.to(self.device)
+        self._sample_feedback = data.get('sample_feedback')
 
     def optimize_parameters(self, current_iter: int) -> None:
-        super().optimize_parameters(current_iter)
+        if self.sampler_hook:
+            self.sampler_hook.before_step(self, current_iter)
+        pixel_loss = self.cri_pix
+        if self._sample_weight is not None and pixel_loss is not None:
+            weight = self._sample_weight.view(-1, 1, 1, 1).expand(-1, 1, *self.gt.shape[-2:])
+            self.cri_pix = functools.partial(pixel_loss, weight=weight)  # BasicSR losses: sum(w l) / sum(w)
+        try:
+            super().optimize_parameters(current_iter)
+        finally:
+            self.cri_pix = pixel_loss
+        if self._sample_feedback is not None:
+            self._sample_feedback((self.output.detach() - self.gt).abs().mean((1, 2, 3)).cpu().numpy())
+        if self.sampler_hook:
+            self.sampler_hook.after_step(self, current_iter)
         self._log_hes(current_iter)

@@ -31,13 +31,13 @@ from wbsr_basicsr.inference.evaluation import Evaluator
 from wbsr_basicsr.training.subnet_sampling import SubnetSampling
 from wbsr_basicsr.utils.checkpoints import network_file, write_network_file
 
-from .hes_sr_model import HESLogging
+from .hes_sr_model import CPUDistributed, HESLogging
 
 DEFAULT_SIGMA_LR = 1e-2  # Balanced MSE's learning rate for its noise scale
 
 
 @MODEL_REGISTRY.register()
-class WBSRModel(HESLogging, SRModel):
+class WBSRModel(HESLogging, CPUDistributed, SRModel):
     """Supernet training and dynamic inference; options beyond ``SRModel``'s:
 
     ``routing``: ``stats_file`` (``routing_stats_X{s}.npz`` from ``prepare_div2k.py``; optional
@@ -65,12 +65,6 @@ class WBSRModel(HESLogging, SRModel):
                                                 fixed_parameters=not self.is_train, device=self.device)
 
     # ------------------------------------------------------------------ set-up and checkpoints
-
-    def model_to_device(self, net: torch.nn.Module) -> torch.nn.Module:
-        """BasicSR's placement, plus DistributedDataParallel on the CPU (gloo), which BasicSR lacks."""
-        if self.opt['dist'] and self.device.type == 'cpu':
-            return DistributedDataParallel(net.to(self.device))
-        return super().model_to_device(net)
 
     def setup_optimizers(self) -> None:
         """``optim_g`` over the network; BDLoss's sigma as its own group (``sigma_lr``, no decay)."""

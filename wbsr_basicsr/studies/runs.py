@@ -1,11 +1,13 @@
 """Training and testing one recipe with one seed through ``train.py`` / ``test.py``: the machinery of
 ``scripts/training_study.py`` (recipes against each other) and ``scripts/reproduce.py`` (Table 2).
 
-A recipe is ``<network>[+hes]:<loss>``:
+A recipe is ``<network>[+<sampler>]:<loss>``:
 
 - network ``plain`` (BasicSR's MSRResNet; a one-subnet WBSR supernet when the loss is BDLoss,
   whose noise scale only WBSRModel learns) or ``supernet`` (WBSRMSRResNet, sandwich schedule);
-- ``+hes``: Hierarchical Equalization Sampling instead of uniform crops;
+- ``+hes``: Hierarchical Equalization Sampling instead of uniform crops; ``+samplingaug``,
+  ``+dda``, ``+bspa``: the other samplers of the paper's Table 3 (:func:`study_samplers`; DDA and
+  BSPA train with ``HESSRModel``'s help, so only with ``plain`` and L1 or MSE);
 - loss ``l1``, ``mse``, ``bd-laplace`` or ``bd-gaussian`` (BDLoss, learned scale), or
   ``bd-laplace@S`` / ``bd-gaussian@S`` (scale fixed at S).
 
@@ -28,14 +30,29 @@ import yaml
 from wbsr_basicsr.utils.atomic import write_json
 
 PACKAGE = Path(__file__).resolve().parents[1]
-RECIPE = re.compile(r'^(plain|supernet)(\+hes)?:(l1|mse|bd-laplace|bd-gaussian)(?:@([0-9.eE-]+))?$')
+RECIPE = re.compile(r'^(plain|supernet)(?:\+(hes|samplingaug|dda|bspa))?:(l1|mse|bd-laplace|bd-gaussian)'
+                    r'(?:@([0-9.eE-]+))?$')
+
+
+def study_samplers(iters: int) -> Dict[str, Dict]:
+    """The ``sampler:`` block of each recipe sampler, scaled to ``iters`` (docs/results.md, Table 3).
+
+    HES switches at 70% as the paper; the others draw from the start. BSPA runs five cycles, each
+    95% uniform and 5% inverse-frequency iterations (the paper's 2,500 inverse batches every 50
+    epochs), with a cheaper attribution (10 steps on 4 batches, the paper 100 steps).
+    """
+    cycle = max(2, iters // 5)
+    return {'hes': dict(type='HES', delta=0.9), 'samplingaug': dict(type='SamplingAug', portion=0.1),
+            'dda': dict(type='DDA'),
+            'bspa': dict(type='BSPA', interval=cycle - max(1, cycle // 20), inverse_iters=max(1, cycle // 20),
+                         steps=10, attribution_batches=4)}
 
 
 @dataclass(frozen=True)
 class Recipe:
     text: str
     supernet: bool
-    hes: bool
+    sampler: Optional[str]
     loss: str
     fixed_scale: Optional[float]
 
@@ -43,12 +60,15 @@ class Recipe:
     def parse(cls, text: str) -> 'Recipe':
         match = RECIPE.match(text)
         if not match:
-            raise SystemExit(f'error: recipe {text!r} is not <plain|supernet>[+hes]:<l1|mse|bd-laplace|'
-                             'bd-gaussian>[@scale]')
-        network, hes, loss, scale = match.groups()
-        recipe = cls(text, network == 'supernet', hes is not None, loss, None if scale is None else float(scale))
+            raise SystemExit(f'error: recipe {text!r} is not <plain|supernet>[+hes|+samplingaug|+dda|+bspa]:'
+                             '<l1|mse|bd-laplace|bd-gaussian>[@scale]')
+        network, sampler, loss, scale = match.groups()
+        recipe = cls(text, network == 'supernet', sampler, loss, None if scale is None else float(scale))
         if scale is not None and not loss.startswith('bd-'):
             raise SystemExit(f'error: recipe {text!r}: only BDLoss takes a @scale.')
+        if sampler in ('dda', 'bspa') and recipe.wbsr_model:
+            raise SystemExit(f'error: recipe {text!r}: {sampler} trains with HESSRModel, a plain network with L1 or '
+                             'MSE.')
         return recipe
 
     @property
@@ -82,14 +102,14 @@ def network(recipe: Recipe, args: argparse.Namespace, wbsr: bool) -> Dict:
 
 def train_options(recipe: Recipe, seed: int, args: argparse.Namespace) -> Dict:
     root, scale = args.train, args.scale
-    dataset = dict(name='train', type='HESPairedImageDataset' if recipe.hes else 'PairedImageDataset',
+    dataset = dict(name='train', type='HESPairedImageDataset' if recipe.sampler else 'PairedImageDataset',
                    dataroot_gt=str(root / 'DIV2K_train_HR_sub.lmdb'),
                    dataroot_lq=str(root / f'DIV2K_train_LR_bicubic_X{scale}_sub.lmdb'), io_backend=dict(type='lmdb'),
                    gt_size=args.gt_size, use_hflip=True, use_rot=True, num_worker_per_gpu=args.workers,
                    batch_size_per_gpu=args.batch, dataset_enlarge_ratio=100, prefetch_mode=None)
-    if recipe.hes:
-        dataset['hes'] = dict(stats_file=str(root / f'hes_stats_X{scale}.npz'), num_classes=10, delta=0.9,
-                              start_frac=0.7)
+    if recipe.sampler:
+        dataset['hes'] = dict(stats_file=str(root / f'hes_stats_X{scale}.npz'), num_classes=10)
+        dataset['sampler'] = study_samplers(args.iters)[recipe.sampler]
     train = dict(ema_decay=0, optim_g=dict(type='Adam', lr=args.lr, weight_decay=0, betas=[0.9, 0.999]),
                  scheduler=dict(type='CosineAnnealingRestartLR', periods=[args.iters], restart_weights=[1],
                                 eta_min=1e-7),
@@ -106,7 +126,7 @@ def train_options(recipe: Recipe, seed: int, args: argparse.Namespace) -> Dict:
         train['subnet_sampling'] = dict(strategy='sandwich', num_random=1)
         train['sigma_lr'] = 1e-2
     else:
-        options['model_type'] = 'HESSRModel' if recipe.hes else 'SRModel'
+        options['model_type'] = 'HESSRModel' if recipe.sampler else 'SRModel'
     return options
 
 

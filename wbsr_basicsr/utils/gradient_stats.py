@@ -72,8 +72,8 @@ def gradient_vectors_at(images: Tensor, patch_size: int, tops: Sequence[int], le
     window = patch_size - 2
     top = torch.as_tensor(list(tops), dtype=torch.long, device=images.device).view(-1, 1)
     left = torch.as_tensor(list(lefts), dtype=torch.long, device=images.device).view(1, -1)
-    mean = _window_sums(magnitudes, top, left, window) / window**2
-    mean_sq = _window_sums(magnitudes**2, top, left, window) / window**2
+    mean = window_sums(magnitudes, top, left, window) / window**2
+    mean_sq = window_sums(magnitudes**2, top, left, window) / window**2
     return _vectors_from_moments(mean, mean_sq)
 
 
@@ -83,7 +83,7 @@ def _vectors_from_moments(mean: Tensor, mean_sq: Tensor) -> Tensor:
     return torch.stack([mean[:, 0], std[:, 0], mean[:, 1], std[:, 1]], dim=-1).float()
 
 
-def _window_sums(maps: Tensor, top: Tensor, left: Tensor, window: int) -> Tensor:
+def window_sums(maps: Tensor, top: Tensor, left: Tensor, window: int) -> Tensor:
     """Sums of ``maps`` ``(N, C, H, W)`` over ``window``-square windows at ``top x left``."""
     integral = F.pad(maps.cumsum(-2).cumsum(-1), (1, 0, 1, 0))
     bottom, right = top + window, left + window
