@@ -57,6 +57,16 @@ def paired_dataset(name: str, gt_dir: Path, lq_dir: Path, **extra) -> dict:
     return dict(options, **extra)
 
 
+def mini_div2k_hes_dataset(root: Path, **extra) -> dict:
+    """The HES dataset's options on :func:`mini_div2k_x2`'s LMDBs and statistics file (x2, GT 48),
+    10 classes; ``extra`` options added."""
+    return dict(name='hes', type='HESPairedImageDataset', phase='train', scale=2,
+                dataroot_gt=str(root / 'DIV2K_train_HR_sub.lmdb'),
+                dataroot_lq=str(root / 'DIV2K_train_LR_bicubic_X2_sub.lmdb'), io_backend=dict(type='lmdb'),
+                gt_size=48, use_hflip=True, use_rot=True, batch_size_per_gpu=4,
+                hes=dict(stats_file=str(root / 'hes_stats_X2.npz'), num_classes=10), **extra)
+
+
 def train_options(gt_dir: Path, lq_dir: Path, total_iter: int) -> dict:
     return dict(
         name='supernet_in_srmodel', model_type='SRModel', scale=SCALE, num_gpu=0, manual_seed=0,

@@ -12,7 +12,7 @@ from scipy import stats
 import basicsr.train
 from basicsr.data import build_dataloader, build_dataset
 from basicsr.utils import get_root_logger
-from conftest import newest_log, paired_dataset, train_options
+from conftest import mini_div2k_hes_dataset, newest_log, paired_dataset, train_options
 from wbsr_basicsr.data.hes_paired_dataset import CandidateSampler, HESPairedImageDataset, SampledBatches
 from wbsr_basicsr.data.sampling.hes_sampler import class_level_probabilities
 from wbsr_basicsr.data.hes_statistics import HESStatistics
@@ -22,11 +22,9 @@ SEED_TRIALS = 4000
 
 
 def lmdb_options(root: Path, **hes) -> dict:
-    return dict(name='hes', type='HESPairedImageDataset', phase='train', scale=2,
-                dataroot_gt=str(root / 'DIV2K_train_HR_sub.lmdb'),
-                dataroot_lq=str(root / 'DIV2K_train_LR_bicubic_X2_sub.lmdb'), io_backend=dict(type='lmdb'),
-                gt_size=48, use_hflip=True, use_rot=True, batch_size_per_gpu=4,
-                hes=dict(dict(stats_file=str(root / 'hes_stats_X2.npz'), num_classes=10, delta=0.8), **hes))
+    options = mini_div2k_hes_dataset(root)
+    options['hes'].update({'delta': 0.8, **hes})
+    return options
 
 
 @pytest.fixture(scope='module')

@@ -15,7 +15,7 @@ from scipy import stats
 import basicsr.train
 from basicsr.data import build_dataset
 from basicsr.models import build_model
-from conftest import REPO, SCALE, newest_log, paired_dataset, train_options
+from conftest import REPO, SCALE, mini_div2k_hes_dataset, newest_log, paired_dataset, train_options
 from wbsr_basicsr.data.sampling import NOT_A_CANDIDATE
 from wbsr_basicsr.option_schema import check_options
 from wbsr_basicsr.studies.runs import Recipe
@@ -25,11 +25,7 @@ DRAWS = 6000
 
 
 def sampler_options(root: Path, **sampler) -> dict:
-    return dict(name='table3', type='HESPairedImageDataset', phase='train', scale=2,
-                dataroot_gt=str(root / 'DIV2K_train_HR_sub.lmdb'),
-                dataroot_lq=str(root / 'DIV2K_train_LR_bicubic_X2_sub.lmdb'), io_backend=dict(type='lmdb'),
-                gt_size=48, use_hflip=True, use_rot=True, batch_size_per_gpu=4,
-                hes=dict(stats_file=str(root / 'hes_stats_X2.npz'), num_classes=10), sampler=sampler)
+    return mini_div2k_hes_dataset(root, sampler=sampler)
 
 
 def direct_measures(dataset):

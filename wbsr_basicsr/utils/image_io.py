@@ -17,9 +17,11 @@ from .atomic import write_atomically
 
 PEAKS = {np.dtype(np.uint8): 255., np.dtype(np.uint16): 65535.}
 EXIF_ORIENTATION = 0x0112
-ORIENTATIONS = {  # EXIF orientation -> the operations that make the stored pixels upright
-    2: (cv2.flip, 1), 3: (cv2.rotate, cv2.ROTATE_180), 4: (cv2.flip, 0), 5: (cv2.transpose, None),
-    6: (cv2.rotate, cv2.ROTATE_90_CLOCKWISE), 7: (None, None), 8: (cv2.rotate, cv2.ROTATE_90_COUNTERCLOCKWISE)}
+ORIENTATIONS = {  # EXIF orientation -> what makes the stored pixels upright
+    2: lambda p: cv2.flip(p, 1), 3: lambda p: cv2.rotate(p, cv2.ROTATE_180), 4: lambda p: cv2.flip(p, 0),
+    5: cv2.transpose, 6: lambda p: cv2.rotate(p, cv2.ROTATE_90_CLOCKWISE),
+    7: lambda p: cv2.rotate(cv2.transpose(p), cv2.ROTATE_180),  # transverse
+    8: lambda p: cv2.rotate(p, cv2.ROTATE_90_COUNTERCLOCKWISE)}
 
 
 def decoding_problem(path: str) -> Optional[str]:
@@ -48,12 +50,7 @@ def upright(pixels: np.ndarray, path: str) -> np.ndarray:
             orientation = image.getexif().get(EXIF_ORIENTATION, 1)
     except (OSError, SyntaxError, ValueError):
         return pixels
-    if orientation == 7:  # transverse: transpose, then rotate 180
-        return cv2.rotate(cv2.transpose(pixels), cv2.ROTATE_180)
-    operation, argument = ORIENTATIONS.get(orientation, (None, None))
-    if operation is None:
-        return pixels
-    return operation(pixels) if argument is None else operation(pixels, argument)
+    return ORIENTATIONS[orientation](pixels) if orientation in ORIENTATIONS else pixels
 
 
 def is_grey_with_alpha(path: str) -> bool:

@@ -40,6 +40,12 @@ class Candidates:
     def __len__(self) -> int:
         return len(self.image)
 
+    def by_image(self) -> Iterator[Tuple[int, np.ndarray]]:
+        """``(image, its candidate ids)`` for every image that has candidates, in one sort."""
+        order = np.argsort(self.image, kind='stable')
+        images, starts = np.unique(self.image[order], return_index=True)
+        return zip(images.tolist(), np.split(order, starts[1:]))
+
 
 ImagePairs = Callable[[], Iterator[Tuple[int, Tensor, Tensor]]]
 """Yields ``(image index, LR (3, h, w), GT (3, h s, w s))`` RGB in [0, 1] for every image once."""

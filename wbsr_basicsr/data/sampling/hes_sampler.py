@@ -7,7 +7,9 @@ from .base import PatchSampler, register_sampler
 
 
 @dataclass(frozen=True)
-class HESOptions:
+class Eq8Options:
+    """The HES sampler's options (the dataset's ``hes:`` block is ``HESOptions``)."""
+
     delta: float = 0.9
 
     def __post_init__(self) -> None:
@@ -38,10 +40,10 @@ class HES(PatchSampler):
     ``k`` holds mass ``delta^-k`` (docs/paper_reading.md), its members equally likely."""
 
     type = 'HES'
-    Options = HESOptions
+    Options = Eq8Options
     default_start_frac = 0.7
 
-    def __init__(self, options: HESOptions, candidates, pairs) -> None:
+    def __init__(self, options: Eq8Options, candidates, pairs) -> None:
         super().__init__(options, candidates, pairs)
         self.members = [np.flatnonzero(candidates.eq7_class == k) for k in range(candidates.num_classes)]
         self.class_probabilities = class_level_probabilities(np.array([len(m) for m in self.members]), options.delta)

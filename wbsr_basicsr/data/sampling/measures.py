@@ -22,12 +22,11 @@ def measure_candidates(candidates: Candidates, pairs: ImagePairs) -> CandidateMe
     centres, clamped), so that a patch's error has no border effects of its own."""
     psnr = np.full(len(candidates), np.nan)
     lr_std = np.full(len(candidates), np.nan)
-    order = np.argsort(candidates.image, kind='stable')
-    starts = np.searchsorted(candidates.image[order], np.arange(candidates.image.max() + 2))
+    ids_of = dict(candidates.by_image())
     size, scale = candidates.patch_size, candidates.scale
     for image, lq, gt in tqdm(pairs(), desc='Sampler measures'):
-        ids = order[starts[image]:starts[image + 1]]
-        if not len(ids):
+        ids = ids_of.get(image)
+        if ids is None:
             continue
         top, left = (torch.from_numpy(candidates.corner[ids, axis]) for axis in (0, 1))
         with torch.no_grad():

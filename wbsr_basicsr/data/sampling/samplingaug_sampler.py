@@ -27,12 +27,9 @@ class SamplingAug(PatchSampler):
     def __init__(self, options: SamplingAugOptions, candidates, pairs) -> None:
         super().__init__(options, candidates, pairs)
         self.psnr = measure_candidates(candidates, pairs).interpolation_psnr
-        kept = []
-        for image in np.unique(candidates.image):
-            ids = np.flatnonzero(candidates.image == image)
-            hardest_first = ids[np.argsort(self.psnr[ids], kind='stable')]
-            kept.append(hardest_first[:int(np.ceil(options.portion * len(ids)))])
-        self.kept = kept  # per image with candidates: the ids it draws from
+        # Per image with candidates: the ids it draws from, hardest first.
+        self.kept = [ids[np.argsort(self.psnr[ids], kind='stable')][:int(np.ceil(options.portion * len(ids)))]
+                     for _, ids in candidates.by_image()]
 
     def draw(self, rng: np.random.Generator, iteration: int, count: int) -> np.ndarray:
         images = rng.integers(len(self.kept), size=count)
