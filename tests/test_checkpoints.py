@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from wbsr_basicsr.compat import load_resume_state
-from wbsr_basicsr.utils.atomic import INCOMPLETE_PREFIX
+from wbsr_basicsr.utils.atomic import is_partial
 from wbsr_basicsr.utils.checkpoints import parameter_checksums, read_checkpoint, verify_checksums
 
 SAVER = '''
@@ -53,15 +53,15 @@ def kill_during_saves(root, kind: str, folder, suffix: str, attempts: int = 5):
         deadline = time.time() + 120
         while time.time() < deadline:
             names = os.listdir(folder)
-            if any(n.startswith(INCOMPLETE_PREFIX) for n in names) and \
-                    any(n.endswith(suffix) and not n.startswith(INCOMPLETE_PREFIX) for n in names):
+            if any(is_partial(n) for n in names) and \
+                    any(n.endswith(suffix) and not is_partial(n) for n in names):
                 break
             time.sleep(0.001)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         names = os.listdir(folder)
-        if any(n.startswith(INCOMPLETE_PREFIX) for n in names):  # the kill hit a save
-            return sorted(n for n in names if not n.startswith(INCOMPLETE_PREFIX))
+        if any(is_partial(n) for n in names):  # the kill hit a save
+            return sorted(n for n in names if not is_partial(n))
     raise AssertionError(f'no kill hit a save in {attempts} attempts: {names}')
 
 

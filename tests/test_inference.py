@@ -13,7 +13,8 @@ import basicsr.test
 from basicsr.archs import build_network
 from conftest import NETWORK, PSNR, REPO, SCALE, load_script, photo_rgb
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
-from wbsr_basicsr.utils.atomic import INCOMPLETE_PREFIX
+from wbsr_basicsr.cli.outputs import LEDGER, read_ledger
+from wbsr_basicsr.utils.atomic import is_partial
 
 INFERENCE = REPO / 'inference' / 'inference_wbsr.py'
 EXPORT = REPO / 'scripts' / 'export_subnet.py'
@@ -53,9 +54,11 @@ def test_inference_command_on_every_kind_of_input(tmp_path, own_photos, trained_
                           '--ladder', 'full', '--save-map'])
     printed = capsys.readouterr()
     assert status == 1 and 'broken.png: not a readable image' in printed.err and '1 input(s) skipped' in printed.err
-    assert sorted(p.name for p in out.iterdir()) == sorted(
-        f'{name}_wbsr{suffix}' for name, ext in (('colour', 'png'), ('photo', 'jpg'), ('grey', 'png'), ('rgba', 'png'),
-                                                 ('deep', 'png')) for suffix in (f'.{ext}', '_subnets.png'))
+    written = sorted(f'{name}_wbsr{suffix}' for name, ext in (('colour', 'png'), ('photo', 'jpg'), ('grey', 'png'),
+                                                              ('rgba', 'png'), ('deep', 'png'))
+                     for suffix in (f'.{ext}', '_subnets.png'))
+    assert sorted(p.name for p in out.iterdir()) == sorted(written + [LEDGER])
+    assert sorted(read_ledger(out)) == written  # what the command wrote, never read back as inputs
     assert '5 images, target 0.6 (image FLOPs, image scope, full ladder)' in printed.out
     assert 'colour.png: 120x90 -> 240x180' in printed.out
     spent = [float(v) for v in re.findall(r'-> \d+x\d+, [\d.]+ s, ([\d.]+)% of the full FLOPs', printed.out)]
@@ -73,7 +76,7 @@ def test_inference_command_on_every_kind_of_input(tmp_path, own_photos, trained_
     deep = cv2.imread(str(out / 'deep_wbsr.png'), cv2.IMREAD_UNCHANGED)
     assert deep.dtype == np.uint16 and deep.shape == (180, 240, 3)
     assert np.count_nonzero(deep % 257) > deep.size // 2  # 16-bit precision, not 8-bit values scaled
-    assert not [p for p in out.iterdir() if p.name.startswith(INCOMPLETE_PREFIX)]
+    assert not [p for p in out.iterdir() if is_partial(p.name)]
 
 
 def test_full_and_subnet_outputs_are_the_networks_and_export_round_trips(tmp_path, own_photos, trained_wbsr):

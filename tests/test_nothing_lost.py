@@ -18,8 +18,8 @@ import basicsr.test
 import basicsr.train
 from conftest import (NETWORK, PSNR, REPO, SCALE, load_script, paired_dataset, photo_rgb, reset_basicsr_logger,
                       wbsr_train_options, write_paired_folder)
+from wbsr_basicsr.cli.outputs import LEDGER
 from wbsr_basicsr.option_schema import check_options
-from wbsr_basicsr.utils.atomic import INCOMPLETE_PREFIX
 
 INFERENCE = REPO / 'inference' / 'inference_wbsr.py'
 
@@ -64,7 +64,7 @@ def test_a_second_run_into_the_input_folder_does_not_read_its_own_outputs_or_lef
     cv2.imwrite(str(photos / 'a.png'), photo_bgr())
     dead = subprocess.Popen([sys.executable, '-c', 'pass'])
     dead.wait()
-    leftover = photos / f'{INCOMPLETE_PREFIX}{dead.pid}_a_wbsr.png'  # a write killed by SIGKILL
+    leftover = photos / f'.a_wbsr.wbsr-partial-{dead.pid}.png'  # a write killed by SIGKILL
     leftover.write_bytes(b'')
     args = ['-i', str(photos), '-o', str(photos), '--model', str(trained_wbsr), '--full']
     assert command(args) == 0
@@ -72,7 +72,11 @@ def test_a_second_run_into_the_input_folder_does_not_read_its_own_outputs_or_lef
     assert command(args) == 0
     printed = capsys.readouterr().out
     assert 'a_wbsr.png: the output of an earlier run of this command; not an input, written again' in printed
-    assert sorted(os.listdir(photos)) == ['a.png', 'a_wbsr.png'] and '1 images' in printed
+    assert sorted(os.listdir(photos)) == [LEDGER, 'a.png', 'a_wbsr.png'] and '1 images' in printed
+    assert command(args + ['--suffix', 'x2']) == 0  # another suffix: the earlier output is still not an input
+    printed = capsys.readouterr().out
+    assert 'a_wbsr.png: the output of an earlier run of this command; not an input' in printed and '1 images' in printed
+    assert sorted(os.listdir(photos)) == [LEDGER, 'a.png', 'a_wbsr.png', 'a_x2.png']
 
 
 def test_damaged_and_unusual_inputs(tmp_path, command, trained_wbsr, capsys):
@@ -129,7 +133,7 @@ def test_bad_invocations_are_one_line_errors_before_the_model_loads(tmp_path, co
     for extra, message in cases:
         assert command(base + extra) == 2, extra
         error = capsys.readouterr().err
-        ours = [line for line in error.splitlines() if line.startswith('inference_wbsr: ')]
+        ours = [line for line in error.splitlines() if line.startswith('inference_wbsr.py: ')]
         assert len(ours) == 1 and message in ours[0] and 'Traceback' not in error, (extra, error)
     assert not (tmp_path / 'out').exists() or os.listdir(tmp_path / 'out') == []
     # an alpha too large to compute with (1e300 x C_t overflowed) asks for the full network everywhere
@@ -154,8 +158,8 @@ def test_ctrl_c_is_one_line_and_leaves_only_complete_outputs(tmp_path, command, 
     monkeypatch.setattr(Upscaler, 'upscale', interrupted_second)
     out = tmp_path / 'out'
     assert command(['-i', str(photos), '-o', str(out), '--model', str(trained_wbsr), '--full']) == 130
-    assert 'inference_wbsr: interrupted; the outputs written so far are complete' in capsys.readouterr().err
-    assert os.listdir(out) == ['a_wbsr.png'] and cv2.imread(str(out / 'a_wbsr.png')).shape == (120, 160, 3)
+    assert 'inference_wbsr.py: interrupted; the outputs written so far are complete' in capsys.readouterr().err
+    assert sorted(os.listdir(out)) == [LEDGER, 'a_wbsr.png'] and cv2.imread(str(out / 'a_wbsr.png')).shape == (120, 160, 3)
 
 
 def test_export_into_a_missing_folder_is_a_one_line_error(tmp_path, trained_wbsr, capsys):

@@ -1,4 +1,5 @@
 """Every shipped option file names registered components, builds its network and parses its rows."""
+import re
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,7 @@ from basicsr.utils.options import ordered_yaml
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY
 from conftest import REPO
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet
-from wbsr_basicsr.option_schema import schema, unknown_keys
+from wbsr_basicsr.option_schema import check_options, schema, unknown_keys
 from wbsr_basicsr.inference.rows import parse_rows
 from wbsr_basicsr.training.subnet_sampling import SubnetSampling
 from wbsr_basicsr.routing.classsr_router import class_subnets
@@ -65,3 +66,28 @@ def test_option_file_is_consistent(path):
         assert classifier.num_classes == len(class_subnets(net, opt['classsr']['subnets'])) == 3
         assert {opt['train'][key]['type'] for key in ('class_opt', 'average_opt')} <= set(LOSS_REGISTRY.keys())
         assert opt['path']['ignore_resume_networks'] == ['network_g']
+
+
+@pytest.mark.parametrize('edit, message', [
+    (lambda o: o['val']['metrics']['psnr'].update(test_y_chanel=True),
+     "unknown option val.metrics.psnr.test_y_chanel (did you mean 'test_y_channel'?)"),
+    (lambda o: o['val']['metrics']['psnr'].update(crop_boarder=4),
+     "unknown option val.metrics.psnr.crop_boarder (did you mean 'crop_border'?)"),
+    (lambda o: o['val']['metrics']['psnr'].update(type='calculate_psnrr'),
+     "unknown type val.metrics.psnr.type (did you mean 'calculate_psnr'?)"),
+    (lambda o: o['val']['metrics'].update(niqe={'type': 'calculate_niqe'}), 'val.metrics.niqe: calculate_niqe needs '
+                                                                            'crop_border'),
+    (lambda o: o['train'].update(total_iter='two'), "train.total_iter: 'two' is not a number"),
+    (lambda o: o['val'].update(val_freq='5e3'), "val.val_freq: '5e3' is not a number (YAML reads 5e3 as text: write "
+                                                '!!float 5e3)'),
+    (lambda o: o['datasets']['train'].update(sampler='SamplingAug'), "datasets.train.sampler: expected a block of "
+                                                                     "options (a mapping), not 'SamplingAug'")])
+def test_values_no_run_could_use_are_refused_naming_the_key(edit, message):
+    """BasicSR would fail at the first validation (a metric), at the start (a number) or not at all
+    (a mistyped metric option, which its metrics swallow: PSNR on RGB reported as on Y)."""
+    options = load(REPO / 'options' / 'train' / 'train_WBSR_MSRResNet_x4.yml')
+    options['val']['metrics']['psnr']['better'] = 'higher'  # BasicSR's own key, allowed
+    options['datasets']['train'].pop('hes')
+    edit(options)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        check_options(dict(options, datasets={'train': options['datasets']['train']}), 'x.yml')

@@ -1,4 +1,5 @@
-"""datasets_prep/prepare_benchmarks.py: BasicSR layout, mod-crop, bicubic LR, DIV8K split, bad input."""
+"""prepare_benchmarks (wbsr_basicsr/prepare/benchmarks.py; script: datasets_prep/prepare_benchmarks.py): BasicSR
+layout, mod-crop, bicubic LR, DIV8K split, bad input."""
 import os
 from pathlib import Path
 
@@ -6,11 +7,9 @@ import cv2
 import numpy as np
 
 from basicsr.data import build_dataset
-from conftest import load_script, photo_rgb
+from conftest import photo_rgb
 from skimage import data as skimage_data
-
-prepare_benchmarks = load_script('prepare_benchmarks', Path(__file__).resolve().parents[1] / 'datasets_prep' /
-                                 'prepare_benchmarks.py')
+from wbsr_basicsr.prepare import benchmarks as prepare_benchmarks
 
 
 def write_set(folder: Path) -> None:

@@ -1,4 +1,4 @@
-"""datasets_prep/prepare_div2k.py on scikit-image's photos arranged as a miniature DIV2K."""
+"""prepare_div2k (wbsr_basicsr/prepare/div2k.py, the script datasets_prep/prepare_div2k.py) on scikit-image's photos arranged as a miniature DIV2K."""
 import functools
 import json
 import os
@@ -15,16 +15,16 @@ import torch
 
 from basicsr.data import build_dataset
 from basicsr.utils import FileClient, imfrombytes
-from conftest import COLOUR_PHOTOS, PREPARE_DIV2K as SCRIPT, load_script, photo_rgb, write_mini_div2k
+from conftest import COLOUR_PHOTOS, PREPARE_DIV2K as SCRIPT, photo_rgb, write_mini_div2k
 from wbsr_basicsr.losses.bdloss_prior import load_prior
 from wbsr_basicsr.data.hes_statistics import HESStatistics
+from wbsr_basicsr.prepare import div2k as prepare_div2k
+from wbsr_basicsr.utils.atomic import is_partial
 from wbsr_basicsr.utils.gradient_stats import grid_gradient_vectors
 
 SMALL = ['--crop-size', '96', '--step', '48', '--thresh-size', '12', '--gt-size', '48', '--gmm-samples', '6000',
          '--gmm-components', '4', '--routing-patch', '16', '--routing-stride', '12', '--workers', '2']
 
-
-prepare_div2k = load_script('prepare_div2k', SCRIPT)
 
 
 def prepare(input_root: Path, output: Path, *extra: str) -> int:
@@ -174,6 +174,23 @@ def test_a_rerun_on_other_inputs_is_refused_not_mixed(tmp_path, capsys):
                                           'bdloss_prior.json', 'hes_stats_X2.npz', 'routing_stats_X2.npz']
 
 
+def test_an_image_replaced_by_one_of_the_same_size_is_refused(tmp_path, capsys):
+    """BMP files of one size have one byte count: the fingerprint must see their contents."""
+    source = tmp_path / 'DIV2K'
+    hr = source / 'DIV2K_train_HR'
+    hr.mkdir(parents=True)
+    for index, name in enumerate(('astronaut', 'coffee'), start=1):
+        cv2.imwrite(str(hr / f'{index:04d}.bmp'), cv2.cvtColor(photo_rgb(name)[:300, :400], cv2.COLOR_RGB2BGR))
+    output = tmp_path / 'out'
+    assert prepare(source, output, '--scales', '2') == 0
+    size = os.path.getsize(hr / '0001.bmp')
+    cv2.imwrite(str(hr / '0001.bmp'), cv2.cvtColor(photo_rgb('chelsea')[:300, :400], cv2.COLOR_RGB2BGR))
+    assert os.path.getsize(hr / '0001.bmp') == size
+    assert prepare(source, output, '--scales', '2', '4') == 1
+    assert 'DIV2K_train_HR_sub.lmdb: was made from other input images' in capsys.readouterr().err
+    assert not (output / 'DIV2K_train_LR_bicubic_X4_sub.lmdb').exists()
+
+
 def test_run_options_and_an_unwritable_output_are_one_line_errors(tmp_path, capsys):
     source = write_mini_div2k(tmp_path / 'DIV2K')
     with pytest.raises(SystemExit):
@@ -277,12 +294,12 @@ def test_killed_run_leaves_nothing_that_looks_complete(tmp_path):
                                start_new_session=True)
     deadline = time.time() + 60
     while time.time() < deadline and not (output.exists() and any(
-            name.startswith('_incomplete_') for name in os.listdir(output))):
+            is_partial(name) for name in os.listdir(output))):
         time.sleep(0.01)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     names = os.listdir(output)
-    assert names and all(name.startswith('_incomplete_') for name in names), names
+    assert names and all(is_partial(name) for name in names), names
 
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

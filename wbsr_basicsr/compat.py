@@ -53,7 +53,7 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
-from wbsr_basicsr.utils.atomic import remove_incomplete
+from wbsr_basicsr.utils.atomic import remove_partial
 
 LEGACY_MODULE = 'torchvision.transforms.functional_tensor'
 BASICSR_VERSION = '1.4.2'
@@ -227,7 +227,7 @@ def load_resume_state(opt: dict) -> Optional[dict]:
 
     if opt.get('rank', 0) == 0:
         for folder in (opt['path']['training_states'], opt['path']['models']):
-            for name in remove_incomplete(folder):
+            for name in remove_partial(folder):
                 logging.getLogger('basicsr').warning(f'Removed {osp.join(folder, name)}, left by a killed save.')
     use_gpu = opt.get('num_gpu', 0) != 0 and torch.cuda.is_available()
     device = torch.device('cuda', torch.cuda.current_device()) if use_gpu else torch.device('cpu')

@@ -28,10 +28,15 @@ class Each:
 
 class Component:
     """A block chosen by ``type`` in a registry, its other keys the parameters of what it names (a class
-    or function that takes ``**kwargs`` accepts any). ``resolve(type)`` returns it, or None."""
+    or function that takes ``**kwargs`` accepts any). ``resolve(type)`` returns it, or None.
 
-    def __init__(self, resolve: Callable[[str], Optional[Callable]], skip: Sequence[str] = ()) -> None:
-        self.resolve, self.skip = resolve, set(skip)
+    ``strict`` (metrics, whose functions take ``**kwargs`` only to ignore what they do not use): the
+    named parameters and ``also`` are the only keys, required parameters must be given, and a
+    ``type`` that ``names()`` does not list is an error here rather than at the first validation."""
+
+    def __init__(self, resolve: Callable[[str], Optional[Callable]], skip: Sequence[str] = (), strict: bool = False,
+                 also: Sequence[str] = (), names: Optional[Callable[[], Iterable[str]]] = None) -> None:
+        self.resolve, self.skip, self.strict, self.also, self.names = resolve, set(skip), strict, set(also), names
 
 
 def _registered(registry_name: str) -> Callable[[str], Optional[Callable]]:
@@ -40,6 +45,13 @@ def _registered(registry_name: str) -> Callable[[str], Optional[Callable]]:
         store = getattr(registry, registry_name)
         return store.get(name) if name in store else None
     return resolve
+
+
+def _registered_names(registry_name: str) -> Callable[[], Iterable[str]]:
+    def names() -> Iterable[str]:
+        from basicsr.utils import registry
+        return list(getattr(registry, registry_name).keys())
+    return names
 
 
 def _optimizer(name: str) -> Optional[Callable]:
@@ -62,6 +74,8 @@ NETWORK = Component(_registered('ARCH_REGISTRY'))
 LOSS = Component(_registered('LOSS_REGISTRY'))
 OPTIMIZER = Component(_optimizer, skip=('params',))
 SCHEDULER = Component(_scheduler, skip=('optimizer',))
+METRIC = Component(_registered('METRIC_REGISTRY'), skip=('img', 'img2'), strict=True, also=('better',),
+                   names=_registered_names('METRIC_REGISTRY'))
 
 
 def _dataset_keys() -> Dict[str, Schema]:
@@ -106,7 +120,7 @@ def schema() -> Dict[str, Schema]:
                   'perceptual_opt': LOSS, 'gan_opt': LOSS, 'ldl_opt': LOSS, 'feature_matching_opt': LOSS,
                   'class_opt': LOSS, 'average_opt': LOSS, 'net_d_iters': ANY, 'net_d_init_iters': ANY,
                   'subnet_sampling': {'strategy', 'num_random'}, 'sigma_lr': ANY},
-        'val': {'val_freq', 'save_img', 'suffix', 'pbar', 'metrics', 'rows'},
+        'val': {'val_freq': ANY, 'save_img': ANY, 'suffix': ANY, 'pbar': ANY, 'metrics': Each(METRIC), 'rows': ANY},
         'logger': {'print_freq': ANY, 'save_checkpoint_freq': ANY, 'use_tb_logger': ANY,
                    'wandb': {'project', 'resume_id'}},
         'dist_params': {'backend', 'port'},
@@ -118,8 +132,10 @@ def schema() -> Dict[str, Schema]:
 def unknown_keys(options: Mapping, spec: Schema, where: str, extra: Iterable[str] = ()) -> List[str]:
     """The problems of ``options`` against ``spec``: one line per unknown key, with the nearest known one."""
     extra = tuple(extra)
-    if not isinstance(options, Mapping) or spec is ANY:
+    if spec is ANY or options is None:
         return []
+    if not isinstance(options, Mapping):
+        return [f'{where}: expected a block of options (a mapping), not {options!r}']
     if isinstance(spec, Each):
         return [problem for name, value in options.items()
                 if spec.types is None or (isinstance(value, Mapping) and value.get('type') in spec.types)
@@ -140,22 +156,32 @@ def unknown_keys(options: Mapping, spec: Schema, where: str, extra: Iterable[str
 
 
 def _component_problems(options: Mapping, spec: Component, where: str, extra: Sequence[str]) -> List[str]:
-    target = spec.resolve(options.get('type')) if options.get('type') is not None else None
+    kind = options.get('type')
+    target = spec.resolve(kind) if kind is not None else None
     if target is None:
-        return []  # an unknown type is the registry's own error when BasicSR builds it
-    parameters = inspect.signature(target).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        if spec.strict:  # else an unknown type is the registry's own error when BasicSR builds it
+            return [_unknown(f'{where}.type', kind, spec.names(), note=f' ({kind!r} is not one of '
+                             f'{", ".join(sorted(spec.names()))})', what='type')]
         return []
-    known = set(parameters) - spec.skip - {'self'} | {'type'}
-    return [_unknown(f'{where}.{key}', key, known, f' ({options["type"]} takes {", ".join(sorted(known - {"type"}))})')
-            for key in options if key not in known
-            and not any(f'{where}.{key}' == prefix or f'{where}.{key}'.startswith(f'{prefix}.') for prefix in extra)]
+    parameters = {name: p for name, p in inspect.signature(target).parameters.items()
+                  if name not in spec.skip and name != 'self'}
+    named = {name for name, p in parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    if not spec.strict and len(named) < len(parameters):
+        return []
+    known = named | spec.also | {'type'}
+    problems = [_unknown(f'{where}.{key}', key, known, f' ({kind} takes {", ".join(sorted(known - {"type"}))})')
+                for key in options if key not in known
+                and not any(f'{where}.{key}' == prefix or f'{where}.{key}'.startswith(f'{prefix}.') for prefix in extra)]
+    if spec.strict:
+        problems += [f'{where}: {kind} needs {name}' for name, p in parameters.items()
+                     if name in named and p.default is p.empty and name not in options]
+    return problems
 
 
-def _unknown(dotted: str, key: object, known: Iterable[str], note: str = '') -> str:
+def _unknown(dotted: str, key: object, known: Iterable[str], note: str = '', what: str = 'option') -> str:
     nearest = nearest_key(str(key), known)
     hint = f' (did you mean {nearest!r}?)' if nearest else ''
-    return f'unknown option {dotted}{hint}{note}'
+    return f'unknown {what} {dotted}{hint}{note}'
 
 
 def nearest_key(key: str, known: Iterable[str]) -> Optional[str]:
@@ -190,12 +216,38 @@ def check_options(options: Mapping, source: str) -> None:
     if 'upscale' in network and 'scale' in options and network['upscale'] != options['scale']:
         problems.append(f"network_g.upscale is {network['upscale']} but scale is {options['scale']}: the network "
                         'would not fit the data')
+    problems += _number_problems(options)
     problems += check_datasets(options.get('datasets') or {})
     problems += _sampler_problems(options)
     if problems:
         unknown = any(problem.startswith('unknown option') for problem in problems)
         raise ValueError(f'{source}: ' + '; '.join(problems) + '.' + (
             ' (Options of other plugins: list them under extra_keys.)' if unknown else ''))
+
+
+NUMBERS = ('scale', 'num_gpu', 'manual_seed', 'train.total_iter', 'train.warmup_iter', 'val.val_freq',
+           'logger.print_freq', 'logger.save_checkpoint_freq')
+"""Options that BasicSR reads as numbers (``5e3`` and ``!!float 5e3`` both are)."""
+
+
+def _number_problems(options: Mapping) -> List[str]:
+    problems = []
+    for dotted in NUMBERS:
+        value: object = options
+        for part in dotted.split('.'):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            problems.append(f'{dotted}: {value!r} is not a number' + (
+                f' (YAML reads {value} as text: write !!float {value})' if _float_text(value) else ''))
+    return problems
+
+
+def _float_text(value: object) -> bool:
+    try:
+        float(str(value))
+    except ValueError:
+        return False
+    return isinstance(value, str)
 
 
 MODELS_WITH_SAMPLER_SUPPORT = ('HESSRModel',)

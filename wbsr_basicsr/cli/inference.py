@@ -1,17 +1,5 @@
-"""Super-resolve your own LR images with a WBSR checkpoint, at a chosen share of the FLOPs.
-
-    wbsr-infer -i photos/ -o results/ --model net_g_latest.pth --target 0.65
-    python inference/inference_wbsr.py -i photo.png -o results/ --model net_g_latest.pth --full
-
-One of: ``--target R`` (R x the full network's FLOPs; ``--scope image``: every image,
-``folder``: over all inputs, hard images taking more), ``--ceil`` (Eq. 15), ``--alpha A``
-(Eq. 16), ``--subnet W,D`` or ``--full`` (one subnet on the whole image, as plain BasicSR), or
-``--row YAML`` (any inference row of ``val.rows``, e.g. ``"{mode: arm, target: 0.5}"``).
-Inputs: PNG, JPEG, ... 8- or 16-bit, grey, colour or with alpha; unreadable or truncated files
-are skipped and listed, and the exit status is then 1. Outputs ``<name>_<suffix>.<ext>`` are
-planned before anything runs (no output replaces an input or another output: cli/outputs.py) and
-written whole or not at all. Per image it prints the size, seconds, and % of the full network's
-FLOPs on the whole image (the paper's per-patch figure beside it). See docs/inference.md.
+"""The work of ``wbsr-infer`` (arguments: ``wbsr_cli/infer.py``): plan the outputs, load the model,
+upscale every input under the requested row, write each output whole (docs/inference.md).
 """
 import argparse
 import sys
@@ -24,60 +12,20 @@ from tqdm import tqdm
 
 import wbsr_basicsr  # noqa: F401  (compatibility fixes and registries before basicsr)
 from basicsr.utils import tensor2img
-from wbsr_basicsr.cli.outputs import OutputPlan, check_naming, input_files, plan_outputs, prepare_folder
+from wbsr_basicsr.cli.errors import one_line_errors
+from wbsr_basicsr.cli.outputs import OutputPlan, check_naming, input_files, plan_outputs, prepare_folder, record_output
 from wbsr_basicsr.inference.engine import Allocations
 from wbsr_basicsr.inference.rows import default_ladder, parse_rows
 from wbsr_basicsr.inference.upscaler import Runtime, Upscaled, Upscaler
 from wbsr_basicsr.routing import Router
-from wbsr_basicsr.routing.gradient_router import LADDERS
 from wbsr_basicsr.utils.allocation_map import allocation_map
 from wbsr_basicsr.utils.atomic import write_atomically
-from wbsr_basicsr.utils.image_io import UserImage, check_format, read_image, write_image
+from wbsr_basicsr.utils.image_io import UserImage, check_format, read_image, resize_output, write_image
 from wbsr_basicsr.utils.options import network_options
+from wbsr_basicsr.zoo import model_path, models_table
 
 SCOPES = {'image': 'image', 'folder': 'dataset'}
 FLOPS_UNITS = {'image': 'image_flops', 'patch': 'patch_flops'}
-
-
-def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('-i', '--input', required=True, help='an LR image or a folder of them')
-    parser.add_argument('-o', '--output', required=True, help='the folder for the SR images')
-    parser.add_argument('--model', required=True, help='a WBSR checkpoint (net_g_*.pth)')
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument('--target', type=float, help='share of the full network\'s FLOPs, in (0, 1]')
-    mode.add_argument('--target-time', type=float, help='share of the full network\'s time on the whole image, in '
-                                                          '(0, 1] (measured on this device: docs/inference.md)')
-    mode.add_argument('--ceil', action='store_true', help="Eq. 15: class k to subnet ceil(kM/K)")
-    mode.add_argument('--alpha', type=float, help='Eq. 16 with this alpha')
-    mode.add_argument('--subnet', help='one subnet W,D on the whole image, e.g. 52,8')
-    mode.add_argument('--full', action='store_true', help='the full network on the whole image')
-    mode.add_argument('--row', help='any inference row as YAML, e.g. "{mode: arm, target: 0.5}" (docs/routing.md)')
-    parser.add_argument('--scope', choices=tuple(SCOPES), default='image',
-                        help='where --target or --target-time holds: every image (default) or the whole folder')
-    parser.add_argument('--flops', choices=('image', 'patch'), default='image',
-                        help='what --target counts: every FLOP run on the image, overlapping patches included '
-                             "(image, default), or the paper's per-patch average (patch)")
-    parser.add_argument('--ladder', choices=LADDERS,
-                        help='subnets the router climbs (default: pareto if the checkpoint has a calibration, else full)')
-    parser.add_argument('--device', default='auto', help='auto (default: CUDA when there is a GPU, else the CPU), '
-                                                         'cpu or cuda[:N]')
-    precision = parser.add_mutually_exclusive_group()
-    precision.add_argument('--fp16', dest='fp16', action='store_const', const=True,
-                           help='half precision under CUDA autocast (the default on CUDA)')
-    precision.add_argument('--fp32', dest='fp16', action='store_const', const=False,
-                           help='full precision on CUDA too')
-    parser.add_argument('--max-batch', type=int, default=32, help='patches per forward: bounds memory (default 32)')
-    parser.add_argument('--tile', type=int, help='--full, --subnet (and --target-time when it runs one subnet): '
-                                                 'the whole image in tiles of this many LR pixels (bounds memory)')
-    parser.add_argument('--tile-pad', type=int, help='LR pixels of margin around each tile, cropped off its output '
-                                                     '(default 10)')
-    parser.add_argument('--save-map', action='store_true', help="also write each image's allocation map")
-    parser.add_argument('--suffix', default='wbsr', help='appended to output names (default wbsr; "" for none)')
-    parser.add_argument('--ext', default='auto', help='output format: auto (the input\'s), png, jpg, tif, webp')
-    parser.add_argument('-opt', help="an option file whose network_g builds the network, for checkpoints that do "
-                                     'not record it')
-    return parser.parse_args(argv)
 
 
 def row_spec(args: argparse.Namespace) -> Dict:
@@ -95,8 +43,8 @@ def row_spec(args: argparse.Namespace) -> Dict:
         return dict(mode='ceil')
     if args.alpha is not None:
         return dict(mode='budget', alpha=args.alpha)
-    if args.full:
-        return dict(mode='whole', subnet='full')
+    if args.subnet is None:
+        return dict(mode='whole', subnet='full')  # --full, the default
     try:
         return dict(mode='whole', subnet=[int(v) for v in args.subnet.split(',')])
     except ValueError:
@@ -113,13 +61,19 @@ def inference_row(args: argparse.Namespace, upscaler: Upscaler) -> Router:
 
 
 def write_outputs(upscaler: Upscaler, target: Path, map_path: Optional[Path], image: UserImage,
-                  result: Upscaled) -> None:
-    """The SR image of one input at ``target`` and, with ``--save-map``, its allocation map at ``map_path``."""
-    write_image(str(target), result.sr, image)
+                  result: Upscaled, outscale: Optional[float]) -> Tuple[int, int]:
+    """The SR image of one input at ``target`` (resized to ``outscale`` x the input if given) and, with
+    ``--save-map``, its allocation map at ``map_path``; both recorded in the output folder's ledger.
+    The written image's width and height."""
+    sr = result.sr if outscale is None else resize_output(result.sr, image, outscale)
+    write_image(str(target), sr, image)
+    record_output(target)
     if map_path is not None and result.subnet_ids is not None:
         picture = allocation_map(tensor2img([result.sr.cpu()]), result.corners, result.subnet_ids,
                                  upscaler.patch_size, upscaler.scale, len(upscaler.net.subnets))
         write_atomically(str(map_path), lambda tmp_path: cv2.imwrite(tmp_path, picture))
+        record_output(map_path)
+    return sr.shape[-1], sr.shape[-2]
 
 
 BUDGET_SLACK = 0.05
@@ -127,10 +81,15 @@ BUDGET_SLACK = 0.05
 command says the budget cannot be met there (one patch's step on small images)."""
 
 
-def budget_note(result: Upscaled, row: Router) -> str:
+def budget_note(result: Upscaled, row: Router, smallest: Optional[int]) -> str:
     """What a budget did on one image: a time budget's predicted share of the full network's time and
     the subnet it ran on the whole image when routing could not beat that at the same time; a word
-    when the image cannot be run within the budget at all."""
+    when the image cannot be run within the budget at all, or is too small for a time budget
+    (``smallest``: the fewest LR pixels the time profile measured)."""
+    if result.unmeasured:
+        width, depth = result.whole_subnet
+        return (f'; too small for a time budget: under {smallest} LR pixels (the smallest image timed) its time is '
+                f'mostly fixed costs, so the budget does not hold; subnet {width}x{depth} ran on the whole image')
     note = ''
     if result.time_share is not None:
         note += f', {100 * result.time_share:.0f}% of the full network\'s predicted time'
@@ -149,28 +108,51 @@ def check_arguments(args: argparse.Namespace) -> Runtime:
     """How the options ask to run; ``ValueError`` for values no run could use, before anything is read
     or loaded."""
     check_naming(args.suffix, args.ext)
-    if args.tile_pad is not None and args.tile is None:
+    tile = args.tile or None  # Real-ESRGAN's -t 0: no tiles
+    if args.tile is not None and args.tile < 0:
+        raise ValueError(f'--tile {args.tile}: give a tile size in LR pixels, or 0 for none.')
+    if args.tile_pad is not None and tile is None:
         raise ValueError('--tile-pad is the margin of --tile; give --tile too.')
-    if args.tile is not None and not (args.full or args.subnet or args.target_time is not None):
+    if tile is not None and not (args.full or args.subnet or args.target_time is not None or whole_default(args)):
         raise ValueError('--tile applies to --full, --subnet and --target-time (one subnet on the whole image); the '
                          'routed rows run in patches already.')
-    return Runtime(args.device, args.fp16, args.max_batch, args.tile,
+    for option, value, what in (('--target', args.target, 'FLOPs'), ('--target-time', args.target_time, 'time')):
+        if value is not None and not 0 < value <= 1:
+            raise ValueError(f"{option} {value}: give a share of the full network's {what} in (0, 1].")
+    if args.pre_pad < 0:
+        raise ValueError(f'--pre-pad {args.pre_pad}: a border cannot be negative.')
+    if args.outscale is not None and not 0 < args.outscale <= 16:
+        raise ValueError(f'--outscale {args.outscale}: give an output scale in (0, 16].')
+    device = args.device if args.gpu_id is None else f'cuda:{args.gpu_id}'
+    return Runtime(device, args.fp16, args.max_batch, tile,
                    Runtime.tile_pad if args.tile_pad is None else args.tile_pad).resolved()
 
 
-def setup(args: argparse.Namespace) -> Tuple[OutputPlan, Upscaler, Router]:
+def whole_default(args: argparse.Namespace) -> bool:
+    """Whether no mode was asked for, so the full network runs on the whole image."""
+    return not any((args.full, args.subnet, args.target_time is not None, args.target is not None, args.ceil,
+                    args.alpha is not None, args.row))
+
+
+def checkpoint_of(args: argparse.Namespace) -> str:
+    """The checkpoint file: ``--model``, or the shipped model ``-n`` names (default: the x4 one)."""
+    return args.model or model_path(args.model_name)
+
+
+def setup(args: argparse.Namespace, name: str) -> Tuple[OutputPlan, Upscaler, Router]:
     """Everything before the first image is computed: the options, the inputs and where each one's
     output goes, the output folder, the model and the row; ``ValueError`` (or ``OSError``) otherwise."""
     runtime = check_arguments(args)
+    checkpoint = checkpoint_of(args)
     plan = plan_outputs(input_files(Path(args.input)), Path(args.output), args.suffix, args.ext, args.save_map)
     for leftover in prepare_folder(Path(args.output)):
-        print(f'removed {leftover}, left in {args.output} by a killed run', file=sys.stderr)
-    upscaler = Upscaler.from_checkpoint(args.model, runtime, network_options(args.opt))
+        print(f'{name}: removed {leftover}, left in {args.output} by a killed run', file=sys.stderr)
+    upscaler = Upscaler.from_checkpoint(checkpoint, runtime, network_options(args.opt))
     row = inference_row(args, upscaler)
     if row.unit == 'time' and upscaler.routing.timing is None:
         profile = upscaler.measure_time_profile()
-        print(f'{args.model} holds no time profile for {profile.device}: measured one for this run (scripts/'
-              'calibrate_routing.py --time-only stores it)', file=sys.stderr)
+        print(f'{checkpoint} holds no time profile for {profile.device}: measured one for this run (wbsr-calibrate '
+              '--time-only stores it)', file=sys.stderr)
     upscaler.check(row)
     return plan, upscaler, row
 
@@ -184,22 +166,19 @@ def request_of(args: argparse.Namespace, row: Router) -> str:
     return row.label
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
-    try:
-        plan, upscaler, row = setup(args)
-    except (ValueError, OSError) as error:
-        print(f'inference_wbsr: {error}', file=sys.stderr)
-        return 2
-    try:
-        return upscale_all(args, plan, upscaler, row)
-    except KeyboardInterrupt:
-        print('inference_wbsr: interrupted; the outputs written so far are complete, no other was left '
-              'half-written.', file=sys.stderr)
-        return 130
-    except OSError as error:
-        print(f'inference_wbsr: {error}', file=sys.stderr)
-        return 2
+def run(args: argparse.Namespace, name: str) -> int:
+    """``wbsr-infer`` with parsed ``args``; errors are one line starting with ``name``."""
+    if args.list_models:
+        print(models_table())
+        return 0
+    status = 0
+
+    def work() -> None:
+        nonlocal status
+        status = upscale_all(args, *setup(args, name))
+
+    return one_line_errors(name, work, 'the outputs written so far are complete, no other was left half-written.') \
+        or status
 
 
 def upscale_all(args: argparse.Namespace, plan: OutputPlan, upscaler: Upscaler, row: Router) -> int:
@@ -225,19 +204,20 @@ def upscale_all(args: argparse.Namespace, plan: OutputPlan, upscaler: Upscaler, 
         files = [path for path in files if readable(path) is not None]
         allocations = upscaler.first_pass((read_image(str(path)).rgb for path in files), len(files), row)
     totals = {'seconds': 0., 'flops': 0., 'whole': 0., 'patch_percent': 0., 'images': 0}
+    timing = upscaler.routing.timing
+    smallest = timing.pixels[0] if timing is not None else None
     for index, path in enumerate(tqdm(files, unit='image', desc='WBSR')):
         image = readable(path)
         if image is None:
             continue
         subnet_ids, first_pass_seconds = allocations.of(row, index)
-        result = upscaler.upscale(image.rgb, row, subnet_ids)
+        result = upscaler.upscale(image.rgb, row, subnet_ids, args.pre_pad)
         result.seconds += first_pass_seconds
         target = plan.outputs[path]
-        write_outputs(upscaler, target, plan.maps.get(path), image, result)
-        out_h, out_w = result.sr.shape[-2:]
+        out_w, out_h = write_outputs(upscaler, target, plan.maps.get(path), image, result, args.outscale)
         tqdm.write(f'{path.name}: {image.size} -> {out_w}x{out_h}, {result.seconds:.2f} s, '
                    f'{result.honest_percent:.1f}% of the full FLOPs (per patch: {result.flops_percent:.1f}%)'
-                   f'{budget_note(result, row)} -> {target}')
+                   f'{budget_note(result, row, smallest)} -> {target}')
         for key, value in (('seconds', result.seconds), ('flops', result.flops), ('whole', result.whole_flops),
                            ('patch_percent', result.flops_percent), ('images', 1)):
             totals[key] += value

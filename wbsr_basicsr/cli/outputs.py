@@ -2,17 +2,18 @@
 replaces an input or another output (docs/inference.md, "Inputs and outputs").
 
 Every input ``<name>.<ext>`` gets ``<output>/<name>_<suffix>.<ext>`` (``--ext`` for another format)
-and, with ``--save-map``, ``<name>_<suffix>_subnets.png``. An input that is itself the output this
-command would write for another input (``a_wbsr.png`` beside ``a.png``, when ``-o`` is the input
-folder) is an earlier run's output: it is not read, and is written again. Two inputs with one
+and, with ``--save-map``, ``<name>_<suffix>_subnets.png``. The command lists what it wrote in the
+output folder's hidden :data:`LEDGER`; a file listed there, or the output this command would write
+for another input (``a_wbsr.png`` beside ``a.png``, when ``-o`` is the input folder), is an earlier
+run's output: it is not read as an input, whatever ``--suffix`` made it. Two inputs with one
 output, or an output that would replace an input, stop the command before it loads the model.
 """
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Set
 
-from wbsr_basicsr.utils.atomic import INCOMPLETE_PREFIX, remove_incomplete
+from wbsr_basicsr.utils.atomic import partial_path, remove_partial, write_atomically
 
 OUTPUT_FORMATS = ('png', 'jpg', 'jpeg', 'tif', 'tiff', 'webp', 'bmp')
 """What ``--ext`` takes besides ``auto`` (the input's format)."""
@@ -25,7 +26,7 @@ def input_files(path: Path) -> List[Path]:
         return [path]
     if not path.is_dir():
         raise ValueError(f'{path}: no such file or folder.')
-    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(('.', INCOMPLETE_PREFIX)))
+    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith('.'))
     if not files:
         raise ValueError(f'{path}: the folder holds no files to upscale.')
     return files
@@ -65,8 +66,9 @@ def plan_outputs(inputs: List[Path], folder: Path, suffix: str, ext: str, save_m
 
     first = named(inputs)
     planned = {out.resolve(): source for source, out in first.items()}
-    earlier = [source for source in inputs
-               if suffix and planned.get(source.resolve(), source) != source]  # our output of another input
+    written = {(folder / name).resolve() for name in read_ledger(folder)}
+    earlier = [source for source in inputs if source.resolve() in written
+               or (suffix and planned.get(source.resolve(), source) != source)]  # our output of another input
     plan = OutputPlan(named([source for source in inputs if source not in earlier]), {}, earlier)
     if save_map:
         plan.maps = {source: out.with_name(f'{out.stem}_subnets.png') for source, out in plan.outputs.items()}
@@ -84,6 +86,25 @@ def plan_outputs(inputs: List[Path], folder: Path, suffix: str, ext: str, save_m
     return plan
 
 
+LEDGER = '.wbsr-outputs'
+"""The hidden file, in an output folder, that lists the outputs the command wrote there."""
+
+
+def read_ledger(folder: Path) -> Set[str]:
+    """The names of the outputs the command wrote in ``folder``."""
+    try:
+        return set((folder / LEDGER).read_text(encoding='utf-8').splitlines())
+    except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
+        return set()
+
+
+def record_output(path: Path) -> None:
+    """Add the output ``path`` to its folder's ledger (rewritten whole, atomically)."""
+    names = sorted(read_ledger(path.parent) | {path.name})
+    write_atomically(str(path.parent / LEDGER), lambda tmp: Path(tmp).write_text('\n'.join(names) + '\n',
+                                                                                encoding='utf-8'))
+
+
 def prepare_folder(folder: Path) -> List[str]:
     """Create the output ``folder`` if needed and check that it can be written; remove the leftovers of
     killed writes in it and return their names. ``ValueError`` naming the folder otherwise."""
@@ -91,9 +112,9 @@ def prepare_folder(folder: Path) -> List[str]:
         raise ValueError(f'-o {folder}: exists and is not a folder.')
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f'{INCOMPLETE_PREFIX}{os.getpid()}_probe'
+        probe = Path(partial_path(str(folder / 'probe')))
         probe.touch()
         probe.unlink()
     except OSError as error:
         raise ValueError(f'-o {folder}: cannot write there ({error.strerror or error}).') from None
-    return remove_incomplete(str(folder))
+    return remove_partial(str(folder))

@@ -36,6 +36,7 @@ class RowResult:
     seconds: float
     fallback: bool = False  # a time-budget row that ran one subnet on the whole image instead (TimeBudget)
     time_share: Optional[float] = None  # time-budget rows: predicted seconds over the full network's on the image
+    unmeasured: bool = False  # a time-budget row on an image smaller than any the time profile measured
 
 
 @dataclass
@@ -110,6 +111,22 @@ class Engine:
         """SR patches of subnet ``index`` (channels-last, see :func:`.patches.channels_last`)."""
         return self.prepared(index)(channels_last(patches))
 
+    def tiles(self, height: int, width: int) -> List[Tuple[Tuple[int, int, int, int], Tuple[int, int, int, int]]]:
+        """The tiles a whole ``height`` x ``width`` image runs in: per tile, the part of the output it
+        gives (top, left, bottom, right) and the window it is run on, ``tile_pad`` wider on every side
+        inside the image; one tile, the whole image, when ``tile`` is unset."""
+        tile = self.tile or max(height, width)
+        pad = self.tile_pad if self.tile else 0
+        return [((top, left, min(top + tile, height), min(left + tile, width)),
+                 (max(0, top - pad), max(0, left - pad), min(height, top + tile + pad), min(width, left + tile + pad)))
+                for top in range(0, height, tile) for left in range(0, width, tile)]
+
+    def whole_flops(self, index: int, height: int, width: int) -> float:
+        """FLOPs of subnet ``index`` on a whole ``height`` x ``width`` image as :meth:`run_whole` runs it,
+        every tile's margin included."""
+        subnet = self.net.subnets[index]
+        return float(sum(self.net.flops(subnet, (y1 - y0, x1 - x0)) for _, (y0, x0, y1, x1) in self.tiles(height, width)))
+
     def run_whole(self, index: int, lq: Tensor) -> Tensor:
         """Subnet ``index`` on the whole ``(1, C, H, W)`` image; with ``tile``, tile by tile, each with
         ``tile_pad`` LR pixels of the image around it that are cropped off its output, so that memory
@@ -117,18 +134,14 @@ class Engine:
         output is the untiled one (no seams)."""
         if self.tile is None:
             return self.run(index, lq)
-        height, width = lq.shape[-2:]
-        tile, pad, output = self.tile, self.tile_pad, None
-        for top in range(0, height, tile):
-            for left in range(0, width, tile):
-                bottom, right = min(top + tile, height), min(left + tile, width)
-                y0, x0 = max(0, top - pad), max(0, left - pad)
-                sr = self.run(index, lq[..., y0:min(height, bottom + pad), x0:min(width, right + pad)])
-                scale = sr.shape[-1] // (min(width, right + pad) - x0)
-                if output is None:
-                    output = sr.new_empty(1, sr.shape[1], height * scale, width * scale)
-                output[..., top * scale:bottom * scale, left * scale:right * scale] = sr[
-                    ..., (top - y0) * scale:(bottom - y0) * scale, (left - x0) * scale:(right - x0) * scale]
+        output = None
+        for (top, left, bottom, right), (y0, x0, y1, x1) in self.tiles(*lq.shape[-2:]):
+            sr = self.run(index, lq[..., y0:y1, x0:x1])
+            scale = sr.shape[-1] // (x1 - x0)
+            if output is None:
+                output = sr.new_empty(1, sr.shape[1], lq.shape[-2] * scale, lq.shape[-1] * scale)
+            output[..., top * scale:bottom * scale, left * scale:right * scale] = sr[
+                ..., (top - y0) * scale:(bottom - y0) * scale, (left - x0) * scale:(right - x0) * scale]
         return output
 
     # ------------------------------------------------------------------ measuring and allocating
@@ -235,7 +248,11 @@ class Engine:
         if subnet_ids is None:
             layout = self.layout(lq)
             timed = row.unit == 'time'
-            alternative = self.time_budget.unaffordable(row.target, layout) if timed else None
+            unmeasured = timed and self.time_budget.unmeasured(layout)
+            if unmeasured:
+                alternative = self.time_budget.small_image_choice(row.target, layout)
+            else:
+                alternative = self.time_budget.unaffordable(row.target, layout) if timed else None
             if alternative is None:
                 image = self.measure([row], lq, gt)
                 patches, subnet_ids = image.patches, self.allocate(row, [image])
@@ -243,7 +260,8 @@ class Engine:
                     patches)) if timed else None
             if alternative is not None:
                 result = self._whole(lq, alternative, layout, started, synchronize)
-                result.time_share = self.time_budget.share(layout, whole=alternative)
+                result.time_share = None if unmeasured else self.time_budget.share(layout, whole=alternative)
+                result.unmeasured = unmeasured
                 return result
         else:
             layout = self.layout(lq)
@@ -285,6 +303,5 @@ class Engine:
         synchronize()
         seconds = time.perf_counter() - started
         ids = np.array([index]) if layout is None else np.full(layout.count, index)
-        return RowResult(sr, layout, ids, float(self.costs[index]),
-                         float(self.net.flops(self.net.subnets[index], (lq.shape[-2], lq.shape[-1]))), 0., seconds,
+        return RowResult(sr, layout, ids, float(self.costs[index]), self.whole_flops(index, *lq.shape[-2:]), 0., seconds,
                          fallback=layout is not None)

@@ -58,6 +58,16 @@ class TimeBudget:
             ids = allocate(patch_target)
         return ids
 
+    def unmeasured(self, layout: PatchLayout) -> bool:
+        """Whether the image is smaller than any the profile timed: its seconds are mostly fixed costs
+        that the profile does not predict, so no budget in time holds on it."""
+        return layout.height * layout.width < self.timing.pixels[0]
+
+    def small_image_choice(self, target: float, layout: PatchLayout) -> int:
+        """On an :meth:`unmeasured` image: the subnet for the whole image that the smallest timed size's
+        shares give ``target`` (no routing: a patch or two cannot pay for it)."""
+        return self._choice(target * self.whole_seconds([layout]), float('inf'), layout)
+
     def unaffordable(self, target: float, layout: PatchLayout) -> Optional[int]:
         """Before any patch is scored: if routing every patch of one image to the fastest subnet already
         exceeds the budget, the subnet to run on the whole image instead (:meth:`_choice`)."""

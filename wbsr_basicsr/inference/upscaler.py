@@ -8,6 +8,7 @@ full network on the whole image: the paper's (per patch, overlaps not counted) a
 (every patch actually run, overlaps included).
 """
 import contextlib
+import re
 from dataclasses import dataclass, replace
 from typing import Dict, Iterable, List, Optional, Tuple
 
@@ -37,10 +38,15 @@ class Upscaled:
     seconds: float
     whole_subnet: Optional[Subnet] = None  # a time budget's fallback: this subnet ran on the whole image
     time_share: Optional[float] = None  # time budgets: predicted seconds over the full network's on the image
+    unmeasured: bool = False  # time budgets: the image is smaller than any the time profile measured
 
     @property
     def honest_percent(self) -> float:
         return 100. * self.flops / self.whole_flops
+
+
+DEVICE = re.compile(r'^(auto|cpu|cuda(:[0-9]+)?)$')
+"""The devices the commands run on."""
 
 
 @dataclass(frozen=True)
@@ -58,12 +64,16 @@ class Runtime:
 
     def resolved(self) -> 'Runtime':
         """This runtime with ``auto`` and an unset precision decided, checked against the machine."""
+        if not DEVICE.match(self.device):
+            raise ValueError(f'--device {self.device}: choose auto, cpu, cuda or cuda:N (the N-th GPU).')
         device = ('cuda' if torch.cuda.is_available() else 'cpu') if self.device == 'auto' else self.device
         fp16 = device.startswith('cuda') if self.fp16 is None else self.fp16
         if fp16 and not device.startswith('cuda'):
             raise ValueError('--fp16 runs under CUDA autocast; it needs a CUDA device.')
         if device.startswith('cuda') and not torch.cuda.is_available():
             raise ValueError(f'--device {device}: CUDA is not available on this machine; use --device cpu.')
+        if ':' in device and int(device.split(':')[1]) >= torch.cuda.device_count():
+            raise ValueError(f'--device {device}: this machine has {torch.cuda.device_count()} GPU(s), numbered from 0.')
         if self.max_batch < 1:
             raise ValueError(f'--max-batch {self.max_batch}: give at least 1 patch per forward.')
         if self.tile_pad < 0:
@@ -122,15 +132,28 @@ class Upscaler:
             return self.engine.first_pass([row], ((image.to(self.device), None) for image in images), count)
 
     @torch.no_grad()
-    def upscale(self, lq: Tensor, row: Router, subnet_ids: Optional[np.ndarray] = None) -> Upscaled:
+    def upscale(self, lq: Tensor, row: Router, subnet_ids: Optional[np.ndarray] = None, pre_pad: int = 0) -> Upscaled:
         """Super-resolve ``lq`` ``(1, C, H, W)`` in [0, 1] under ``row`` (``subnet_ids``: allocated by
-        :meth:`first_pass`)."""
-        lq = lq.to(self.device)
+        :meth:`first_pass`), with ``pre_pad`` LR pixels of reflected border at the bottom and right that
+        are cropped off the output (Real-ESRGAN's ``--pre_pad``)."""
+        height, width = lq.shape[-2:]
+        lq = pad_bottom_right(lq.to(self.device), pre_pad)
         with self.autocast():
             result = self.engine.infer(lq, row, subnet_ids)
+        result.sr = result.sr[..., :height * self.scale, :width * self.scale]
         routed = row.patchwise and not result.fallback
         return Upscaled(result.sr.float(), result.subnet_ids if routed else None,
                         result.layout.corners if routed else None, result.flops,
                         self.net.flops(None, (lq.shape[-2], lq.shape[-1])),
                         100. * result.flops_per_patch / self.engine.costs.max(), result.seconds,
-                        self.net.subnets[int(result.subnet_ids[0])] if result.fallback else None, result.time_share)
+                        self.net.subnets[int(result.subnet_ids[0])] if result.fallback else None, result.time_share,
+                        result.unmeasured)
+
+
+def pad_bottom_right(lq: Tensor, pad: int) -> Tensor:
+    """``lq`` with ``pad`` pixels of reflected border below and to the right (replicated where the image
+    is too small to reflect)."""
+    if pad == 0:
+        return lq
+    mode = 'reflect' if pad < min(lq.shape[-2:]) else 'replicate'
+    return torch.nn.functional.pad(lq, (0, pad, 0, pad), mode=mode)

@@ -193,7 +193,7 @@ def train_and_test(recipe: Recipe, seed: int, args: argparse.Namespace, rows: Li
     train_seconds = time.time() - started
     if calibrate:
         calibrated = result_path.parent / f'{name}_calibrated.pth'
-        run([sys.executable, '-m', 'wbsr_basicsr.cli.calibrate', '--model', str(checkpoint), '--gt',
+        run([sys.executable, '-m', 'wbsr_cli.calibrate', '--model', str(checkpoint), '--gt',
              str(args.train / 'DIV2K_train_HR_sub.lmdb'), '--lq',
              str(args.train / f'DIV2K_train_LR_bicubic_X{args.scale}_sub.lmdb'), '--max-images', '300', '--output',
              str(calibrated), '-opt', str(root / 'study' / f'{name}_train.yml')], root, log)

@@ -1,23 +1,33 @@
 """Outputs that are either complete or absent: build under a temporary name, then rename.
 
 Every file and folder the project writes for a user (checkpoints, tables, priors, LMDBs,
-prepared sets) goes through here, so a kill or an error never leaves a half-written output
-under its final name. Temporary names start with ``_incomplete_<pid>_`` in the same folder, so
-that the rename stays on one file system and leftovers of killed runs are easy to find.
+prepared sets, exports, SR images) goes through here, so a kill or an error never leaves a
+half-written output under its final name. The temporary name of ``<stem><.ext>`` is
+``.<stem>.wbsr-partial-<pid><.ext>`` (the extension last, for writers that choose a format by it)
+in the same folder: hidden, so that no command reads it as an input; in the same folder, so the
+rename stays on one file system; in a form no user picks, so that :func:`remove_partial` removes
+only what a killed run of this project left, never a user's file or folder.
 """
 import json
 import os
+import re
 import shutil
 from typing import Callable, List, TypeVar
 
-INCOMPLETE_PREFIX = '_incomplete_'
+PARTIAL_NAME = re.compile(r'^\.(?P<stem>.+)\.wbsr-partial-(?P<pid>[0-9]+)(?P<ext>\.[^.]+)?$')
 T = TypeVar('T')
 
 
-def incomplete_path(final_path: str) -> str:
-    """Where ``final_path`` is built: same folder, ``_incomplete_<pid>_`` prefix, same name."""
+def partial_path(final_path: str) -> str:
+    """Where ``final_path`` is built: same folder, ``.<stem>.wbsr-partial-<pid><.ext>``."""
     folder, name = os.path.split(final_path)
-    return os.path.join(folder, f'{INCOMPLETE_PREFIX}{os.getpid()}_{name}')
+    stem, ext = os.path.splitext(name)
+    return os.path.join(folder, f'.{stem or ext}.wbsr-partial-{os.getpid()}{ext if stem else ""}')
+
+
+def is_partial(name: str) -> bool:
+    """Whether ``name`` is the temporary name of an output this project was writing."""
+    return PARTIAL_NAME.match(name) is not None
 
 
 def remove_path(path: str) -> None:
@@ -30,10 +40,13 @@ def remove_path(path: str) -> None:
 
 def write_atomically(final_path: str, write: Callable[[str], T]) -> T:
     """Call ``write(tmp_path)``, then rename it to ``final_path`` and return what ``write`` returned;
-    on any failure remove the partial output."""
-    tmp_path = incomplete_path(final_path)
+    on any failure remove the partial output. A file gets the permissions the umask gives a new
+    file, whatever mode the writer created it with."""
+    tmp_path = partial_path(final_path)
     try:
         result = write(tmp_path)
+        if os.path.isfile(tmp_path):
+            os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, final_path)
     except BaseException:
         remove_path(tmp_path)
@@ -41,30 +54,39 @@ def write_atomically(final_path: str, write: Callable[[str], T]) -> T:
     return result
 
 
-def remove_incomplete(folder: str) -> List[str]:
-    """Delete the leftovers of killed runs in ``folder`` (those of processes still running are kept);
-    return their names."""
+def remove_partial(folder: str) -> List[str]:
+    """Delete the partial outputs of killed runs of this project in ``folder`` (those of processes still
+    running are kept); return their names. Nothing else is touched."""
     if not os.path.isdir(folder):
         return []
-    stale = sorted(name for name in os.listdir(folder)
-                   if name.startswith(INCOMPLETE_PREFIX) and not _writer_alive(name))
+    stale = sorted(name for name in os.listdir(folder) if _dead_writer(name))
     for name in stale:
         remove_path(os.path.join(folder, name))
     return stale
 
 
-def _writer_alive(name: str) -> bool:
-    """Whether the process whose id an ``_incomplete_<pid>_`` name holds is another one still running."""
-    pid = name[len(INCOMPLETE_PREFIX):].split('_', 1)[0]
-    if not pid.isdigit() or int(pid) == os.getpid():
-        return False
+def _dead_writer(name: str) -> bool:
+    """Whether ``name`` is a partial output whose writer is no longer running."""
+    match = PARTIAL_NAME.match(name)
+    return match is not None and not _alive(int(match['pid']))
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # this process writes under that name only inside write_atomically
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # it runs, as another user
         return True
     return True
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path: str, document: object) -> None:

@@ -72,7 +72,8 @@ def verify_checksums(path: str, content: Mapping[str, object], checksums: Mappin
     for key, expected in checksums.items():
         if key in content and state_checksum(content[key]) != expected:
             raise ValueError(f"{path}: the parameters under '{key}' do not match the checksum saved with them: the "
-                             'file is damaged. If you edited it on purpose, set path.verify_checksum_g: false.')
+                             'file is damaged (or was edited); use an intact copy. An option file can skip this '
+                             'check with path.verify_checksum_g: false.')
 
 
 def read_checkpoint(path: str) -> NetworkFile:

@@ -139,3 +139,13 @@ def write_image(path: str, sr: Tensor, source: UserImage) -> None:
             raise ValueError(f'{path}: OpenCV could not write it.')
 
     write_atomically(path, save)
+
+
+def resize_output(sr: Tensor, source: UserImage, outscale: float) -> Tensor:
+    """``sr`` ``(1, C, h, w)`` resized to ``outscale`` x ``source``'s size with Lanczos (as Real-ESRGAN's
+    ``--outscale``); the alpha channel follows in :func:`write_image`."""
+    height, width = source.rgb.shape[-2:]
+    size = (max(1, round(width * outscale)), max(1, round(height * outscale)))
+    planes = sr[0].permute(1, 2, 0).float().cpu().numpy()
+    resized = cv2.resize(planes, size, interpolation=cv2.INTER_LANCZOS4).reshape(size[1], size[0], -1)
+    return torch.from_numpy(np.clip(resized, 0, 1)).permute(2, 0, 1)[None]
