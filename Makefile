@@ -1,5 +1,5 @@
 # The README's commands. Each one sets up its own pinned environment in .venv first.
-.PHONY: setup demo test test-quick reproduce
+.PHONY: setup demo test test-quick reproduce weights
 
 setup:
 	bash scripts/setup_env.sh
@@ -22,3 +22,10 @@ SEEDS ?= 2
 reproduce:
 	bash scripts/setup_env.sh
 	"$${WBSR_VENV:-.venv}/bin/python" scripts/reproduce.py --train $(TRAIN) --bench $(BENCH) --preset $(PRESET) --seeds $(SEEDS)
+
+# The shipped checkpoints, rebuilt from the 291 photos (docs/models.md): make weights DATA=... SETS=...
+DATA ?= datasets/train291
+SETS ?= datasets/raw
+weights:
+	bash scripts/setup_env.sh
+	"$${WBSR_VENV:-.venv}/bin/python" scripts/train_weights.py --data $(DATA) --sets $(SETS) --publish

@@ -72,17 +72,11 @@ def run(step: str, command: List[str], root: Path) -> float:
 def bicubic_reference(metrics: Dict[str, dict], root: Path) -> Dict[str, float]:
     """BasicSR's metrics of MATLAB-bicubic x2 upsampling on the held-out photos."""
     import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
-    from basicsr.metrics import calculate_metric
-    from basicsr.utils.matlab_functions import imresize
+    from wbsr_basicsr.utils.bicubic import bicubic_scores
 
-    totals = {name: 0. for name in metrics}
-    for name in HELDOUT_PHOTOS:
-        gt = cv2.imread(str(root / DEMO / 'heldout' / 'GT' / f'{name}.png'))
-        lr = cv2.imread(str(root / DEMO / 'heldout' / f'LRbicx{SCALE}' / f'{name}.png'))
-        up = np.clip(imresize(lr.astype(np.float64) / 255., SCALE) * 255., 0, 255).round().astype(np.uint8)
-        for metric, options in metrics.items():
-            totals[metric] += calculate_metric({'img': up, 'img2': gt}, dict(options))
-    return {name: value / len(HELDOUT_PHOTOS) for name, value in totals.items()}
+    heldout = root / DEMO / 'heldout'
+    return bicubic_scores(((heldout / 'GT' / f'{name}.png', heldout / f'LRbicx{SCALE}' / f'{name}.png')
+                           for name in HELDOUT_PHOTOS), SCALE, metrics)
 
 
 def print_summary(seconds: Dict[str, float], root: Path) -> None:

@@ -3,7 +3,7 @@
 A WBSR checkpoint is BasicSR's network file (``{'params': ..., 'params_ema': ...}``) plus a
 ``wbsr`` entry: the network's options and scale, its subnets, the routing thresholds (Eq. 7),
 the routing calibration and a time profile per device (``scripts/calibrate_routing.py``),
-BDLoss's state, and a checksum of every state dict. The model, the inference command and the
+BDLoss's state, what it was trained on and how (if recorded), and a checksum of every state dict. The model, the inference command and the
 scripts read it here, under one rule for the patch geometry and for a calibration of another
 network (:meth:`SupernetEntry.routing`).
 """
@@ -55,6 +55,7 @@ class SupernetEntry:
     likelihood: Optional[str] = None
     prior: Optional[Dict] = None  # BDLoss's Gaussian-mixture prior
     timing: Tuple[TimeProfile, ...] = ()  # one per device it was measured on
+    training: Optional[Dict] = None  # what it was trained on and how (the shipped models: docs/models.md)
 
     @classmethod
     def read(cls, path: str, content: Optional[NetworkFile] = None, verify: bool = True) -> Optional['SupernetEntry']:
@@ -70,7 +71,7 @@ class SupernetEntry:
                    DifficultyClasses.from_dict(entry['router']) if entry.get('router') else None,
                    Calibration.from_dict(entry['calibration']) if entry.get('calibration') else None,
                    entry.get('sigma'), entry.get('likelihood'), entry.get('prior'),
-                   tuple(TimeProfile.from_dict(profile) for profile in entry.get('timing') or ()))
+                   tuple(TimeProfile.from_dict(profile) for profile in entry.get('timing') or ()), entry.get('training'))
 
     def to_dict(self) -> Dict:
         """The entry as stored, without checksums (:meth:`store` adds them)."""
@@ -80,7 +81,7 @@ class SupernetEntry:
                     router=None if self.thresholds is None else self.thresholds.to_dict(),
                     calibration=None if self.calibration is None else self.calibration.to_dict(),
                     sigma=self.sigma, likelihood=self.likelihood, prior=self.prior,
-                    timing=[profile.to_dict() for profile in self.timing])
+                    timing=[profile.to_dict() for profile in self.timing], training=self.training)
 
     def store(self, content: NetworkFile) -> NetworkFile:
         """``content`` with this entry under ``wbsr``, holding the checksum of every state dict in it."""
