@@ -19,7 +19,7 @@ setup(
     license='Apache-2.0',
     license_files=['LICENSE'],
     keywords='super-resolution, BasicSR, dynamic inference, WBSR',
-    classifiers=['License :: OSI Approved :: Apache Software License', 'Programming Language :: Python :: 3',
+    classifiers=['Programming Language :: Python :: 3',
                  'Topic :: Scientific/Engineering :: Image Processing'],
     packages=find_packages(include=['wbsr_basicsr', 'wbsr_basicsr.*', 'wbsr_cli']),
     package_data={'wbsr_basicsr.zoo': ['weights/*.pth', 'weights/*.json']},

@@ -41,8 +41,8 @@ REPO = Path(__file__).resolve().parents[1]
 SETS = ('Set5', 'Set14')
 PREPARE = ['--scales', '2', '4', '--crop-size', '240', '--step', '120', '--thresh-size', '24', '--gt-size', '96',
            '--workers', '2', '--skip-bad']
-TEST_ROWS = [dict(mode='whole', subnet='all'), dict(mode='target_flops', target=0.65, unit='time')]
-TIME_ROW = 'target_0.65_image_time'
+TEST_ROWS = [dict(mode='whole', subnet='all'), dict(mode='target_flops', target=0.65, unit='time', scope='image')]
+TIME_ROW = 'target_0.65_image_time'  # and the ladder's name, when not the full one
 CALIBRATION_IMAGES = 300
 
 
@@ -116,6 +116,7 @@ def test(recipe: WeightRecipe, checkpoint: Path, work: Path) -> Dict[str, Dict]:
                        path=dict(pretrain_network_g=str(checkpoint), strict_load_g=True, param_key_g='params'),
                        val=dict(save_img=False, rows=TEST_ROWS, metrics=metrics(recipe.scale)))
         option_file = work / 'options' / f'{name}.yml'
+        option_file.parent.mkdir(parents=True, exist_ok=True)
         option_file.write_text(yaml.safe_dump(options, sort_keys=False))
         run(name, [sys.executable, str(REPO / 'wbsr_basicsr' / 'test.py'), '-opt', str(option_file)], work)
     return {dataset: json.loads(path.read_text()) for dataset, path in tables.items()}
@@ -128,12 +129,27 @@ def metrics(scale: int) -> Dict[str, Dict]:
                 psnr_rgb=dict(type='calculate_psnr', crop_border=scale, test_y_channel=False))
 
 
+def by_label(table: Dict) -> Dict[str, Dict]:
+    """The rows of a ``test.py`` table by label, the time row under :data:`TIME_ROW` whatever its ladder."""
+    return {TIME_ROW if row['row'].startswith(TIME_ROW) else row['row']: row for row in table['rows']}
+
+
+def time_shares(recipe: WeightRecipe, tables: Dict[str, Dict]) -> Dict[str, float]:
+    """Per set, the time budget's row's measured seconds over the full network's (whole images)."""
+    full = f'whole_{recipe.widths[-1]}x{recipe.depths[-1]}'
+    shares = {}
+    for dataset, table in tables.items():
+        rows = by_label(table)
+        shares[dataset] = round(rows[TIME_ROW]['seconds'] / rows[full]['seconds'], 3)
+    return shares
+
+
 def psnr_summary(recipe: WeightRecipe, tables: Dict[str, Dict], work: Path) -> Dict[str, Dict[str, float]]:
     """Per set, PSNR-Y of bicubic, the full network, the time budget's row and the smallest subnet,
     and PSNR on RGB of bicubic and the full network."""
     summary = {}
     for dataset, table in tables.items():
-        rows = {row['label']: row for row in table['rows']}
+        rows = by_label(table)
         full = f'whole_{recipe.widths[-1]}x{recipe.depths[-1]}'
         smallest = f'whole_{recipe.widths[0]}x{recipe.depths[0]}'
         folder = work / 'bench' / dataset
@@ -146,7 +162,8 @@ def psnr_summary(recipe: WeightRecipe, tables: Dict[str, Dict], work: Path) -> D
     return summary
 
 
-def publish(recipe: WeightRecipe, checkpoint: Path, psnr: Dict[str, Dict[str, float]]) -> ShippedModel:
+def publish(recipe: WeightRecipe, checkpoint: Path, psnr: Dict[str, Dict[str, float]],
+            shares: Dict[str, float]) -> ShippedModel:
     """Step 5: the checkpoint with its training recorded, into the package; its ``models.json`` entry."""
     net, content, entry = load_supernet(str(checkpoint))
     training = dict(recipe.to_dict(), commit=git_commit(),
@@ -156,7 +173,7 @@ def publish(recipe: WeightRecipe, checkpoint: Path, psnr: Dict[str, Dict[str, fl
     target = WEIGHTS / f'{recipe.name}.pth'
     write_atomically(str(target), lambda tmp_path: torch.save(content, tmp_path))
     return ShippedModel(recipe.name, recipe.scale, sum(p.numel() for p in net.parameters()),
-                        round(net.flops(None, (1000, 1000)) / 1e9, 1), TRAINING_DATA, recipe.to_dict(), psnr)
+                        round(net.flops(None, (1000, 1000)) / 1e9, 1), TRAINING_DATA, recipe.to_dict(), psnr, shares)
 
 
 def git_commit() -> str:
@@ -170,7 +187,7 @@ def write_index(models: List[ShippedModel]) -> None:
     for model in models:
         known[model.name] = dict(name=model.name, scale=model.scale, params=model.params,
                                  gflops_per_lr_mp=model.gflops_per_lr_mp, trained_on=model.trained_on,
-                                 recipe=model.recipe, psnr=model.psnr)
+                                 recipe=model.recipe, psnr=model.psnr, time_share=model.time_share)
     write_json(str(INDEX), sorted(known.values(), key=lambda entry: entry['name']))
     write_atomically(str(WEIGHTS / 'models.md'), lambda tmp_path: Path(tmp_path).write_text(
         '# Shipped models (written by scripts/train_weights.py)\n\n```\n' + models_table() + '\n```\n'))
@@ -195,11 +212,13 @@ def main() -> int:
     for name in args.names:
         recipe = RECIPES[name] if args.iters is None else replace(RECIPES[name], iters=args.iters)
         checkpoint = calibrate(recipe, train(recipe, work), work)
-        psnr = psnr_summary(recipe, test(recipe, checkpoint, work), work)
+        tables = test(recipe, checkpoint, work)
+        psnr, shares = psnr_summary(recipe, tables, work), time_shares(recipe, tables)
         print(f'[weights] {name}: ' + '; '.join(f'{dataset} ' + ', '.join(f'{row} {value:.2f}' for row, value in
-                                                                       rows.items()) for dataset, rows in psnr.items()))
+                                                                       rows.items()) for dataset, rows in psnr.items())
+              + f'; --target-time 0.65 took {shares} of the full network\'s time')
         if args.publish:
-            published.append(publish(recipe, checkpoint, psnr))
+            published.append(publish(recipe, checkpoint, psnr, shares))
     if published:
         write_index(published)
         print(models_table())

@@ -149,3 +149,10 @@ def test_console_scripts_are_installed():
                  'wbsr-prepare-div2k', 'wbsr-prepare-benchmarks'):
         result = subprocess.run([os.path.join(bin_folder, name), '--help'], capture_output=True, text=True, timeout=120)
         assert result.returncode == 0 and 'usage' in result.stdout.lower(), (name, result.stderr[-500:])
+
+
+def test_the_parsers_choices_are_the_packages():
+    """wbsr_cli names the ladders without importing the router (which imports torch): they must agree."""
+    from wbsr_basicsr.routing.gradient_router import LADDERS
+    from wbsr_cli.infer import LADDERS as PARSED
+    assert PARSED == LADDERS

@@ -24,7 +24,8 @@ class ShippedModel:
     gflops_per_lr_mp: float  # the full network's GFLOPs per LR megapixel
     trained_on: str
     recipe: Dict
-    psnr: Dict[str, Dict[str, float]]  # set -> row label -> PSNR-Y
+    psnr: Dict[str, Dict[str, float]]  # set -> row -> PSNR (Y, or RGB where the row says so)
+    time_share: Dict[str, float]  # set -> measured seconds of --target-time 0.65 over the full network's
 
     @property
     def path(self) -> Path:
@@ -63,11 +64,13 @@ def models_table(models: Optional[Dict[str, ShippedModel]] = None) -> str:
     for model in models.values():
         psnr = '; '.join(f'{dataset} ' + ', '.join(f'{row} {value:.2f}' for row, value in rows.items())
                          for dataset, rows in model.psnr.items())
+        shares = ', '.join(f'{dataset} {share:.2f}' for dataset, share in model.time_share.items())
         lines.append(f'{model.name}{" (default)" if model.name == DEFAULT_MODEL else ""}\n'
                      f'  x{model.scale}, {model.params / 1e6:.2f} M parameters, {model.gflops_per_lr_mp:.1f} GFLOPs per '
                      f'LR megapixel (full network), {model.path.stat().st_size / 2 ** 20:.1f} MiB\n'
                      f'  trained on {model.trained_on}: {model.recipe.get("iters")} iterations on 2 CPU cores\n'
-                     f'  PSNR-Y dB: {psnr}')
+                     f'  PSNR dB (Y unless RGB, border = scale): {psnr}\n'
+                     f'  --target-time 0.65 measured at {shares} of the full network\'s time (2-core CPU)')
     return '\n'.join(lines)
 
 
