@@ -114,7 +114,7 @@ def test_folder_scope_and_bad_invocations(tmp_path, own_photos, trained_wbsr, ca
     assert len(list((tmp_path / 'f').glob('*_wbsr.png'))) == 5
     base = ['-i', str(own_photos), '-o', str(tmp_path / 'x'), '--model', str(trained_wbsr)]
     cases = [(['--target', '0.6', '--fp16'], '--fp16 runs under CUDA autocast; it needs a CUDA device'),
-             (['--target', '1.5', '--ladder', 'full'], r'must lie in \(0, 1\]'),
+             (['--target', '1.5', '--ladder', 'full'], r"--target 1.5: give a share of the full network's FLOPs in \(0, 1\]"),
              (['--subnet', '8x2'], '--subnet 8x2: expected W,D'),
              (['--ceil', '--ladder', 'pareto'], r"rows \['ceil_pareto'\] need a routing calibration"),
              (['-i', str(tmp_path / 'missing'), '--full'], 'missing: no such file or folder')]
