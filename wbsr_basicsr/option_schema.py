@@ -243,11 +243,14 @@ def _number_problems(options: Mapping) -> List[str]:
 
 
 def _float_text(value: object) -> bool:
+    """Whether ``value`` is text that reads as a number (``'5e3'``)."""
+    if not isinstance(value, str):
+        return False
     try:
-        float(str(value))
+        float(value)
     except ValueError:
         return False
-    return isinstance(value, str)
+    return True
 
 
 MODELS_WITH_SAMPLER_SUPPORT = ('HESSRModel',)

@@ -231,6 +231,3 @@ def upscale_all(args: argparse.Namespace, plan: OutputPlan, upscaler: Upscaler, 
         return 1
     return 0
 
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Set
 
-from wbsr_basicsr.utils.atomic import partial_path, remove_partial, write_atomically
+from wbsr_basicsr.utils.atomic import partial_path, remove_partial
 
 OUTPUT_FORMATS = ('png', 'jpg', 'jpeg', 'tif', 'tiff', 'webp', 'bmp')
 """What ``--ext`` takes besides ``auto`` (the input's format)."""
@@ -99,10 +99,10 @@ def read_ledger(folder: Path) -> Set[str]:
 
 
 def record_output(path: Path) -> None:
-    """Add the output ``path`` to its folder's ledger (rewritten whole, atomically)."""
-    names = sorted(read_ledger(path.parent) | {path.name})
-    write_atomically(str(path.parent / LEDGER), lambda tmp: Path(tmp).write_text('\n'.join(names) + '\n',
-                                                                                encoding='utf-8'))
+    """Add the output ``path`` to its folder's ledger (one line appended: a kill mid-write leaves at
+    most a partial last name, which matches no file)."""
+    with open(path.parent / LEDGER, 'a', encoding='utf-8') as handle:
+        handle.write(path.name + '\n')
 
 
 def prepare_folder(folder: Path) -> List[str]:
