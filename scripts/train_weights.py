@@ -13,10 +13,13 @@ exists, so the same command resumes an interrupted rebuild:
 2. ``train.py --auto_resume`` with the recipe's options (2 CPU cores: docs/models.md);
 3. ``wbsr-calibrate`` on 300 training sub-images: the routing ladder, ARM's table and this
    machine's CPU time profile (other devices measure their own on first use);
-4. ``test.py`` on Set5 and Set14, PSNR / SSIM on Y (border = scale): every subnet and
-   ``--target-time 0.65`` on the whole image, with bicubic beside them;
+4. ``test.py`` on Set5 and Set14, PSNR / SSIM on Y (border = scale): every subnet on the whole
+   image and ``--target-time 0.65`` (the ``plan`` row), with bicubic beside them;
 5. ``--publish``: the calibrated checkpoint, its recipe recorded in its ``wbsr`` entry, into
    ``wbsr_basicsr/zoo/weights/``, its entry in ``models.json`` and the table in ``models.md``.
+
+``--retest`` runs step 4 on the shipped checkpoints themselves (no ``--data``, no training), and with
+``--publish`` rewrites their table only: the figures the current code measures.
 """
 import argparse
 import json
@@ -34,15 +37,15 @@ import wbsr_basicsr  # noqa: F401  (compatibility fixes and registries before ba
 from wbsr_basicsr.inference.checkpoint import load_supernet
 from wbsr_basicsr.utils.atomic import write_atomically, write_json
 from wbsr_basicsr.utils.bicubic import bicubic_scores
-from wbsr_basicsr.zoo import INDEX, WEIGHTS, ShippedModel, models_table
+from wbsr_basicsr.zoo import INDEX, WEIGHTS, ShippedModel, models_table, shipped_models
 from wbsr_basicsr.zoo.recipes import RECIPES, TRAINING_DATA, WeightRecipe
 
 REPO = Path(__file__).resolve().parents[1]
 SETS = ('Set5', 'Set14')
 PREPARE = ['--scales', '2', '4', '--crop-size', '240', '--step', '120', '--thresh-size', '24', '--gt-size', '96',
            '--workers', '2', '--skip-bad']
-TEST_ROWS = [dict(mode='whole', subnet='all'), dict(mode='target_flops', target=0.65, unit='time', scope='image')]
-TIME_ROW = 'target_0.65_image_time'  # and the ladder's name, when not the full one
+TEST_ROWS = [dict(mode='whole', subnet='all'), dict(mode='plan', target=0.65, scope='image')]  # plan: --target-time
+TIME_ROW = 'plan_0.65_image'
 CALIBRATION_IMAGES = 300
 
 
@@ -59,6 +62,7 @@ def run(step: str, command: List[str], work: Path) -> None:
 
 def prepare(data: Path, sets: Path, work: Path) -> None:
     """Step 1: the photos as one HR folder (links), then the LMDBs, statistics and benchmark sets."""
+    prepare_benchmarks(sets, work)
     hr = work / 'source' / 'DIV2K_train_HR'
     if not hr.is_dir():
         photos = sorted(p for p in data.rglob('*') if p.suffix.lower() in ('.png', '.bmp', '.jpg', '.jpeg'))
@@ -71,6 +75,9 @@ def prepare(data: Path, sets: Path, work: Path) -> None:
         links.rename(hr)
     run('prepare', [sys.executable, '-m', 'wbsr_basicsr.prepare.div2k', '--input', str(work / 'source'), '--output',
                     str(work / 'train'), *PREPARE], work)
+
+
+def prepare_benchmarks(sets: Path, work: Path) -> None:
     run('benchmarks', [sys.executable, '-m', 'wbsr_basicsr.prepare.benchmarks', '--input', str(sets), '--output',
                        str(work / 'bench'), '--scales', '2', '4'], work)
 
@@ -102,9 +109,9 @@ def calibrate(recipe: WeightRecipe, checkpoint: Path, work: Path) -> Path:
     return calibrated
 
 
-def test(recipe: WeightRecipe, checkpoint: Path, work: Path) -> Dict[str, Dict]:
+def test(recipe: WeightRecipe, checkpoint: Path, work: Path, step: str = 'test') -> Dict[str, Dict]:
     """Step 4: ``test.py`` on the benchmark sets; per set, the table ``test.py`` wrote."""
-    name = f'test_{recipe.name}'
+    name = f'{step}_{recipe.name}'
     tables = {dataset: work / 'results' / name / f'wbsr_table_{dataset}.json' for dataset in SETS}
     if not all(path.exists() for path in tables.values()):
         options = dict(name=name, model_type='WBSRModel', scale=recipe.scale, num_gpu=0, manual_seed=0,
@@ -176,6 +183,14 @@ def publish(recipe: WeightRecipe, checkpoint: Path, psnr: Dict[str, Dict[str, fl
                         round(net.flops(None, (1000, 1000)) / 1e9, 1), TRAINING_DATA, recipe.to_dict(), psnr, shares)
 
 
+def retest(recipe: WeightRecipe, work: Path) -> ShippedModel:
+    """Step 4 on the shipped checkpoint itself (no training): its ``models.json`` entry with the figures
+    the current code measures."""
+    shipped = shipped_models()[recipe.name]
+    tables = test(recipe, shipped.path, work, 'retest')
+    return replace(shipped, psnr=psnr_summary(recipe, tables, work), time_share=time_shares(recipe, tables))
+
+
 def git_commit() -> str:
     result = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=REPO, capture_output=True, text=True)
     return result.stdout.strip() or 'unknown'
@@ -195,21 +210,33 @@ def write_index(models: List[ShippedModel]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--data', type=Path, required=True, help='the training photos (T91 + BSD200), any layout')
+    parser.add_argument('--data', type=Path, help='the training photos (T91 + BSD200), any layout')
     parser.add_argument('--sets', type=Path, required=True, help='a folder holding Set5/ and Set14/ (HR images)')
     parser.add_argument('--work', type=Path, default=REPO / 'weights_work', help='prepared data, runs and logs')
     parser.add_argument('--names', nargs='+', default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument('--publish', action='store_true', help='write the results into wbsr_basicsr/zoo/weights/')
+    parser.add_argument('--retest', action='store_true', help='measure the shipped checkpoints again (steps 4 and '
+                                                               '5 without training; with --publish, their table only)')
     parser.add_argument('--iters', type=int, help='train every name this many iterations instead (a check of the '
                                                   'pipeline or of its determinism; not with --publish)')
     args = parser.parse_args()
     if args.iters is not None and args.publish:
         parser.error('--iters changes the recipes; the shipped checkpoints are published from the recipes as they are.')
+    if args.data is None and not args.retest:
+        parser.error('--data: the training photos are needed unless --retest.')
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    prepare(args.data.resolve(), args.sets.resolve(), work)
+    if args.retest:
+        prepare_benchmarks(args.sets.resolve(), work)
+    else:
+        prepare(args.data.resolve(), args.sets.resolve(), work)
     published = []
     for name in args.names:
+        if args.retest:
+            published.append(retest(RECIPES[name], work))
+            print(f'[weights] {name} measured again: {published[-1].psnr}; --target-time 0.65 took '
+                  f'{published[-1].time_share} of the full network\'s time')
+            continue
         recipe = RECIPES[name] if args.iters is None else replace(RECIPES[name], iters=args.iters)
         checkpoint = calibrate(recipe, train(recipe, work), work)
         tables = test(recipe, checkpoint, work)
@@ -219,7 +246,7 @@ def main() -> int:
               + f'; --target-time 0.65 took {shares} of the full network\'s time')
         if args.publish:
             published.append(publish(recipe, checkpoint, psnr, shares))
-    if published:
+    if published and args.publish:
         write_index(published)
         print(models_table())
     return 0

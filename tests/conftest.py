@@ -112,6 +112,14 @@ def wbsr_train_options(prepared: Path, val_pairs, total_iter: int, strategy: str
     )
 
 
+def rows_test_options(name: str, checkpoint: Path, tiny_pairs, rows: list, save_img: bool = False) -> dict:
+    """``test.py`` options running ``rows`` with the tiny network's ``checkpoint`` on the tiny pairs (PSNR)."""
+    return dict(name=name, model_type='WBSRModel', scale=SCALE, num_gpu=0, manual_seed=0,
+                datasets=dict(test_1=paired_dataset('tiny', *tiny_pairs)), network_g=NETWORK,
+                path=dict(pretrain_network_g=str(checkpoint), strict_load_g=True, param_key_g='params'),
+                val=dict(save_img=save_img, rows=rows, metrics=dict(psnr=PSNR)))
+
+
 def make_row(mode: str, **options):
     """One inference row, as ``val.rows`` entry ``{mode: ..., **options}`` makes it."""
     from wbsr_basicsr.routing import router_class

@@ -75,7 +75,11 @@ def test_tiles_count_their_margins_in_the_printed_share(tmp_path, photo, trained
     (['--target', '0'], "--target 0.0: give a share of the full network's FLOPs in (0, 1]"),
     (['-s', '0'], '--outscale 0.0: give an output scale in (0, 16]'),
     (['--pre_pad', '-1'], '--pre-pad -1: a border cannot be negative'),
-    (['-n', 'RealESRGAN_x4plus'], '-n RealESRGAN_x4plus: no shipped model of that name')])
+    (['-n', 'RealESRGAN_x4plus'], '-n RealESRGAN_x4plus: no shipped model of that name'),
+    (['--units', 'image'], '--units are the routing units --target-time weighs; give --target-time too'),
+    (['--target-time', '0.5', '--ladder', 'full'], '--ladder is the subnets the gradient router climbs'),
+    (['--target-time', '0.5', '--units', 'image,tiles'], "Unknown routing unit 'tiles'; choose from"),
+    (['--target-time', '0.5', '--units', 'tile8'], 'tile units take their size in LR pixels, at least 16')])
 def test_bad_values_are_one_line_naming_the_program(tmp_path, photo, trained_wbsr, command, capsys, argv, message):
     model = [] if '-n' in argv else ['--model', str(trained_wbsr)]
     assert run(command, ['-i', str(photo), '-o', str(tmp_path / 'r'), *model, *argv]) == 2

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import basicsr.test
-from conftest import NETWORK, PSNR, REPO, SCALE, load_script, paired_dataset
+from conftest import REPO, load_script, rows_test_options
 from wbsr_basicsr.routing import ROUTER_REGISTRY, RoutingData, register_router
 from wbsr_basicsr.routing.base import BudgetedRouter, Group
 from wbsr_basicsr.routing.budget import split_to_target
@@ -35,11 +35,8 @@ def test_a_router_registered_here_runs_in_test_py_and_in_the_inference_command(t
     monkeypatch.chdir(tmp_path)
     rows = [dict(mode='random', target=[0.5, 0.8]), dict(mode='random', target=0.5, scope='image', seed=3),
             dict(mode='fixed', subnet='all')]
-    opt = dict(name='random_router', model_type='WBSRModel', scale=SCALE, num_gpu=0, manual_seed=0,
-               datasets=dict(test_1=paired_dataset('tiny', *tiny_pairs)), network_g=NETWORK,
-               path=dict(pretrain_network_g=str(trained_wbsr), strict_load_g=True, param_key_g='params'),
-               val=dict(save_img=True, rows=rows, metrics=dict(psnr=PSNR)))
-    run_pipeline(basicsr.test.test_pipeline, tmp_path, opt)
+    run_pipeline(basicsr.test.test_pipeline, tmp_path,
+                 rows_test_options('random_router', trained_wbsr, tiny_pairs, rows, save_img=True))
     results = tmp_path / 'results' / 'random_router'
     table = {row['row']: row for row in json.loads((results / 'wbsr_table_tiny.json').read_text())['rows']}
     assert list(table)[:3] == ['random_0.5_dataset', 'random_0.8_dataset', 'random_0.5_image']

@@ -11,7 +11,7 @@ import torch
 from torch.nn import functional as F
 
 import basicsr.test
-from conftest import NETWORK, PSNR, REPO, SCALE, load_script, make_row, paired_dataset, photo_rgb
+from conftest import REPO, load_script, make_row, photo_rgb, rows_test_options
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
 from wbsr_basicsr.cli.inference import BUDGET_SLACK
 from wbsr_basicsr.inference.calibrate import calibrate
@@ -113,10 +113,11 @@ def test_time_rows_in_the_command_and_in_test_py(tmp_path, tiny_pairs, trained_w
     monkeypatch.chdir(tmp_path)
     script = load_script('inference_wbsr', REPO / 'inference' / 'inference_wbsr.py')
     assert script.main(['-i', str(tiny_pairs[0]), '-o', str(tmp_path / 'out'), '--model', str(trained_wbsr),
-                        '--target-time', '0.5', '--ladder', 'full']) == 0
+                        '--target-time', '0.5']) == 0
     printed = capsys.readouterr()
     assert f'holds no time profile for {device_name(torch.device("cpu"))}: measured one' in printed.err
-    assert '3 images, target time 0.5 (image scope, full ladder), cpu' in printed.out
+    assert '3 images, target time 0.5 (image scope, units image,tile160,patch), cpu' in printed.out
+    assert 'dB predicted' not in printed.out  # no calibration: plans are ranked by FLOPs, no PSNR is claimed
     lines = [line for line in printed.out.splitlines() if "of the full network's predicted time" in line]
     assert len(lines) == 3
     for line in lines:  # within the budget, or said not to be (measured times: this tiny network may not fit it)
@@ -131,10 +132,7 @@ def test_time_rows_in_the_command_and_in_test_py(tmp_path, tiny_pairs, trained_w
                      'this image', capsys.readouterr().out)  # one 32 x 32 patch for 120 pixels
     rows = [dict(mode='target_flops', target=0.5, scope='image', unit='time', ladder='full'),
             dict(mode='fixed', subnet='full')]
-    opt = dict(name='time_rows', model_type='WBSRModel', scale=SCALE, num_gpu=0, manual_seed=0,
-               datasets=dict(test_1=paired_dataset('tiny', *tiny_pairs)), network_g=NETWORK,
-               path=dict(pretrain_network_g=str(trained_wbsr), strict_load_g=True, param_key_g='params'),
-               val=dict(save_img=False, rows=rows, metrics=dict(psnr=PSNR)))
+    opt = rows_test_options('time_rows', trained_wbsr, tiny_pairs, rows)
     with pytest.raises(ValueError, match=r"rows \['target_0.5_image_time'\] need a time profile of this supernet on "
                                          'this device'):
         run_pipeline(basicsr.test.test_pipeline, tmp_path, opt)

@@ -17,7 +17,9 @@ from wbsr_basicsr.cli.outputs import OutputPlan, check_naming, input_files, plan
 from wbsr_basicsr.inference.engine import Allocations
 from wbsr_basicsr.inference.rows import default_ladder, parse_rows
 from wbsr_basicsr.inference.upscaler import Runtime, Upscaled, Upscaler
+from wbsr_basicsr.plans import units_of
 from wbsr_basicsr.routing import Router
+from wbsr_basicsr.routing.budget_units import BUDGET_UNITS
 from wbsr_basicsr.utils.allocation_map import allocation_map
 from wbsr_basicsr.utils.atomic import write_atomically
 from wbsr_basicsr.utils.image_io import UserImage, check_format, read_image, resize_output, write_image
@@ -38,7 +40,8 @@ def row_spec(args: argparse.Namespace) -> Dict:
     if args.target is not None:
         return dict(mode='target_flops', target=args.target, scope=SCOPES[args.scope], unit=FLOPS_UNITS[args.flops])
     if args.target_time is not None:
-        return dict(mode='target_flops', target=args.target_time, scope=SCOPES[args.scope], unit='time')
+        units = {} if args.units is None else {'units': args.units.split(',')}
+        return dict(mode='plan', target=args.target_time, scope=SCOPES[args.scope], **units)
     if args.ceil:
         return dict(mode='ceil')
     if args.alpha is not None:
@@ -81,24 +84,41 @@ BUDGET_SLACK = 0.05
 command says the budget cannot be met there (one patch's step on small images)."""
 
 
-def budget_note(result: Upscaled, row: Router, smallest: Optional[int]) -> str:
-    """What a budget did on one image: a time budget's predicted share of the full network's time and
-    the subnet it ran on the whole image when routing could not beat that at the same time; a word
-    when the image cannot be run within the budget at all, or is too small for a time budget
-    (``smallest``: the fewest LR pixels the time profile measured)."""
+def plan_note(result: Upscaled, subnets: List[Tuple[int, int]], smallest: Optional[int]) -> str:
+    """Which plan ran on one image and why: its allocation and predicted share of the full network's
+    time, with its predicted PSNR beside the other units' best at the same budget (when calibrated); on
+    an image smaller than the time profile measured (``smallest`` LR pixels), that no share holds there."""
+    plan = result.plan
     if result.unmeasured:
+        return (f'; too small for a time budget: under {smallest} LR pixels (the smallest image timed) its time is '
+                f'mostly fixed costs, so the budget does not hold; plan {plan.describe(subnets)} ran')
+    note = f"; plan {plan.describe(subnets)}, {100 * plan.share:.0f}% of the full network's predicted time"
+    if plan.calibrated:
+        others = ''.join(f'; {label}: {quality:.2f} dB at {100 * share:.0f}%' for label, (quality, share) in
+                         plan.others.items())
+        note += f', {plan.quality:.2f} dB predicted' + (f' ({others[2:]})' if others else '')
+    return note
+
+
+def budget_note(result: Upscaled, row: Router, smallest: Optional[int], subnets: List[Tuple[int, int]]) -> str:
+    """What a budget did on one image: a plan row's plan (:func:`plan_note`); a time budget's predicted
+    share of the full network's time and the subnet it ran on the whole image when routing could not
+    beat that at the same time; a word when the image cannot be run within the budget at all, or is
+    too small for a time budget (``smallest``: the fewest LR pixels the time profile measured)."""
+    if result.plan is None and result.unmeasured:
         width, depth = result.whole_subnet
         return (f'; too small for a time budget: under {smallest} LR pixels (the smallest image timed) its time is '
                 f'mostly fixed costs, so the budget does not hold; subnet {width}x{depth} ran on the whole image')
     note = ''
-    if result.time_share is not None:
+    if result.plan is not None:
+        note += plan_note(result, subnets, smallest)
+    elif result.time_share is not None:
         note += f', {100 * result.time_share:.0f}% of the full network\'s predicted time'
     if result.whole_subnet is not None:
         width, depth = result.whole_subnet
         note += (f'; routing cannot beat subnet {width}x{depth} on the whole image in this time, so that ran '
                  '(docs/inference.md, "Time budgets")')
-    spent = {'time': result.time_share, 'image_flops': result.honest_percent / 100,
-             'patch_flops': result.flops_percent / 100}.get(row.unit)
+    spent = BUDGET_UNITS[row.unit].spent(result) if row.target is not None else None
     if spent is not None and spent > row.target + BUDGET_SLACK:
         note += f'; over the budget: {row.target:g} cannot be met on this image'
     return note
@@ -116,6 +136,16 @@ def check_arguments(args: argparse.Namespace) -> Runtime:
     if tile is not None and not (args.full or args.subnet or args.target_time is not None or whole_default(args)):
         raise ValueError('--tile applies to --full, --subnet and --target-time (one subnet on the whole image); the '
                          'routed rows run in patches already.')
+    if args.units is not None:
+        if args.target_time is None:
+            raise ValueError('--units are the routing units --target-time weighs; give --target-time too.')
+        try:
+            units_of(args.units.split(','))
+        except ValueError as error:
+            raise ValueError(f'--units {args.units}: {error}') from None
+    if args.ladder is not None and args.target_time is not None:
+        raise ValueError('--ladder is the subnets the gradient router climbs (--target, --ceil, --alpha); '
+                         '--target-time plans routing units instead (--units).')
     for option, value, what in (('--target', args.target, 'FLOPs'), ('--target-time', args.target_time, 'time')):
         if value is not None and not 0 < value <= 1:
             raise ValueError(f"{option} {value}: give a share of the full network's {what} in (0, 1].")
@@ -162,7 +192,7 @@ def request_of(args: argparse.Namespace, row: Router) -> str:
     if args.target is not None:
         return f'target {args.target} ({args.flops} FLOPs, {args.scope} scope, {args.ladder} ladder)'
     if args.target_time is not None:
-        return f'target time {args.target_time} ({args.scope} scope, {args.ladder} ladder)'
+        return f'target time {args.target_time} ({args.scope} scope, units {",".join(row.units)})'
     return row.label
 
 
@@ -217,7 +247,7 @@ def upscale_all(args: argparse.Namespace, plan: OutputPlan, upscaler: Upscaler, 
         out_w, out_h = write_outputs(upscaler, target, plan.maps.get(path), image, result, args.outscale)
         tqdm.write(f'{path.name}: {image.size} -> {out_w}x{out_h}, {result.seconds:.2f} s, '
                    f'{result.honest_percent:.1f}% of the full FLOPs (per patch: {result.flops_percent:.1f}%)'
-                   f'{budget_note(result, row, smallest)} -> {target}')
+                   f'{budget_note(result, row, smallest, upscaler.net.subnets)} -> {target}')
         for key, value in (('seconds', result.seconds), ('flops', result.flops), ('whole', result.whole_flops),
                            ('patch_percent', result.flops_percent), ('images', 1)):
             totals[key] += value

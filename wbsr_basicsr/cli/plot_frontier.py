@@ -37,7 +37,8 @@ def curve_name(row: Dict) -> Optional[str]:
     title = ROUTER_REGISTRY[row['mode']].title if row['mode'] in ROUTER_REGISTRY else row['mode']
     ladder = f", {row['ladder'].replace('pareto', 'Pareto')} ladder" if row.get('ladder') else ''
     unit = f", {row['unit'].replace('_', ' ')}" if row.get('unit', 'patch_flops') != 'patch_flops' else ''
-    return f"{title} ({row['scope']} scope{ladder}{unit})"
+    units = f", {'+'.join(row['units'])}" if row.get('units') else ''
+    return f"{title} ({row['scope']} scope{ladder}{unit}{units})"
 
 
 AXES = {'flops': (lambda row: row['flops_percent'], "% of the full network's FLOPs (per 32 x 32 LR patch)"),

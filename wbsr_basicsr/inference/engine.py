@@ -4,19 +4,24 @@ For a routed row (:class:`wbsr_basicsr.routing.base.Router`) on one image, :clas
 chops the image (:mod:`.patches`), has the router measure what it routes by, allocates a subnet
 to every patch over the row's scope group, runs each subnet's patches as batches and merges
 the SR patches. A row whose scope groups several images (``dataset``) is allocated in a first
-pass over the set (:meth:`Engine.first_pass`); a ``whole`` row runs its subnet on the whole image.
+pass over the set (:meth:`Engine.first_pass`); a ``whole`` row runs its subnet on the whole image; a
+``plan`` row (time budgets) runs the allocation its planner chose (:mod:`wbsr_basicsr.plans`), on
+any routing unit.
 """
 import time
 from dataclasses import dataclass, field, replace
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet
-from wbsr_basicsr.routing.arm_router import edge_scores
+from wbsr_basicsr.plans import Pieces, units_of
+from wbsr_basicsr.plans.base import tiled
+from wbsr_basicsr.plans.planner import Plan, Planner
 from wbsr_basicsr.routing.base import Features, Group, Router, RoutingData, check_routing
+from wbsr_basicsr.routing.budget_units import BUDGET_UNITS
 from wbsr_basicsr.routing.scopes import SCOPES
 
 from .patches import GTPatches, Merger, PatchLayout, channels_last, chop
@@ -35,8 +40,9 @@ class RowResult:
     router_flops_per_patch: float
     seconds: float
     fallback: bool = False  # a time-budget row that ran one subnet on the whole image instead (TimeBudget)
-    time_share: Optional[float] = None  # time-budget rows: predicted seconds over the full network's on the image
+    time_share: Optional[float] = None  # time budgets: predicted share of the full network's time
     unmeasured: bool = False  # a time-budget row on an image smaller than any the time profile measured
+    plan: Optional[Plan] = None  # a plan row: what ran
 
 
 @dataclass
@@ -54,16 +60,20 @@ class MeasuredImage:
         return self.layout.count
 
 
+Allocation = Union[np.ndarray, Plan]
+"""One image's allocation: its patches' subnet ids, or (plan rows) its plan."""
+
+
 @dataclass
 class Allocations:
-    """Subnets allocated before the run, per row label: each image's subnet ids, and the seconds
+    """Subnets allocated before the run, per row label: each image's allocation, and the seconds
     per image of the first pass that row needed."""
 
-    ids: Dict[str, List[np.ndarray]] = field(default_factory=dict)
+    ids: Dict[str, List[Allocation]] = field(default_factory=dict)
     seconds: Dict[str, float] = field(default_factory=dict)
 
-    def of(self, row: Router, index: int) -> Tuple[Optional[np.ndarray], float]:
-        """Image ``index``'s subnet ids under ``row`` (None: allocate it on its own) and the seconds to add."""
+    def of(self, row: Router, index: int) -> Tuple[Optional[Allocation], float]:
+        """Image ``index``'s allocation under ``row`` (None: allocate it on its own) and the seconds to add."""
         if row.label not in self.ids:
             return None, 0.
         return self.ids[row.label][index], self.seconds[row.label]
@@ -107,25 +117,28 @@ class Engine:
             self._prepared[index] = plain.to(memory_format=torch.channels_last)
         return self._prepared[index]
 
+    def prepare_all(self) -> None:
+        """Every subnet :meth:`prepared` now, so that no row's time includes making one."""
+        for index in range(self.num_subnets):
+            self.prepared(index)
+
     def run(self, index: int, patches: Tensor) -> Tensor:
         """SR patches of subnet ``index`` (channels-last, see :func:`.patches.channels_last`)."""
         return self.prepared(index)(channels_last(patches))
 
-    def tiles(self, height: int, width: int) -> List[Tuple[Tuple[int, int, int, int], Tuple[int, int, int, int]]]:
-        """The tiles a whole ``height`` x ``width`` image runs in: per tile, the part of the output it
-        gives (top, left, bottom, right) and the window it is run on, ``tile_pad`` wider on every side
-        inside the image; one tile, the whole image, when ``tile`` is unset."""
-        tile = self.tile or max(height, width)
-        pad = self.tile_pad if self.tile else 0
-        return [((top, left, min(top + tile, height), min(left + tile, width)),
-                 (max(0, top - pad), max(0, left - pad), min(height, top + tile + pad), min(width, left + tile + pad)))
-                for top in range(0, height, tile) for left in range(0, width, tile)]
+    def tiles(self, height: int, width: int) -> Pieces:
+        """The tiles a whole ``height`` x ``width`` image runs in (:func:`wbsr_basicsr.plans.base.tiled`):
+        ``tile`` pixels, each run on a window ``tile_pad`` wider on every side inside the image; one
+        tile, the whole image, when ``tile`` is unset."""
+        return tiled(height, width, self.tile, self.tile_pad) if self.tile else tiled(height, width,
+                                                                                     max(height, width), 0)
 
     def whole_flops(self, index: int, height: int, width: int) -> float:
         """FLOPs of subnet ``index`` on a whole ``height`` x ``width`` image as :meth:`run_whole` runs it,
         every tile's margin included."""
         subnet = self.net.subnets[index]
-        return float(sum(self.net.flops(subnet, (y1 - y0, x1 - x0)) for _, (y0, x0, y1, x1) in self.tiles(height, width)))
+        windows = self.tiles(height, width).windows
+        return float(sum(self.net.flops(subnet, (y1 - y0, x1 - x0)) for y0, x0, y1, x1 in windows))
 
     def run_whole(self, index: int, lq: Tensor) -> Tensor:
         """Subnet ``index`` on the whole ``(1, C, H, W)`` image; with ``tile``, tile by tile, each with
@@ -134,8 +147,16 @@ class Engine:
         output is the untiled one (no seams)."""
         if self.tile is None:
             return self.run(index, lq)
+        tiles = self.tiles(*lq.shape[-2:])
+        return self.run_windows(lq, tiles.windows, tiles.regions, np.full(tiles.count, index))
+
+    def run_windows(self, lq: Tensor, windows: np.ndarray, regions: np.ndarray, ids: np.ndarray) -> Tensor:
+        """The SR image of ``lq`` ``(1, C, H, W)`` whose ``regions`` (boxes top, left, bottom, right in LR
+        pixels, covering the image) each come from subnet ``ids[k]`` run on ``windows[k]`` around them,
+        cropped to the region."""
         output = None
-        for (top, left, bottom, right), (y0, x0, y1, x1) in self.tiles(*lq.shape[-2:]):
+        for index, (y0, x0, y1, x1), (top, left, bottom, right) in zip(ids.tolist(), windows.tolist(),
+                                                                        regions.tolist()):
             sr = self.run(index, lq[..., y0:y1, x0:x1])
             scale = sr.shape[-1] // (x1 - x0)
             if output is None:
@@ -147,7 +168,14 @@ class Engine:
     # ------------------------------------------------------------------ measuring and allocating
 
     def layout(self, lq: Tensor) -> PatchLayout:
-        return PatchLayout.cover(lq.shape[-2], lq.shape[-1], self.patch_size, self.stride)
+        return self.layout_of(lq.shape[-2], lq.shape[-1])
+
+    def layout_of(self, height: int, width: int) -> PatchLayout:
+        return PatchLayout.cover(height, width, self.patch_size, self.stride)
+
+    def planner(self, row: Router) -> Planner:
+        """The planner of a plan row (:attr:`Router.planned`) over its units."""
+        return Planner(self, units_of(row.units))
 
     @torch.no_grad()
     def measure(self, rows: Sequence[Router], lq: Tensor, gt: Optional[Tensor] = None) -> MeasuredImage:
@@ -174,24 +202,17 @@ class Engine:
         features = {key: np.concatenate([part[key] for part in measured]) for key in (measured[0] if measured else {})}
         costs, target = self.budget(row, images)
         group = Group(features, sum(image.count for image in images), costs, tuple(self.net.subnets), target)
-        if row.unit != 'time':
+        if row.target is None:
             return row.allocate(group, self.data)
-        return self.time_budget.fitted(row.target, [image.layout for image in images], target,
-                                       lambda lowered: row.allocate(replace(group, target=lowered), self.data))
+        return BUDGET_UNITS[row.unit].fitted(self, row.target, [image.layout for image in images], target,
+                                             lambda lowered: row.allocate(replace(group, target=lowered), self.data))
 
     def budget(self, row: Router, images: Sequence[MeasuredImage]) -> Tuple[np.ndarray, Optional[float]]:
         """Each subnet's cost per patch in ``row``'s unit, and its target as the routers take it: a
-        ratio of the full network's cost on the patches of ``images``. ``image_flops`` and ``time``
-        count against the full network on the whole images: the ratio that spends the target there
-        (in time: :meth:`.time_budget.TimeBudget.patch_target`), no less than the cheapest subnet's share."""
-        if row.target is None or row.unit == 'patch_flops':
-            return self.costs, row.target
-        if row.unit == 'time':
-            return self.time_budget.costs, self.time_budget.patch_target(row.target, [image.layout for image in images])
-        whole = sum(self.net.flops(None, (image.layout.height, image.layout.width)) for image in images)
-        patches = sum(image.count for image in images)
-        return self.costs, float(min(1., max(self.costs.min() / self.costs[-1],
-                                             row.target * whole / (patches * self.costs[-1]))))
+        ratio of the full network's cost on the patches of ``images`` (:mod:`wbsr_basicsr.routing.budget_units`)."""
+        if row.target is None:
+            return self.costs, None
+        return BUDGET_UNITS[row.unit].patch_budget(self, row.target, [image.layout for image in images])
 
     @property
     def time_budget(self) -> TimeBudget:
@@ -212,13 +233,24 @@ class Engine:
         rows = self.allocated_first(rows, count)
         if not rows:
             return Allocations()
+        routed, planned = [row for row in rows if not row.planned], [row for row in rows if row.planned]
+        planners = {row.label: self.planner(row) for row in planned}
+        priced: Dict[str, list] = {row.label: [] for row in planned}
         measured: List[MeasuredImage] = []
         for lq, gt in images:
-            image = self.measure(rows, lq, gt)
+            image = self.measure(routed, lq, gt)
             image.patches = None  # a set's patches would not fit in memory; the second pass chops again
             measured.append(image)
+            for row in planned:
+                priced[row.label].append(planners[row.label].price(lq))
         allocations = Allocations()
-        for row in rows:
+        for row in planned:
+            images_priced = priced[row.label]
+            allocations.ids[row.label] = [plan for group in SCOPES[row.scope].groups(len(images_priced)) for plan in
+                                          planners[row.label].plan([images_priced[i] for i in group], row.target)]
+            allocations.seconds[row.label] = sum(image.pricing_seconds for image in images_priced) / max(
+                1, len(images_priced))
+        for row in routed:
             ids: List[np.ndarray] = []
             for group in SCOPES[row.scope].groups(len(measured)):
                 members = [measured[index] for index in group]
@@ -234,34 +266,34 @@ class Engine:
         return row.flops(self.data, self.patch_size, channels)
 
     @torch.no_grad()
-    def infer(self, lq: Tensor, row: Router, subnet_ids: Optional[np.ndarray] = None,
+    def infer(self, lq: Tensor, row: Router, subnet_ids: Optional[Allocation] = None,
               gt: Optional[Tensor] = None) -> RowResult:
         """Run ``row`` on ``lq`` ``(1, C, H, W)`` in [0, 1]: route every patch (or take the given
         ``subnet_ids``, as a first pass allocates them; without them this image is the row's whole
-        group), run, merge. ``gt``: rows that need it."""
+        group), run, merge; plan rows price and plan the image (or take the first pass's plan) and run
+        it. ``gt``: rows that need it."""
         self.check([row], 'Dynamic inference')
         synchronize = torch.cuda.synchronize if lq.is_cuda else (lambda: None)
         synchronize()
         started = time.perf_counter()
+        if row.planned:
+            planner = self.planner(row)
+            plan = subnet_ids if subnet_ids is not None else planner.plan([planner.price(lq)], row.target)[0]
+            return self.run_plan(lq, plan, started, synchronize)
         if not row.patchwise:
             return self._whole(lq, self.net.subnets.index(row.subnet), None, started, synchronize)
+        unit = BUDGET_UNITS[row.unit] if row.target is not None else None
         if subnet_ids is None:
             layout = self.layout(lq)
-            timed = row.unit == 'time'
-            unmeasured = timed and self.time_budget.unmeasured(layout)
-            if unmeasured:
-                alternative = self.time_budget.small_image_choice(row.target, layout)
-            else:
-                alternative = self.time_budget.unaffordable(row.target, layout) if timed else None
-            if alternative is None:
+            instead = unit.before_routing(self, row.target, layout) if unit else None
+            if instead is None:
                 image = self.measure([row], lq, gt)
                 patches, subnet_ids = image.patches, self.allocate(row, [image])
-                alternative = self.time_budget.alternative(row.target, layout, subnet_ids, lambda: edge_scores(
-                    patches)) if timed else None
-            if alternative is not None:
-                result = self._whole(lq, alternative, layout, started, synchronize)
-                result.time_share = None if unmeasured else self.time_budget.share(layout, whole=alternative)
-                result.unmeasured = unmeasured
+                instead = unit.after_routing(self, row.target, layout, subnet_ids, patches) if unit else None
+            if instead is not None:
+                result = self._whole(lq, instead.index, layout, started, synchronize)
+                result.time_share = None if instead.unmeasured else unit.share(self, layout, whole=instead.index)
+                result.unmeasured = instead.unmeasured
                 return result
         else:
             layout = self.layout(lq)
@@ -274,8 +306,8 @@ class Engine:
         per_patch = self.costs[subnet_ids]
         result = RowResult(sr, layout, subnet_ids, float(per_patch.mean()), float(per_patch.sum()),
                            self.router_flops(row, lq.shape[1]), seconds)
-        if row.unit == 'time':
-            result.time_share = self.time_budget.share(layout, subnet_ids)
+        if unit is not None:
+            result.time_share = unit.share(self, layout, subnet_ids)
         return result
 
     def run_routed(self, patches: Tensor, subnet_ids: np.ndarray, layout: PatchLayout) -> Tensor:
@@ -294,6 +326,17 @@ class Engine:
         if merger is None:
             raise ValueError('No patches to run.')
         return merger.image()
+
+    def run_plan(self, lq: Tensor, plan: Plan, started: float, synchronize) -> RowResult:
+        """Run ``plan`` on ``lq``; its usage and FLOPs per patch counted over the image's routing patches."""
+        sr = plan.unit.run(lq, plan.priced.pieces, plan.ids, self)
+        synchronize()
+        seconds = time.perf_counter() - started
+        ids, layout = plan.patch_ids, self.layout(lq)
+        unmeasured = self.time_budget.unmeasured(layout)
+        flops = plan.unit.flops(plan.priced.pieces, plan.ids, self)
+        return RowResult(sr, layout, ids, float(self.costs[ids].mean()), flops, 0., seconds,
+                         time_share=None if unmeasured else plan.share, unmeasured=unmeasured, plan=plan)
 
     def _whole(self, lq: Tensor, index: int, layout: Optional[PatchLayout], started: float,
                synchronize) -> RowResult:

@@ -144,10 +144,11 @@ class Evaluator:
         dataset_name = dataloader.dataset.opt['name']
         metric_opts = self.opt['val'].get('metrics') or {}
         full_flops = self.supernet.flops(None, (self.geometry.patch_size,) * 2)
-        totals = {row.label: RowTotals(len(self.supernet.subnets), full_flops) for row in self.rows}
+        totals = {row.label: RowTotals(self.supernet.subnets, full_flops) for row in self.rows}
         device = next(net.parameters()).device
         with evaluating(net):
             engine = self.engine(net)
+            engine.prepare_all()
             allocations = engine.first_pass(
                 self.rows, ((data['lq'].to(device), data['gt'].to(device) if 'gt' in data else None)
                             for data in dataloader), len(dataloader))
@@ -169,7 +170,8 @@ class Evaluator:
                     if save_img:
                         self._save_images(sr_img, result, row, dataset_name, img_name, current_iter)
         summary = [dict(row=row.label, mode=row.mode, scope=row.scope, ladder=getattr(row, 'ladder', None),
-                        target=row.target, unit=row.unit, **totals[row.label].summary()) for row in self.rows]
+                        units=getattr(row, 'units', None), target=row.target, unit=row.unit,
+                        **totals[row.label].summary()) for row in self.rows]
         self._report_class_shares(dataset_name, summary)
         self._report(model, dataset_name, summary, metric_opts, current_iter, tb_logger)
 

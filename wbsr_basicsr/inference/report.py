@@ -1,6 +1,6 @@
 """The results table of dynamic inference: running sums of each row over a set, and the table
 that validation and ``test.py`` log (docs/routing.md, "Tables")."""
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -12,18 +12,19 @@ from .engine import RowResult
 class RowTotals:
     """Running sums of one inference row over a dataset."""
 
-    def __init__(self, num_subnets: int, full_flops: float) -> None:
-        self.full_flops = full_flops
+    def __init__(self, subnets: Sequence[Tuple[int, int]], full_flops: float) -> None:
+        self.full_flops, self.subnets = full_flops, subnets
         self.images = 0
         self.metrics: Dict[str, float] = {}
         self.flops = 0.
         self.router_flops = 0.
         self.patches = 0
         self.seconds = 0.
-        self.usage = np.zeros(num_subnets, dtype=np.int64)
+        self.usage = np.zeros(len(subnets), dtype=np.int64)
         self.per_image: List[Dict] = []
         self.time_shares: List[float] = []
         self.fallbacks = 0
+        self.plans: Dict[str, int] = {}
 
     def add(self, scores: Dict[str, float], result: RowResult, image: str) -> None:
         self.images += 1
@@ -34,6 +35,9 @@ class RowTotals:
             self.time_shares.append(result.time_share)
             self.per_image[-1].update(time_percent=100. * result.time_share, fallback=result.fallback)
             self.fallbacks += result.fallback
+        if result.plan is not None:
+            self.per_image[-1].update(plan=result.plan.describe(self.subnets))
+            self.plans[result.plan.unit.label] = self.plans.get(result.plan.unit.label, 0) + 1
         for name, value in scores.items():
             self.metrics[name] = self.metrics.get(name, 0.) + float(value)
         count = len(result.subnet_ids)
@@ -54,6 +58,8 @@ class RowTotals:
                        per_image=self.per_image)
         if self.time_shares:  # time-budget rows: the predicted share of the full network's time, image-averaged
             summary.update(time_percent=100. * float(np.mean(self.time_shares)), fallbacks=self.fallbacks)
+        if self.plans:  # plan rows: how many images ran each unit
+            summary.update(plans=self.plans)
         return summary
 
 

@@ -76,17 +76,17 @@ class TimeBudget:
         return self._choice(allowed, cheapest, layout) if cheapest > allowed else None
 
     def alternative(self, target: float, layout: PatchLayout, subnet_ids: np.ndarray,
-                    edges: Callable[[], np.ndarray]) -> Optional[int]:
+                    predict: Callable[[], np.ndarray]) -> Optional[int]:
         """Once one image is routed: the subnet to run on the whole image instead, if any. Where the
         routing exceeds the budget, as :meth:`unaffordable`; where it does not, the best subnet that fits
-        the budget on the whole image if the calibration's PSNR table (ARM's, by the patches' ``edges()``),
-        averaged over the image's patches, predicts it to do at least as well as the routing."""
+        the budget on the whole image if the calibration's PSNR table (``predict()``: per patch and
+        subnet), averaged over the image's patches, predicts it to do at least as well as the routing."""
         allowed, routed = target * self.whole_seconds([layout]), self.routed_seconds([layout], subnet_ids)
         if routed > allowed:
             return self._choice(allowed, routed, layout)
         if self.calibration is None:
             return None
-        predicted = self.calibration.edge_table.predict(edges())
+        predicted = predict()
         choice = self._choice(allowed, routed, layout, predicted.mean(0))
         routed_quality = predicted[np.arange(len(subnet_ids)), subnet_ids].mean()
         return choice if choice is not None and predicted[:, choice].mean() >= routed_quality else None

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet, Subnet
+from wbsr_basicsr.plans.planner import Plan
 from wbsr_basicsr.routing import Router
 from wbsr_basicsr.routing.timing import TimeProfile
 
@@ -39,6 +40,7 @@ class Upscaled:
     whole_subnet: Optional[Subnet] = None  # a time budget's fallback: this subnet ran on the whole image
     time_share: Optional[float] = None  # time budgets: predicted seconds over the full network's on the image
     unmeasured: bool = False  # time budgets: the image is smaller than any the time profile measured
+    plan: Optional[Plan] = None  # plan rows: what ran
 
     @property
     def honest_percent(self) -> float:
@@ -147,7 +149,7 @@ class Upscaler:
                         self.net.flops(None, (lq.shape[-2], lq.shape[-1])),
                         100. * result.flops_per_patch / self.engine.costs.max(), result.seconds,
                         self.net.subnets[int(result.subnet_ids[0])] if result.fallback else None, result.time_share,
-                        result.unmeasured)
+                        result.unmeasured, result.plan)
 
 
 def pad_bottom_right(lq: Tensor, pad: int) -> Tensor:

@@ -23,6 +23,7 @@ from torch import Tensor
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet, Subnet
 from wbsr_basicsr.utils.options import check_keys
 
+from .budget_units import BUDGET_UNITS, DEFAULT_BUDGET_UNIT
 from .scopes import DEFAULT_SCOPE, SCOPES
 
 if TYPE_CHECKING:  # the routers' data classes import this module
@@ -104,6 +105,8 @@ class Router:
     needs_gt: ClassVar[bool] = False
     patchwise: ClassVar[bool] = True
     """False: the row runs one subnet on the whole image, with no patches (``whole``)."""
+    planned: ClassVar[bool] = False
+    """True: the engine runs the planner's plans (:mod:`wbsr_basicsr.plans`) for the row's ``units``."""
 
     def __post_init__(self) -> None:
         """Subclasses check their options here, calling ``super().__post_init__()``."""
@@ -154,17 +157,10 @@ class Router:
         return None
 
 
-UNITS = ('patch_flops', 'image_flops', 'time')
-"""What a target counts (docs/routing.md, "Budgets"): ``patch_flops``, the paper's convention (the
-mean cost per patch against the full network on the same patches); ``image_flops``, every FLOP run
-on the image, overlapping patches included, against the full network on the whole image;
-``time``, the predicted seconds against the full network's on the whole image (:mod:`.timing`)."""
-
-
 @dataclass(frozen=True)
 class BudgetedRouter(Router):
     """A router held to a ``target`` ratio of the full network's cost (in a ``unit`` of
-    :data:`UNITS`, default ``patch_flops``) over the groups of a ``scope`` (:mod:`.scopes`; default
+    :data:`.budget_units.BUDGET_UNITS`, default ``patch_flops``) over the groups of a ``scope`` (:mod:`.scopes`; default
     ``dataset``)."""
 
     target: Optional[float] = None
@@ -184,9 +180,9 @@ class BudgetedRouter(Router):
                 raise ValueError(f'Inference mode {self.mode!r} takes no scope or unit without a target.')
             return
         if self.unit is None:
-            object.__setattr__(self, 'unit', UNITS[0])
-        if self.unit not in UNITS:
-            raise ValueError(f'{self.mode} unit must be one of {UNITS}, got {self.unit!r}.')
+            object.__setattr__(self, 'unit', DEFAULT_BUDGET_UNIT)
+        if self.unit not in BUDGET_UNITS:
+            raise ValueError(f'{self.mode} unit must be one of {tuple(BUDGET_UNITS)}, got {self.unit!r}.')
         if not 0 < self.target <= 1:
             raise ValueError(f'{self.mode} target must lie in (0, 1], got {self.target}.')
         if self.scope is None:
@@ -207,14 +203,13 @@ class BudgetedRouter(Router):
         return rows
 
     def requirements(self) -> Tuple[str, ...]:
-        return self.needs() + (('timing',) if self.unit == 'time' else ())
+        return self.needs() + (BUDGET_UNITS[self.unit].needs if self.target is not None else ())
 
     @property
     def label(self) -> str:
         if self.target is None:
             return self.mode
-        unit = '' if self.unit == UNITS[0] else '_' + self.unit.replace('_', '')
-        return f'{self.label_name or self.mode}_{self.target:g}_{self.scope}{unit}'
+        return f'{self.label_name or self.mode}_{self.target:g}_{self.scope}{BUDGET_UNITS[self.unit].label_suffix}'
 
 
 ROUTER_REGISTRY: Dict[str, Type[Router]] = {}

@@ -1,6 +1,7 @@
 """Budget solving: Eq. 16's rule and its ``alpha`` for a FLOPs target, the boundary split that
 meets a target between two allocations, and the Lagrangian allocation of a per-patch loss table
-(the oracle's errors, ARM's predicted PSNR) at a target (docs/routing.md, "Budgets")."""
+(the oracle's errors, ARM's predicted PSNR) at a target, and the greedy choice of an option per
+piece under a budget of seconds (the planner's, docs/routing.md, "Plans")."""
 from typing import Optional, Sequence
 
 import numpy as np
@@ -118,3 +119,61 @@ def _checked_costs(costs: Sequence[float], target_ratio: float, ascending: bool 
     if ascending and np.any(np.diff(costs) < 0):
         raise ValueError('costs must be in ascending order, as the supernet lists its subnets.')
     return costs
+
+
+def greedy_choice(values: np.ndarray, costs: np.ndarray, budget: float) -> np.ndarray:
+    """The option of every piece (``values``, ``costs``: ``(P, M)``) that spends at most ``budget`` in
+    all: every piece starts at its cheapest option, then the upgrades along each piece's upper convex
+    hull of (cost, value) are taken by value gained per cost, as long as they fit (the greedy
+    solution of the multiple-choice knapsack; exact up to the last upgrade taken)."""
+    hulls = [_hull(v, c) for v, c in zip(values, costs)]
+    ids = np.array([hull[0] for hull in hulls], dtype=np.int64)
+    steps = [(piece, later, costs[piece, later] - costs[piece, earlier], values[piece, later] - values[piece, earlier])
+             for piece, hull in enumerate(hulls) for earlier, later in zip(hull, hull[1:])]
+    spent = float(costs[np.arange(len(ids)), ids].sum())
+    blocked = np.zeros(len(ids), dtype=bool)
+    slopes = np.array([gain / max(cost, 1e-12) for _, _, cost, gain in steps])
+    for step in np.argsort(-slopes, kind='stable'):
+        piece, later, cost, _ = steps[step]
+        if blocked[piece]:
+            continue
+        if spent + cost > budget:
+            blocked[piece] = True  # its later upgrades build on this one
+            continue
+        ids[piece], spent = later, spent + cost
+    return _filled(values, costs, ids, budget - spent)
+
+
+def _filled(values: np.ndarray, costs: np.ndarray, ids: np.ndarray, left: float) -> np.ndarray:
+    """``ids`` with what is ``left`` of the budget spent on options off the hull: piece by piece, by the
+    gain per cost of its best option that fits, the best option that still fits."""
+    rows = np.arange(len(ids))
+    extra = costs - costs[rows, ids][:, None]
+    gain = values - values[rows, ids][:, None]
+    usable = (gain > 0) & (extra <= left)
+    slopes = np.where(usable, gain / np.maximum(extra, 1e-12), -np.inf).max(1)
+    for piece in np.argsort(-slopes, kind='stable'):
+        fits = np.flatnonzero((gain[piece] > 0) & (extra[piece] <= left))
+        if not np.isfinite(slopes[piece]) or not len(fits):
+            continue
+        best = fits[np.argmax(gain[piece, fits])]
+        ids[piece], left = best, left - extra[piece, best]
+    return ids
+
+
+def _hull(values: np.ndarray, costs: np.ndarray) -> list:
+    """The options on the upper convex hull of ``(costs, values)``, from the cheapest (the best of the
+    cheapest, on ties) up to the best, cost ascending, each gaining less per cost than the one before."""
+    order = np.lexsort((-values, costs))
+    hull = [int(order[0])]
+    for option in order[1:]:
+        if values[option] <= values[hull[-1]]:
+            continue
+        while len(hull) > 1 and _slope(values, costs, hull[-2], hull[-1]) <= _slope(values, costs, hull[-1], option):
+            hull.pop()
+        hull.append(int(option))
+    return hull
+
+
+def _slope(values: np.ndarray, costs: np.ndarray, a: int, b: int) -> float:
+    return (values[b] - values[a]) / max(costs[b] - costs[a], 1e-12)

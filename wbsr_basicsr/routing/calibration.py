@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
+from torch import Tensor
 
 from wbsr_basicsr.archs.slimmable import Subnet
 
-from .arm_router import EdgeTable
+from .arm_router import EdgeTable, edge_scores
 from .base import CALIBRATE_HINT
 
 
@@ -49,6 +50,11 @@ class Calibration:
                 best, ladder = self.mean_psnr[index], ladder + [int(index)]
         full = len(self.mean_psnr) - 1
         return tuple(ladder[:ladder.index(full)] if full in ladder else ladder) + (full,)
+
+    def predict(self, patches: Tensor) -> np.ndarray:
+        """``(N, M)``: each subnet's PSNR on each of ``(N, C, P, P)`` LR patches, as the edge table
+        predicts it from the patches' edge scores."""
+        return self.edge_table.predict(edge_scores(patches))
 
     def check(self, subnets: Sequence[Subnet], scale: int, patch_size: int, fingerprint: str, where: str) -> None:
         """``ValueError`` naming ``where`` and what to run unless this calibration was measured on

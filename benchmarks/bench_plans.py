@@ -1,0 +1,129 @@
+"""Time budgets by plan on benchmark sets, through ``test.py``: does ``--target-time R`` take R x the
+full network's time, and does it beat one subnet on the whole image at the time it took?
+
+    python benchmarks/bench_plans.py -n WBSR_MSRResNet_x4_291 --bench <prepare_benchmarks output> \\
+        --work bench_plans [--sets Set5 Set14] [--targets 0.5 0.65 0.8] [--rounds 2] [--threads 2]
+
+One ``test.py`` run per round, every set twice (the first pass warms every shape, then is dropped),
+with the rows: every subnet on the whole image, then the plan row at each target at image and
+at folder (``dataset``) scope with the default units, and with one unit alone (``image``,
+``tile160``, ``patch``) at image scope. Images run row after row, so every row meets the same
+machine noise. Printed per set and row: the measured seconds over the full network's (each round),
+PSNR-Y, the whole-image subnets' frontier at the row's time (the best subnets, linearly
+interpolated between them), the row's margin over it, and the units its plans used; a markdown
+table of the same into ``<work>/plans.md``.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import numpy as np
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from wbsr_basicsr.inference.checkpoint import SupernetEntry  # noqa: E402
+from wbsr_basicsr.zoo import model_path  # noqa: E402
+
+SINGLE_UNITS = ('image', 'tile160', 'patch')
+
+
+def rows(targets: Sequence[float]) -> List[Dict]:
+    plans = [dict(mode='plan', target=list(targets), scope=scope) for scope in ('image', 'dataset')]
+    alone = [dict(mode='plan', target=list(targets), scope='image', units=[unit]) for unit in SINGLE_UNITS]
+    return [dict(mode='whole', subnet='all')] + plans + alone
+
+
+def options(model: str, bench: Path, sets: Sequence[str], scale: int, targets: Sequence[float], name: str) -> Dict:
+    datasets = {}
+    for dataset in sets:
+        for role in ('warm', 'timed'):
+            datasets[f'test_{len(datasets) + 1}'] = dict(
+                name=f'{dataset}_{role}', type='PairedImageDataset', io_backend=dict(type='disk'),
+                dataroot_gt=str(bench / dataset / 'GTmod12'), dataroot_lq=str(bench / dataset / f'LRbicx{scale}'))
+    psnr = dict(type='calculate_psnr', crop_border=scale, test_y_channel=True)
+    return dict(name=name, model_type='WBSRModel', scale=scale, num_gpu=0, manual_seed=0, datasets=datasets,
+                network_g=SupernetEntry.read(model).network,
+                path=dict(pretrain_network_g=model, strict_load_g=True, param_key_g='params'),
+                val=dict(save_img=False, rows=rows(targets), metrics=dict(psnr=psnr)))
+
+
+def frontier(points: List[tuple], seconds: float) -> float:
+    """PSNR of the whole-image subnets' frontier at ``seconds``: the subnets no faster one beats,
+    linearly interpolated (flat beyond the ends)."""
+    best, kept = -np.inf, []
+    for time, psnr in sorted(points):
+        if psnr > best:
+            best, kept = psnr, kept + [(time, psnr)]
+    times, values = zip(*kept)
+    return float(np.interp(seconds, times, values))
+
+
+def report(tables: List[Dict], dataset: str) -> List[str]:
+    """Per row of the plan rows: measured share per round, PSNR, frontier at its time, margin, plans."""
+    rounds = [{row['row']: row for row in table['rows']} for table in tables]
+    whole = [label for label in rounds[0] if label.startswith('whole_')]
+    full = whole[-1]
+    lines = []
+    for label, row in rounds[0].items():
+        if label in whole:
+            continue
+        shares = [r[label]['seconds'] / r[full]['seconds'] for r in rounds]
+        margins = []
+        for r in rounds:
+            points = [(r[w]['seconds'], r[w]['psnr']) for w in whole]
+            margins.append(r[label]['psnr'] - frontier(points, r[label]['seconds']))
+        plans = ', '.join(f'{unit} {count}' for unit, count in row.get('plans', {}).items())
+        lines.append(f"| {dataset} | {label} | {' / '.join(f'{s:.2f}' for s in shares)} | {row['psnr']:.3f} | "
+                     f"{' / '.join(f'{m:+.3f}' for m in margins)} | {plans} |")
+    fulls = ' / '.join(f"{1e3 * r[full]['seconds']:.0f}" for r in rounds)
+    subnets = '; '.join(f"{w[6:]} {rounds[0][w]['seconds'] / rounds[0][full]['seconds']:.2f} "
+                        f"{rounds[0][w]['psnr']:.3f}" for w in whole)
+    return lines + [f'| {dataset} | whole subnets (share, PSNR-Y; full {fulls} ms per image) | {subnets} | | | |']
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('-n', '--model-name', default='WBSR_MSRResNet_x4_291')
+    parser.add_argument('--model', help='a checkpoint instead of a shipped name')
+    parser.add_argument('--scale', type=int, help="the model's scale (default: the shipped name's)")
+    parser.add_argument('--bench', type=Path, required=True, help="prepare_benchmarks.py's output folder")
+    parser.add_argument('--work', type=Path, required=True)
+    parser.add_argument('--sets', nargs='+', default=['Set5', 'Set14'])
+    parser.add_argument('--targets', type=float, nargs='+', default=[0.5, 0.65, 0.8])
+    parser.add_argument('--rounds', type=int, default=2)
+    parser.add_argument('--threads', type=int, default=2, help='OMP_NUM_THREADS of the test.py runs')
+    args = parser.parse_args()
+    model = args.model or str(model_path(args.model_name))
+    scale = args.scale or int(args.model_name.split('_x')[1].split('_')[0])
+    tables = {dataset: [] for dataset in args.sets}
+    for index in range(args.rounds):
+        name = f'plans_round{index + 1}'
+        option_file = args.work / 'options' / f'{name}.yml'
+        option_file.parent.mkdir(parents=True, exist_ok=True)
+        option_file.write_text(yaml.safe_dump(options(model, args.bench.resolve(), args.sets, scale, args.targets,
+                                                      name), sort_keys=False))
+        results = args.work / 'results' / name
+        if not all((results / f'wbsr_table_{d}_timed.json').exists() for d in args.sets):
+            env = dict(os.environ, WBSR_ROOT=str(args.work.resolve()), OMP_NUM_THREADS=str(args.threads))
+            subprocess.run([sys.executable, str(REPO / 'wbsr_basicsr' / 'test.py'), '-opt', str(option_file)],
+                           env=env, check=True, stdout=subprocess.DEVNULL)
+        for dataset in args.sets:
+            tables[dataset].append(json.loads((results / f'wbsr_table_{dataset}_timed.json').read_text()))
+    lines = [f'{model}, {args.threads} threads, {args.rounds} rounds (shares per round)', '',
+             '| set | row | measured time / full | PSNR-Y | vs whole-image frontier | plans (images) |',
+             '|---|---|---|---|---|---|']
+    for dataset in args.sets:
+        lines += report(tables[dataset], dataset)
+    text = '\n'.join(lines)
+    (args.work / 'plans.md').write_text(text + '\n')
+    print(text)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

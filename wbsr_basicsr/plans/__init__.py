@@ -1,0 +1,14 @@
+"""Plans of time budgets: what each subnet runs on and which allocation the budget buys.
+
+- :mod:`.base`: the routing unit interface and its registry; every ``*_unit.py`` file here is
+  imported and registers its unit (:mod:`.image_unit`, :mod:`.tile_unit`, :mod:`.patch_unit`);
+- :mod:`.planner`: prices every unit of an image (or a folder) and keeps the best predicted at the
+  budget.
+
+``--target-time`` runs them (the ``plan`` row, :mod:`wbsr_basicsr.routing.plan_router`).
+"""
+from wbsr_basicsr.registration import import_components
+
+from .base import UNIT_REGISTRY, Pieces, RoutingUnit, register_unit, unit_of, units_of  # noqa: F401
+
+_modules = import_components(__name__, __file__, '_unit')

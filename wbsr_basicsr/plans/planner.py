@@ -1,0 +1,186 @@
+"""The planner of time budgets (docs/routing.md, "Plans"): for a budget of ``target`` x the full
+network's predicted seconds, over one image or a folder, it prices every routing unit (:mod:`.base`)
+and runs the allocation predicted best.
+
+Per image, :meth:`Planner.price` predicts each subnet's PSNR on every routing patch by the
+calibration's edge table (ARM's, :class:`wbsr_basicsr.routing.arm_router.EdgeTable`; without a
+calibration each subnet's share of the full network's FLOPs stands in for its quality), gives each
+piece of each unit the mean over the patches it owns, weighted by its share of the image, and its
+seconds by the time profile. :meth:`Planner.plan` then solves, per unit, the choice of a subnet per
+piece under the budget (:func:`wbsr_basicsr.routing.budget.greedy_choice`; at folder scope over
+every piece of every image, so hard images take larger subnets) and keeps the unit whose
+allocation is predicted best within the budget.
+"""
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Dict, List, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from wbsr_basicsr.inference.patches import chop
+from wbsr_basicsr.routing.budget import greedy_choice
+
+from .base import Pieces, RoutingUnit
+
+TOLERANCE = 0.05
+"""How far from its budget a plan may be (a share of it) before the planner looks past it (:meth:`Planner.plan`)."""
+
+if TYPE_CHECKING:
+    from wbsr_basicsr.inference.engine import Engine
+
+
+@dataclass(frozen=True)
+class Priced:
+    """One image under one unit: its pieces, the piece owning each routing patch, and per piece and
+    subnet the predicted quality (mean patch PSNR times the piece's weight) and seconds."""
+
+    unit: RoutingUnit
+    pieces: Pieces
+    owners: np.ndarray  # (N,)
+    value: np.ndarray  # (P, M)
+    seconds: np.ndarray  # (P, M)
+
+
+@dataclass(frozen=True)
+class PricedImage:
+    """One LR image priced under every unit, with the full network's predicted seconds on it and the
+    seconds the pricing took."""
+
+    options: Tuple[Priced, ...]
+    full_seconds: float
+    pricing_seconds: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What runs on one image: an allocation of ``priced``'s pieces (``ids``), its predicted seconds
+    and quality (mean PSNR), against the full network's predicted seconds; ``others``: the other
+    units' predicted quality and share of the full time, at the same budget."""
+
+    priced: Priced
+    ids: np.ndarray
+    seconds: float
+    quality: float
+    full_seconds: float
+    others: Dict[str, Tuple[float, float]]
+    calibrated: bool = True  # False: ``quality`` is a FLOPs share, not a PSNR
+
+    @property
+    def unit(self) -> RoutingUnit:
+        return self.priced.unit
+
+    @property
+    def patch_ids(self) -> np.ndarray:
+        """The subnet of each routing patch: that of the piece owning it (usage, maps)."""
+        return self.ids[self.priced.owners]
+
+    @property
+    def share(self) -> float:
+        return self.seconds / self.full_seconds
+
+    def describe(self, subnets: Sequence[Tuple[int, int]]) -> str:
+        """E.g. ``tile160: 48x12 x3, 40x6 x1``."""
+        used, counts = np.unique(self.ids, return_counts=True)
+        parts = [f'{subnets[m][0]}x{subnets[m][1]}' + (f' x{n}' if self.priced.pieces.count > 1 else '')
+                 for m, n in zip(used[::-1], counts[::-1])]
+        return f'{self.unit.label}: {", ".join(parts)}'
+
+
+class Planner:
+    """Plans of ``engine``'s supernet under its routing data's calibration and time profile, over ``units``."""
+
+    def __init__(self, engine: 'Engine', units: Sequence[RoutingUnit]) -> None:
+        self.engine, self.units = engine, tuple(units)
+        self.timing, self.calibration = engine.data.timing, engine.data.calibration
+
+    @torch.no_grad()
+    def price(self, lq: Tensor) -> PricedImage:
+        """``lq`` ``(1, C, H, W)`` priced under every unit."""
+        started = time.perf_counter()
+        height, width = lq.shape[-2:]
+        layout = self.engine.layout(lq)
+        predicted = self._predicted(chop(lq, layout))
+        corners = np.array(layout.corners, dtype=np.int64).reshape(-1, 2)
+        centers = np.minimum(corners + layout.patch_size // 2, [height - 1, width - 1])
+        options = tuple(self._priced(unit, unit.pieces(height, width, self.engine), centers, predicted)
+                        for unit in self.units)
+        full = self.engine.tiles(height, width).window_pixels()
+        full_seconds = sum(self.timing.whole_seconds(-1 % len(self.timing.patch), pixels) for pixels in full)
+        return PricedImage(options, float(full_seconds), time.perf_counter() - started)
+
+    def _predicted(self, patches: Tensor) -> np.ndarray:
+        """``(N, M)``: each subnet's predicted PSNR on each patch, or without a calibration its FLOPs share."""
+        if self.calibration is not None:
+            return self.calibration.predict(patches)
+        return np.broadcast_to(self.engine.costs / self.engine.costs[-1], (len(patches), len(self.engine.costs)))
+
+    def _priced(self, unit: RoutingUnit, pieces: Pieces, centers: np.ndarray, predicted: np.ndarray) -> Priced:
+        owners = unit.owners(pieces, centers)
+        counts = np.bincount(owners, minlength=pieces.count)
+        sums = np.stack([np.bincount(owners, weights=column, minlength=pieces.count) for column in predicted.T], 1)
+        quality = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], predicted.mean(0))
+        return Priced(unit, pieces, owners, unit.weights(pieces)[:, None] * quality,
+                      unit.seconds(pieces, self.timing, self.engine))
+
+    def plan(self, images: Sequence[PricedImage], target: float) -> List[Plan]:
+        """One plan per image, spending ``target`` x the full network's predicted seconds over all of
+        ``images`` (the pricing's own seconds included), with one unit for all of them: the one
+        predicted best within the budget (else the fastest). Where that leaves more than
+        :data:`TOLERANCE` of the budget unspent (the subnets' steps are coarse on one image), the best
+        within :data:`TOLERANCE` over it runs instead if predicted better."""
+        full = sum(image.full_seconds for image in images)
+        budget = target * full - sum(image.pricing_seconds for image in images)
+        best = self._best(images, budget)
+        if best.seconds < (1 - TOLERANCE) * budget:
+            loose = self._best(images, (1 + TOLERANCE) * budget)
+            best = loose if loose.quality > best.quality else best
+        others = {self.units[candidate.index].label: (candidate.quality / len(images), candidate.seconds / full)
+                  for candidate in best.others}
+        plans = []
+        for image, ids in zip(images, best.ids):
+            priced = image.options[best.index]
+            rows = np.arange(len(ids))
+            plans.append(Plan(priced, ids, float(priced.seconds[rows, ids].sum()), float(priced.value[rows, ids].sum()),
+                              image.full_seconds, others, self.calibration is not None))
+        return plans
+
+    def _best(self, images: Sequence[PricedImage], budget: float) -> 'Candidate':
+        """The unit predicted best within ``budget`` over ``images`` (else the fastest), the others beside it."""
+        candidates = [self._allocated(images, index, budget) for index in range(len(self.units))]
+        fitting = [c for c in candidates if c.seconds <= budget] or [min(candidates, key=lambda c: c.seconds)]
+        best = max(fitting, key=lambda c: (c.quality, -c.seconds))
+        best.others = [c for c in candidates if c is not best]
+        return best
+
+    def _allocated(self, images: Sequence[PricedImage], index: int, budget: float) -> 'Candidate':
+        """Unit ``index``'s allocation over ``images`` under ``budget``, among the :attr:`ladder`'s subnets."""
+        options = [image.options[index] for image in images]
+        ladder = np.asarray(self.ladder)
+        values = np.concatenate([option.value for option in options])[:, ladder]
+        seconds = np.concatenate([option.seconds for option in options])[:, ladder]
+        chosen = greedy_choice(values, seconds, budget)
+        rows = np.arange(len(chosen))
+        split = np.split(ladder[chosen], np.cumsum([option.pieces.count for option in options])[:-1])
+        return Candidate(index, split, float(seconds[rows, chosen].sum()), float(values[rows, chosen].sum()))
+
+    @property
+    def ladder(self) -> Tuple[int, ...]:
+        """The subnets plans use: with a calibration, its Pareto ladder by the time profile's costs (those
+        predicted better than every faster one: docs/routing.md, "Ladders"); else every subnet."""
+        if self.calibration is None:
+            return tuple(range(len(self.timing.patch)))
+        return self.calibration.pareto_ladder(self.timing.patch)
+
+
+@dataclass
+class Candidate:
+    """One unit's allocation over a group of images: per image its pieces' subnets, the predicted
+    seconds and quality (summed over the images), and the other units' candidates at the same budget."""
+
+    index: int
+    ids: List[np.ndarray]
+    seconds: float
+    quality: float
+    others: List['Candidate'] = field(default_factory=list)

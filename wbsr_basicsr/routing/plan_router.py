@@ -1,0 +1,38 @@
+"""Time budgets by plan (``--target-time``): ``{mode: plan, target: R[, scope: image|dataset][, units:
+[image, tile160, patch]]}`` spends ``R`` x the full network's predicted seconds on every image (or
+over the set) on the allocation the planner predicts best among the ``units``
+(:mod:`wbsr_basicsr.plans`; docs/routing.md, "Plans"). The engine runs its plans; it routes no
+patch itself."""
+from dataclasses import dataclass
+from typing import ClassVar, Optional, Tuple
+
+from wbsr_basicsr.plans import units_of
+
+from .base import BudgetedRouter, register_router
+
+DEFAULT_UNITS = ('image', 'tile160', 'patch')
+"""The units a plan row weighs unless it names its own (docs/results.md, "Plans")."""
+
+
+@register_router
+@dataclass(frozen=True)
+class PlanRouter(BudgetedRouter):
+    units: Optional[Tuple[str, ...]] = None
+
+    mode: ClassVar[str] = 'plan'
+    title: ClassVar[str] = 'plan'
+    planned: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        if self.unit not in (None, 'time'):
+            raise ValueError(f'plan rows count time; unit {self.unit!r} is not theirs.')
+        object.__setattr__(self, 'unit', 'time')
+        super().__post_init__()
+        units = DEFAULT_UNITS if self.units is None else tuple(self.units)
+        units_of(units)  # every name known
+        object.__setattr__(self, 'units', units)
+
+    @property
+    def label(self) -> str:
+        units = '' if self.units == DEFAULT_UNITS else '_' + '+'.join(self.units)
+        return f'plan_{self.target:g}_{self.scope}{units}'
