@@ -28,19 +28,11 @@ sys.path.insert(0, str(REPO))
 import wbsr_basicsr  # noqa: E402,F401  (compatibility fixes before basicsr)
 from wbsr_basicsr.inference.upscaler import Runtime, Upscaler  # noqa: E402
 from wbsr_basicsr.routing import router_class  # noqa: E402
+from wbsr_basicsr.routing.frontier import frontier_at  # noqa: E402
 from wbsr_basicsr.utils.timing import interleaved_medians  # noqa: E402
 from wbsr_basicsr.zoo import model_path  # noqa: E402
 
 UNITS = ('image', 'tile160', 'patch')
-
-
-def frontier(points: List[tuple], seconds: float) -> float:
-    """The best PSNR of the whole-image subnets no faster one beats, interpolated at ``seconds``."""
-    best, kept = -np.inf, []
-    for time, psnr in sorted(points):
-        if psnr > best:
-            best, kept = psnr, kept + [(time, psnr)]
-    return float(np.interp(seconds, *zip(*kept)))
 
 
 def mosaic(photos: List[np.ndarray], width: int, height: int) -> torch.Tensor:
@@ -74,13 +66,16 @@ def measure(upscaler: Upscaler, lq: torch.Tensor, targets: List[float], repeats:
     full = times[f'whole {ladder[-1]}']
     points = [(times[f'whole {m}'] / full, float(image_values[m])) for m in ladder]
     size = f'{lq.shape[-1]}x{lq.shape[-2]}'
-    lines = []
+    subnets = upscaler.net.subnets
+    wholes = ', '.join(f'{subnets[m][0]}x{subnets[m][1]} {share:.2f}' for m, (share, _) in zip(ladder, points))
+    lines = [f'| {size} | {1e3 * full:.0f} | whole | {wholes} | | |']
     for target in targets:
         cells = []
         for unit in UNITS:
             label = f'{unit} {target:g}'
             share, quality = times[label] / full, results[label].plan.quality
-            cells.append(f'{share:.2f}, {quality - frontier(points, share):+.3f}')
+            used = results[label].plan.describe(subnets).split(': ', 1)[1]
+            cells.append(f'{share:.2f}, {quality - frontier_at(points, share):+.3f} ({used})')
         lines.append(f'| {size} | {1e3 * full:.0f} | {target:g} | ' + ' | '.join(cells) + ' |')
     return lines
 
@@ -110,12 +105,14 @@ def main() -> int:
     if not photos:
         raise SystemExit(f'{args.photos}: no photos.')
     lines = [f'{model}, {upscaler.device_name}, least of {args.repeats} interleaved runs; per unit: measured time '
-             'over the full network\'s, predicted PSNR minus the whole-image frontier at that time', '',
+             'over the full network\'s, predicted PSNR minus the whole-image frontier at that time (the subnets used); '
+             'the "whole" lines: the ladder\'s subnets\' measured time over the full network\'s', '',
              '| LR size | full ms | target | ' + ' | '.join(UNITS) + ' |', '|---|---|---|' + '---|' * len(UNITS)]
     for size in args.sizes:
         width, height = map(int, size.split('x'))
-        lines += measure(upscaler, mosaic(photos, width, height), args.targets, args.repeats)
-        print(lines[-1], flush=True)
+        measured = measure(upscaler, mosaic(photos, width, height), args.targets, args.repeats)
+        print('\n'.join(measured), flush=True)
+        lines += measured
     print('\n'.join(lines))
     return 0
 

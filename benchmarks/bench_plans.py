@@ -7,11 +7,11 @@ full network's time, and does it beat one subnet on the whole image at the time 
 One ``test.py`` run per round, every set twice (the first pass warms every shape, then is dropped),
 with the rows: every subnet on the whole image, then the plan row at each target at image and
 at folder (``dataset``) scope with the default units, and with one unit alone (``image``,
-``tile160``, ``patch``) at image scope. Images run row after row, so every row meets the same
+``tile160``, ``patch``) at both scopes. Images run row after row, so every row meets the same
 machine noise. Printed per set and row: the measured seconds over the full network's (each round),
-PSNR-Y, the whole-image subnets' frontier at the row's time (the best subnets, linearly
-interpolated between them), the row's margin over it, and the units its plans used; a markdown
-table of the same into ``<work>/plans.md``.
+PSNR-Y, the row's margin over the whole-image subnets' frontier at its time (the upper concave
+hull of their (time, PSNR) points: what mixing them image by image gives), and the units its
+plans used; a markdown table of the same into ``<work>/plans.md``.
 """
 import argparse
 import json
@@ -21,12 +21,12 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-import numpy as np
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from wbsr_basicsr.inference.checkpoint import SupernetEntry  # noqa: E402
+from wbsr_basicsr.routing.frontier import frontier_at  # noqa: E402
 from wbsr_basicsr.zoo import model_path  # noqa: E402
 
 SINGLE_UNITS = ('image', 'tile160', 'patch')
@@ -34,7 +34,8 @@ SINGLE_UNITS = ('image', 'tile160', 'patch')
 
 def rows(targets: Sequence[float]) -> List[Dict]:
     plans = [dict(mode='plan', target=list(targets), scope=scope) for scope in ('image', 'dataset')]
-    alone = [dict(mode='plan', target=list(targets), scope='image', units=[unit]) for unit in SINGLE_UNITS]
+    alone = [dict(mode='plan', target=list(targets), scope=scope, units=[unit]) for scope in ('image', 'dataset')
+             for unit in SINGLE_UNITS]
     return [dict(mode='whole', subnet='all')] + plans + alone
 
 
@@ -52,17 +53,6 @@ def options(model: str, bench: Path, sets: Sequence[str], scale: int, targets: S
                 val=dict(save_img=False, rows=rows(targets), metrics=dict(psnr=psnr)))
 
 
-def frontier(points: List[tuple], seconds: float) -> float:
-    """PSNR of the whole-image subnets' frontier at ``seconds``: the subnets no faster one beats,
-    linearly interpolated (flat beyond the ends)."""
-    best, kept = -np.inf, []
-    for time, psnr in sorted(points):
-        if psnr > best:
-            best, kept = psnr, kept + [(time, psnr)]
-    times, values = zip(*kept)
-    return float(np.interp(seconds, times, values))
-
-
 def report(tables: List[Dict], dataset: str) -> List[str]:
     """Per row of the plan rows: measured share per round, PSNR, frontier at its time, margin, plans."""
     rounds = [{row['row']: row for row in table['rows']} for table in tables]
@@ -76,7 +66,7 @@ def report(tables: List[Dict], dataset: str) -> List[str]:
         margins = []
         for r in rounds:
             points = [(r[w]['seconds'], r[w]['psnr']) for w in whole]
-            margins.append(r[label]['psnr'] - frontier(points, r[label]['seconds']))
+            margins.append(r[label]['psnr'] - frontier_at(points, r[label]['seconds']))
         plans = ', '.join(f'{unit} {count}' for unit, count in row.get('plans', {}).items())
         lines.append(f"| {dataset} | {label} | {' / '.join(f'{s:.2f}' for s in shares)} | {row['psnr']:.3f} | "
                      f"{' / '.join(f'{m:+.3f}' for m in margins)} | {plans} |")

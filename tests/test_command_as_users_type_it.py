@@ -156,7 +156,10 @@ def test_console_scripts_are_installed():
 
 
 def test_the_parsers_choices_are_the_packages():
-    """wbsr_cli names the ladders without importing the router (which imports torch): they must agree."""
+    """wbsr_cli names the ladders and the default units without importing the routers (which import
+    torch): they must agree."""
     from wbsr_basicsr.routing.gradient_router import LADDERS
-    from wbsr_cli.infer import LADDERS as PARSED
+    from wbsr_basicsr.routing.plan_router import DEFAULT_UNITS
+    from wbsr_cli.infer import LADDERS as PARSED, parser
     assert PARSED == LADDERS
+    assert f'(default: {",".join(DEFAULT_UNITS)};' in ' '.join(parser().format_help().split())

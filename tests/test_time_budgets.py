@@ -116,7 +116,7 @@ def test_time_rows_in_the_command_and_in_test_py(tmp_path, tiny_pairs, trained_w
                         '--target-time', '0.5']) == 0
     printed = capsys.readouterr()
     assert f'holds no time profile for {device_name(torch.device("cpu"))}: measured one' in printed.err
-    assert '3 images, target time 0.5 (image scope, units image,tile160,patch), cpu' in printed.out
+    assert '3 images, target time 0.5 (image scope, units image,tile160), cpu' in printed.out
     assert 'dB predicted' not in printed.out  # no calibration: plans are ranked by FLOPs, no PSNR is claimed
     lines = [line for line in printed.out.splitlines() if "of the full network's predicted time" in line]
     assert len(lines) == 3

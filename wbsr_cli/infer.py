@@ -47,7 +47,7 @@ def parser(prog: Optional[str] = None) -> argparse.ArgumentParser:
     parser.add_argument('--scope', choices=('image', 'folder'), default='image',
                         help='where --target or --target-time holds: every image (default) or the whole folder')
     parser.add_argument('--units', help='the routing units --target-time weighs, comma-separated: image, tile<T> '
-                                        '(tiles of T LR pixels), patch (default: image,tile160,patch; '
+                                        '(tiles of T LR pixels), patch (default: image,tile160; '
                                         'docs/routing.md, "Plans")')
     parser.add_argument('--flops', choices=('image', 'patch'), default='image',
                         help='what --target counts: every FLOP run on the image, overlapping patches included '

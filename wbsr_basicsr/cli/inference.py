@@ -20,13 +20,14 @@ from wbsr_basicsr.inference.upscaler import Runtime, Upscaled, Upscaler
 from wbsr_basicsr.plans import units_of
 from wbsr_basicsr.routing import Router
 from wbsr_basicsr.routing.budget_units import BUDGET_UNITS
+from wbsr_basicsr.routing.scopes import SCOPES
 from wbsr_basicsr.utils.allocation_map import allocation_map
 from wbsr_basicsr.utils.atomic import write_atomically
 from wbsr_basicsr.utils.image_io import UserImage, check_format, read_image, resize_output, write_image
 from wbsr_basicsr.utils.options import network_options
 from wbsr_basicsr.zoo import model_path, models_table
 
-SCOPES = {'image': 'image', 'folder': 'dataset'}
+SCOPE_OPTIONS = {'image': 'image', 'folder': 'dataset'}
 FLOPS_UNITS = {'image': 'image_flops', 'patch': 'patch_flops'}
 
 
@@ -38,10 +39,11 @@ def row_spec(args: argparse.Namespace) -> Dict:
             raise ValueError(f'--row {args.row}: expected a YAML mapping such as "{{mode: arm, target: 0.5}}".')
         return dict({'unit': FLOPS_UNITS[args.flops]}, **spec) if 'target' in spec else spec
     if args.target is not None:
-        return dict(mode='target_flops', target=args.target, scope=SCOPES[args.scope], unit=FLOPS_UNITS[args.flops])
+        return dict(mode='target_flops', target=args.target, scope=SCOPE_OPTIONS[args.scope],
+                    unit=FLOPS_UNITS[args.flops])
     if args.target_time is not None:
         units = {} if args.units is None else {'units': args.units.split(',')}
-        return dict(mode='plan', target=args.target_time, scope=SCOPES[args.scope], **units)
+        return dict(mode='plan', target=args.target_time, scope=SCOPE_OPTIONS[args.scope], **units)
     if args.ceil:
         return dict(mode='ceil')
     if args.alpha is not None:
@@ -94,9 +96,14 @@ def plan_note(result: Upscaled, subnets: List[Tuple[int, int]], smallest: Option
                 f'mostly fixed costs, so the budget does not hold; plan {plan.describe(subnets)} ran')
     note = f"; plan {plan.describe(subnets)}, {100 * plan.share:.0f}% of the full network's predicted time"
     if plan.calibrated:
-        others = ''.join(f'; {label}: {quality:.2f} dB at {100 * share:.0f}%' for label, (quality, share) in
-                         plan.others.items())
-        note += f', {plan.quality:.2f} dB predicted' + (f' ({others[2:]})' if others else '')
+        note += f', {plan.quality:.2f} dB predicted'
+        others = [f'{label}: {quality:.2f} dB at {100 * share:.0f}%' for label, (quality, share) in plan.others.items()]
+        if plan.images > 1:
+            quality, share = plan.group
+            others.insert(0, f'{plan.unit.label}: {quality:.2f} dB at {100 * share:.0f}%')
+            note += f' (over the folder: {"; ".join(others)})'
+        elif others:
+            note += f' ({"; ".join(others)})'
     return note
 
 
@@ -118,7 +125,9 @@ def budget_note(result: Upscaled, row: Router, smallest: Optional[int], subnets:
         width, depth = result.whole_subnet
         note += (f'; routing cannot beat subnet {width}x{depth} on the whole image in this time, so that ran '
                  '(docs/inference.md, "Time budgets")')
-    spent = BUDGET_UNITS[row.unit].spent(result) if row.target is not None else None
+    spent = None  # over a folder, images spend more or less than the target by design
+    if row.target is not None and not SCOPES[row.scope].spans_images(2):
+        spent = BUDGET_UNITS[row.unit].spent(result)
     if spent is not None and spent > row.target + BUDGET_SLACK:
         note += f'; over the budget: {row.target:g} cannot be met on this image'
     return note

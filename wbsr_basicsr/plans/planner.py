@@ -57,7 +57,9 @@ class PricedImage:
 class Plan:
     """What runs on one image: an allocation of ``priced``'s pieces (``ids``), its predicted seconds
     and quality (mean PSNR), against the full network's predicted seconds; ``others``: the other
-    units' predicted quality and share of the full time, at the same budget."""
+    units' predicted quality (mean over the images) and share of the full time, at the same budget,
+    over the ``images`` the plan was made with (more than one at folder scope: then ``group``
+    holds this unit's own figures over them)."""
 
     priced: Priced
     ids: np.ndarray
@@ -66,6 +68,8 @@ class Plan:
     full_seconds: float
     others: Dict[str, Tuple[float, float]]
     calibrated: bool = True  # False: ``quality`` is a FLOPs share, not a PSNR
+    images: int = 1
+    group: Tuple[float, float] = (0., 0.)
 
     @property
     def unit(self) -> RoutingUnit:
@@ -138,12 +142,13 @@ class Planner:
             best = loose if loose.quality > best.quality else best
         others = {self.units[candidate.index].label: (candidate.quality / len(images), candidate.seconds / full)
                   for candidate in best.others}
+        group = (best.quality / len(images), best.seconds / full)
         plans = []
         for image, ids in zip(images, best.ids):
             priced = image.options[best.index]
             rows = np.arange(len(ids))
             plans.append(Plan(priced, ids, float(priced.seconds[rows, ids].sum()), float(priced.value[rows, ids].sum()),
-                              image.full_seconds, others, self.calibration is not None))
+                              image.full_seconds, others, self.calibration is not None, len(images), group))
         return plans
 
     def _best(self, images: Sequence[PricedImage], budget: float) -> 'Candidate':

@@ -38,6 +38,11 @@ def interpolate(curve: Sequence[Point], flops: float, tolerance: float = 0.) -> 
     return float(np.interp(flops, xs, ys))
 
 
+def frontier_at(points: Sequence[Point], x: float) -> float:
+    """The :func:`upper_frontier` of ``points`` at ``x``, its end values beyond its ends."""
+    return interpolate(upper_frontier(points), x, float('inf'))
+
+
 def oracle_curve(entries: Sequence[Dict], metric: str) -> List[Point]:
     """The oracle rows' points; an oracle that spent less than its target (more FLOPs would not
     lower its error) holds its value up to the target."""
