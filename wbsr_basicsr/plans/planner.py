@@ -110,8 +110,8 @@ class Planner:
         centers = np.minimum(corners + layout.patch_size // 2, [height - 1, width - 1])
         options = tuple(self._priced(unit, unit.pieces(height, width, self.engine), centers, predicted)
                         for unit in self.units)
-        full = self.engine.tiles(height, width).window_pixels()
-        full_seconds = sum(self.timing.whole_seconds(-1 % len(self.timing.patch), pixels) for pixels in full)
+        windows = self.engine.tiles(height, width).window_pixels()  # as --full runs the image
+        full_seconds = sum(self.timing.whole_seconds(len(self.timing.patch) - 1, pixels) for pixels in windows)
         return PricedImage(options, float(full_seconds), time.perf_counter() - started)
 
     def _predicted(self, patches: Tensor) -> np.ndarray:
