@@ -238,9 +238,10 @@ class Engine:
         priced: Dict[str, list] = {row.label: [] for row in planned}
         measured: List[MeasuredImage] = []
         for lq, gt in images:
-            image = self.measure(routed, lq, gt)
-            image.patches = None  # a set's patches would not fit in memory; the second pass chops again
-            measured.append(image)
+            if routed:
+                image = self.measure(routed, lq, gt)
+                image.patches = None  # a set's patches would not fit in memory; the second pass chops again
+                measured.append(image)
             for row in planned:
                 priced[row.label].append(planners[row.label].price(lq))
         allocations = Allocations()

@@ -59,6 +59,12 @@ def tiled(height: int, width: int, tile: int, pad: int) -> Pieces:
     return Pieces(height, width, windows, regions)
 
 
+def window_seconds(pieces: Pieces, timing: TimeProfile) -> np.ndarray:
+    """``(P, M)``: predicted seconds of every piece's window under every subnet (by its LR pixels)."""
+    return np.array([[timing.whole_seconds(m, pixels) for m in range(len(timing.patch))]
+                     for pixels in pieces.window_pixels()])
+
+
 class RoutingUnit:
     """One way to cut an image into the pieces subnets run on; ``size``: the unit's own size, if any."""
 
@@ -77,9 +83,8 @@ class RoutingUnit:
         raise NotImplementedError
 
     def seconds(self, pieces: Pieces, timing: TimeProfile, engine: 'Engine') -> np.ndarray:
-        """``(P, M)``: predicted seconds of every piece under every subnet (by its window's LR pixels)."""
-        return np.array([[timing.whole_seconds(m, pixels) for m in range(len(timing.patch))]
-                         for pixels in pieces.window_pixels()])
+        """``(P, M)``: predicted seconds of every piece under every subnet (:func:`window_seconds`)."""
+        return window_seconds(pieces, timing)
 
     def owners(self, pieces: Pieces, centers: np.ndarray) -> np.ndarray:
         """``(N,)``: the piece whose region holds each routing patch's centre ``(N, 2)`` (y, x)."""

@@ -5,7 +5,7 @@ from torch import Tensor
 
 from wbsr_basicsr.routing.timing import TimeProfile
 
-from .base import Pieces, RoutingUnit, register_unit
+from .base import Pieces, RoutingUnit, register_unit, window_seconds
 
 
 @register_unit
@@ -18,8 +18,7 @@ class ImageUnit(RoutingUnit):
 
     def seconds(self, pieces: Pieces, timing: TimeProfile, engine) -> np.ndarray:
         """Every window the engine runs the image in (one without ``--tile``), summed."""
-        runs = engine.tiles(pieces.height, pieces.width)
-        return super().seconds(runs, timing, engine).sum(0, keepdims=True)
+        return window_seconds(engine.tiles(pieces.height, pieces.width), timing).sum(0, keepdims=True)
 
     def flops(self, pieces: Pieces, ids: np.ndarray, engine) -> float:
         return engine.whole_flops(int(ids[0]), pieces.height, pieces.width)

@@ -21,7 +21,6 @@ class PlanRouter(BudgetedRouter):
     units: Optional[Tuple[str, ...]] = None
 
     mode: ClassVar[str] = 'plan'
-    title: ClassVar[str] = 'plan'
     planned: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
