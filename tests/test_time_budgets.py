@@ -3,6 +3,7 @@ network's time on images they never saw, the fall-back to one subnet on the whol
 inference command and test.py with time rows."""
 import json
 import re
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -16,7 +17,8 @@ from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
 from wbsr_basicsr.cli.inference import BUDGET_SLACK
 from wbsr_basicsr.inference.calibrate import calibrate
 from wbsr_basicsr.inference.engine import Engine
-from wbsr_basicsr.inference.timing import device_name, measure_time_profile
+from wbsr_basicsr.inference.checkpoint import SupernetEntry
+from wbsr_basicsr.inference.timing import device_name, host_name, measure_time_profile
 from wbsr_basicsr.routing import RoutingData
 from wbsr_basicsr.routing.gradient_router import DifficultyClasses
 from wbsr_basicsr.routing.timing import TimeProfile
@@ -43,14 +45,67 @@ def test_the_profile_predicts_whole_images_by_pixels_and_routed_ones_by_batches(
     assert TimeProfile.from_dict(json.loads(json.dumps(timing.to_dict()))) == timing
 
 
-def test_measuring_a_profile_times_every_subnet():
+def test_measuring_a_profile_times_every_subnet_whole_and_in_tiles():
     torch.manual_seed(0)
     net = WBSRMSRResNet(num_feat=16, num_block=2, upscale=2, widths=(8, 16), depths=(1, 2)).eval()
-    engine = Engine(net, RoutingData(), 32, 28, max_batch=16)
-    measured = measure_time_profile(engine, device_name(torch.device('cpu')), sides=(32, 64), repeats=1, batch=16)
+    engine = Engine(net, RoutingData(), 32, 28, max_batch=16, tile_pad=6)
+    measured = measure_time_profile(engine, device_name(torch.device('cpu')), sides=(32, 64), repeats=1, batch=16,
+                                    tile_sides=(4, 24, 32, 64))
     assert measured.device == f'cpu {torch.get_num_threads()} threads, float32'
     assert len(measured.patch) == len(measured.call) == len(measured.whole) == 4 and measured.pixels == (1024, 4096)
     assert min(measured.patch) > 0 and measured.overhead > 0 and min(min(row) for row in measured.whole) > 0
+    # tiles no larger than the margin or the largest image are not timed; the others, for every subnet
+    assert measured.tile_pad == 6 and measured.tile_sides == (24, 32)
+    assert len(measured.tiled) == 4 and all(len(row) == 2 and min(row) > 0 for row in measured.tiled)
+    assert TimeProfile.from_dict(json.loads(json.dumps(measured.to_dict()))) == measured
+
+
+def test_networks_that_pool_the_whole_input_are_never_timed_in_tiles():
+    from wbsr_basicsr.archs.wbsr_rcan_arch import WBSRRCAN
+    net = WBSRRCAN(num_feat=16, num_group=1, num_block=2, squeeze_factor=4, upscale=2, widths=(8, 16),
+                   depths=(1, 2)).eval()
+    engine = Engine(net, RoutingData(), 32, 28, max_batch=16)
+    measured = measure_time_profile(engine, 'd', sides=(32, 64), repeats=1, batch=16, tile_sides=(32,))
+    assert measured.tile_sides == () and measured.tiled == ((),) * 4
+
+
+def tiled_profile(shares) -> TimeProfile:
+    """Subnets timed whole on 32 x 32 and 64 x 64 images, and on the latter in tiles of 16 and 32
+    (4-pixel margins) taking ``shares[m]`` of the whole image's seconds."""
+    count = len(shares)
+    return TimeProfile('d', 32, (0.,) * count, (1e-3,) * count, 0., (1024, 4096), ((1., 4.),) * count, 4, (16, 32),
+                       tuple(tuple(row) for row in shares))
+
+
+def test_whole_images_run_in_tiles_only_where_they_measured_faster():
+    timing = tiled_profile([(0.99, 0.98), (0.95, 0.80)])
+    assert timing.faster_tile(0, 4096) is None  # 2% faster: within the noise
+    assert timing.faster_tile(1, 4096) == 32 and timing.faster_tile(1, 100 * 100) == 32
+    assert timing.faster_tile(1, 4095) is None  # smaller than the image it was measured on
+    old = TimeProfile.from_dict({key: value for key, value in timing.to_dict().items()
+                                 if key not in ('tile_pad', 'tile_sides', 'tiled', 'host')})
+    assert old.faster_tile(1, 10 ** 6) is None  # profiles measured before tiles were timed never tile
+
+
+def test_the_engine_runs_and_prices_whole_images_in_the_tiles_its_profile_chose():
+    torch.manual_seed(0)
+    net = WBSRMSRResNet(num_feat=16, num_block=2, upscale=2, widths=(8, 16), depths=(1, 2)).eval()
+    shares = [(1.0, 1.0)] * 3 + [(0.95, 0.80)]  # only the full network (the last) runs faster in tiles of 32
+    timing = tiled_profile(shares)
+    lq = image_tensor(photo_rgb('coffee')[:80, :100])
+    engine = Engine(net, RoutingData(timing=timing), 32, 28)
+    untiled = Engine(net, RoutingData(timing=timing), 32, 28, tile=0)
+    assert engine.tiles(80, 100, 0).count == 1 and untiled.tiles(80, 100).count == 1
+    tiles = engine.tiles(80, 100)
+    assert tiles.count == 12 and tiles.regions[:, 2:].max(0).tolist() == [80, 100]
+    with torch.no_grad():
+        difference = (engine.run_whole(3, lq) - untiled.run_whole(3, lq)).abs().max().item()
+    assert difference * 255 <= 1
+    # priced and counted as they run: every window, margins included
+    windows = tiles.window_pixels()
+    assert engine.whole_seconds(3, 80, 100) == pytest.approx(sum(timing.whole_seconds(3, p) for p in windows))
+    assert untiled.whole_seconds(3, 80, 100) == pytest.approx(timing.whole_seconds(3, 8000))
+    assert engine.whole_flops(3, 80, 100) > untiled.whole_flops(3, 80, 100)
 
 
 def router_of(image: torch.Tensor) -> DifficultyClasses:
@@ -150,3 +205,11 @@ def test_time_rows_in_the_command_and_in_test_py(tmp_path, tiny_pairs, trained_w
     images = time_row['per_image']
     assert time_row['time_percent'] == pytest.approx(np.mean([image['time_percent'] for image in images]))
     assert time_row['fallbacks'] == sum(image['fallback'] for image in images)
+    for host, noted in ((host_name(torch.device('cpu')), False), ('another processor', True)):
+        entry = SupernetEntry.read(str(timed))
+        moved = replace(entry, timing=tuple(replace(profile, host=host) for profile in entry.timing))
+        torch.save(moved.store(torch.load(timed, weights_only=True)), tmp_path / 'moved.pth')
+        assert script.main(['-i', str(tiny_pairs[0]), '-o', str(tmp_path / 'out'), '--model',
+                            str(tmp_path / 'moved.pth'), '--target-time', '0.5']) == 0
+        note = f"its time profile for {device_name(torch.device('cpu'))} was measured on another processor, this is"
+        assert (note in capsys.readouterr().err) == noted

@@ -66,7 +66,8 @@ def parser(prog: Optional[str] = None) -> argparse.ArgumentParser:
     parser.add_argument('--max-batch', type=int, default=32, help='patches per forward: bounds memory (default 32)')
     parser.add_argument('-t', '--tile', type=int, help='--full, --subnet (and --target-time when it runs one subnet): '
                                                        'the whole image in tiles of this many LR pixels (bounds '
-                                                       'memory; 0: no tiles)')
+                                                       'memory; 0: no tiles; default: tiles only where the time '
+                                                       "profile measured them faster, on large images)")
     parser.add_argument('--tile-pad', '--tile_pad', dest='tile_pad', type=int,
                         help='LR pixels of margin around each tile, cropped off its output (default 10)')
     parser.add_argument('--pre-pad', '--pre_pad', dest='pre_pad', type=int, default=0,

@@ -82,6 +82,7 @@ class WBSRRCAN(SlimmableSupernet):
     """
 
     plain_arch = 'RCAN'
+    global_context = True
 
     def __init__(self,
                  num_in_ch: int = 3,

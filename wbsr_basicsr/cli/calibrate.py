@@ -98,13 +98,17 @@ def measure_calibration(args: argparse.Namespace, net: SlimmableSupernet, entry:
 
 
 def describe_timing(profile: TimeProfile, net: SlimmableSupernet) -> str:
-    """Each subnet's measured cost per patch and on the largest whole image timed, as shares of the full network's."""
+    """Each subnet's measured cost per patch and on the largest whole image timed, as shares of the full
+    network's, and the tiles it runs images that large in, if faster."""
     side = int(round(profile.pixels[-1] ** 0.5))
-    lines = [f'time profile on {profile.device} ({profile.overhead * 1e3:.3f} ms per patch of chop, scoring and '
-             'merge):']
+    lines = [f'time profile on {profile.device}{f" ({profile.host})" if profile.host else ""} '
+             f'({profile.overhead * 1e3:.3f} ms per patch of chop, scoring and merge):']
     for index, subnet in enumerate(net.subnets):
+        tile = profile.faster_tile(index, profile.pixels[-1])
+        tiles = '' if tile is None else (f', in tiles of {tile} '
+                                         f'{profile.tiled[index][profile.tile_sides.index(tile)]:.2f} of that')
         lines.append(f'  {subnet[0]}x{subnet[1]:<4} {profile.patch[index] * 1e3:8.3f} ms per patch '
                      f'({profile.patch[index] / profile.patch[-1]:5.2f} of the full), {side}x{side} whole image '
                      f'{profile.whole[index][-1] * 1e3:8.1f} ms '
-                     f'({profile.whole[index][-1] / profile.whole[-1][-1]:5.2f})')
+                     f'({profile.whole[index][-1] / profile.whole[-1][-1]:5.2f}){tiles}')
     return '\n'.join(lines)

@@ -15,6 +15,7 @@ from basicsr.utils import tensor2img
 from wbsr_basicsr.cli.errors import one_line_errors
 from wbsr_basicsr.cli.outputs import OutputPlan, check_naming, input_files, plan_outputs, prepare_folder, record_output
 from wbsr_basicsr.inference.engine import Allocations
+from wbsr_basicsr.inference.timing import host_name
 from wbsr_basicsr.inference.rows import default_ladder, parse_rows
 from wbsr_basicsr.inference.upscaler import Runtime, Upscaled, Upscaler
 from wbsr_basicsr.plans import units_of
@@ -137,12 +138,11 @@ def check_arguments(args: argparse.Namespace) -> Runtime:
     """How the options ask to run; ``ValueError`` for values no run could use, before anything is read
     or loaded."""
     check_naming(args.suffix, args.ext)
-    tile = args.tile or None  # Real-ESRGAN's -t 0: no tiles
     if args.tile is not None and args.tile < 0:
         raise ValueError(f'--tile {args.tile}: give a tile size in LR pixels, or 0 for none.')
-    if args.tile_pad is not None and tile is None:
+    if args.tile_pad is not None and not args.tile:
         raise ValueError('--tile-pad is the margin of --tile; give --tile too.')
-    if tile is not None and not (args.full or args.subnet or args.target_time is not None or whole_default(args)):
+    if args.tile and not (args.full or args.subnet or args.target_time is not None or whole_default(args)):
         raise ValueError('--tile applies to --full, --subnet and --target-time (one subnet on the whole image); the '
                          'routed rows run in patches already.')
     if args.units is not None:
@@ -163,7 +163,7 @@ def check_arguments(args: argparse.Namespace) -> Runtime:
     if args.outscale is not None and not 0 < args.outscale <= 16:
         raise ValueError(f'--outscale {args.outscale}: give an output scale in (0, 16].')
     device = args.device if args.gpu_id is None else f'cuda:{args.gpu_id}'
-    return Runtime(device, args.fp16, args.max_batch, tile,
+    return Runtime(device, args.fp16, args.max_batch, args.tile,
                    Runtime.tile_pad if args.tile_pad is None else args.tile_pad).resolved()
 
 
@@ -188,12 +188,24 @@ def setup(args: argparse.Namespace, name: str) -> Tuple[OutputPlan, Upscaler, Ro
         print(f'{name}: removed {leftover}, left in {args.output} by a killed run', file=sys.stderr)
     upscaler = Upscaler.from_checkpoint(checkpoint, runtime, network_options(args.opt))
     row = inference_row(args, upscaler)
-    if row.unit == 'time' and upscaler.routing.timing is None:
+    if 'timing' in row.requirements():
+        check_time_profile(upscaler, checkpoint)
+    upscaler.check(row)
+    return plan, upscaler, row
+
+
+def check_time_profile(upscaler: Upscaler, checkpoint: str) -> None:
+    """Measure a time profile for this run where the checkpoint holds none for the device; say so where
+    the one it holds was measured on another processor."""
+    profile, here = upscaler.routing.timing, host_name(upscaler.device)
+    if profile is None:
         profile = upscaler.measure_time_profile()
         print(f'{checkpoint} holds no time profile for {profile.device}: measured one for this run (wbsr-calibrate '
               '--time-only stores it)', file=sys.stderr)
-    upscaler.check(row)
-    return plan, upscaler, row
+    elif profile.host != here:
+        print(f'{checkpoint}: its time profile for {profile.device} was measured on '
+              f'{profile.host or "an unrecorded processor"}, this is {here or "another"}; budgets may miss by 10% or '
+              'more (wbsr-calibrate --time-only measures this one)', file=sys.stderr)
 
 
 def request_of(args: argparse.Namespace, row: Router) -> str:

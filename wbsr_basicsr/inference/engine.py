@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet
 from wbsr_basicsr.plans import Pieces, units_of
-from wbsr_basicsr.plans.base import tiled
+from wbsr_basicsr.plans.base import tiled, window_seconds
 from wbsr_basicsr.plans.planner import Plan, Planner
 from wbsr_basicsr.routing.base import Features, Group, Router, RoutingData, check_routing
 from wbsr_basicsr.routing.budget_units import BUDGET_UNITS
@@ -83,7 +83,8 @@ class Engine:
     """Runs inference rows with ``net`` (in eval mode) and its routing ``data`` on LR images,
     in ``patch_size`` patches every ``stride`` pixels, at most ``max_batch`` patches per forward;
     one subnet on a whole image runs in tiles of ``tile`` LR pixels with ``tile_pad`` of margin
-    when ``tile`` is set (:meth:`run_whole`).
+    when ``tile`` is set, untiled when it is 0, and when it is None in the tiles the time profile
+    measured faster, if any (:meth:`tiles`).
 
     Each subnet runs as a plain network holding a copy of its weights (:meth:`prepared`), made
     once per engine: no weight is sliced per forward. It is the routers'
@@ -126,28 +127,37 @@ class Engine:
         """SR patches of subnet ``index`` (channels-last, see :func:`.patches.channels_last`)."""
         return self.prepared(index)(channels_last(patches))
 
-    def tiles(self, height: int, width: int) -> Pieces:
-        """The tiles a whole ``height`` x ``width`` image runs in (:func:`wbsr_basicsr.plans.base.tiled`):
-        ``tile`` pixels, each run on a window ``tile_pad`` wider on every side inside the image; one
-        tile, the whole image, when ``tile`` is unset."""
-        return tiled(height, width, self.tile, self.tile_pad) if self.tile else tiled(height, width,
-                                                                                     max(height, width), 0)
+    def tiles(self, height: int, width: int, index: int = -1) -> Pieces:
+        """The tiles subnet ``index`` runs a whole ``height`` x ``width`` image in
+        (:func:`wbsr_basicsr.plans.base.tiled`), each on a window a margin wider on every side inside
+        the image: ``tile`` pixels with ``tile_pad``; with ``tile`` None, those the time profile
+        measured faster on images this large (:meth:`.TimeProfile.faster_tile`), if any; else one
+        tile, the whole image."""
+        tile, pad, timing = self.tile, self.tile_pad, self.data.timing
+        if tile is None and timing is not None:
+            tile, pad = timing.faster_tile(index % self.num_subnets, height * width), timing.tile_pad
+        return tiled(height, width, tile, pad) if tile else tiled(height, width, max(height, width), 0)
 
     def whole_flops(self, index: int, height: int, width: int) -> float:
         """FLOPs of subnet ``index`` on a whole ``height`` x ``width`` image as :meth:`run_whole` runs it,
         every tile's margin included."""
         subnet = self.net.subnets[index]
-        windows = self.tiles(height, width).windows
+        windows = self.tiles(height, width, index).windows
         return float(sum(self.net.flops(subnet, (y1 - y0, x1 - x0)) for y0, x0, y1, x1 in windows))
 
+    def whole_seconds(self, index: int, height: int, width: int) -> float:
+        """Predicted seconds of subnet ``index`` on a whole ``height`` x ``width`` image as
+        :meth:`run_whole` runs it, by the time profile."""
+        return float(window_seconds(self.tiles(height, width, index), self.data.timing)[:, index].sum())
+
     def run_whole(self, index: int, lq: Tensor) -> Tensor:
-        """Subnet ``index`` on the whole ``(1, C, H, W)`` image; with ``tile``, tile by tile, each with
-        ``tile_pad`` LR pixels of the image around it that are cropped off its output, so that memory
-        holds one tile's activations and, where the network's receptive field fits the margin, the
-        output is the untiled one (no seams)."""
-        if self.tile is None:
+        """Subnet ``index`` on the whole ``(1, C, H, W)`` image, tile by tile (:meth:`tiles`): each with a
+        margin of the image around it that is cropped off its output, so that memory holds one tile's
+        activations and, where the network's receptive field fits the margin, the output is the
+        untiled one (no seams; the margins the time profile tiles with keep it within a grey level)."""
+        tiles = self.tiles(*lq.shape[-2:], index)
+        if tiles.count == 1:
             return self.run(index, lq)
-        tiles = self.tiles(*lq.shape[-2:])
         return self.run_windows(lq, tiles.windows, tiles.regions, np.full(tiles.count, index))
 
     def run_windows(self, lq: Tensor, windows: np.ndarray, regions: np.ndarray, ids: np.ndarray) -> Tensor:
@@ -217,7 +227,7 @@ class Engine:
     @property
     def time_budget(self) -> TimeBudget:
         """Time budgets by the routing data's time profile (rows with ``unit: time``)."""
-        return TimeBudget(self.data.timing, self.max_batch, self.data.calibration, self.costs)
+        return TimeBudget(self.data.timing, self.whole_seconds, self.max_batch, self.data.calibration, self.costs)
 
     @staticmethod
     def allocated_first(rows: Sequence[Router], count: int) -> List[Router]:

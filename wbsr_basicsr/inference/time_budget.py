@@ -16,20 +16,22 @@ ROUNDS = 3
 
 
 class TimeBudget:
-    """Time budgets of one supernet on one device: ``timing`` predicts seconds, ``max_batch`` sets the
+    """Time budgets of one supernet on one device: ``timing`` predicts seconds (``image_seconds``:
+    subnet ``m`` on a whole ``h`` x ``w`` image as the engine runs it), ``max_batch`` sets the
     batches the engine runs, ``calibration`` (if any) predicts quality, ``flops`` ranks subnets
     without it."""
 
-    def __init__(self, timing: TimeProfile, max_batch: int, calibration: Optional[Calibration],
-                 flops: np.ndarray) -> None:
-        self.timing, self.max_batch, self.calibration, self.flops = timing, max_batch, calibration, flops
+    def __init__(self, timing: TimeProfile, image_seconds: Callable[[int, int, int], float], max_batch: int,
+                 calibration: Optional[Calibration], flops: np.ndarray) -> None:
+        self.timing, self.image_seconds, self.max_batch = timing, image_seconds, max_batch
+        self.calibration, self.flops = calibration, flops
         self.costs = np.asarray(timing.patch)
         """Each subnet's seconds per patch: the routers' costs."""
 
     def whole_seconds(self, layouts: Sequence[PatchLayout], index: int = -1) -> float:
         """Predicted seconds of subnet ``index`` (default the full network) on the whole images of ``layouts``."""
         index = index % len(self.costs)
-        return sum(self.timing.whole_seconds(index, layout.height * layout.width) for layout in layouts)
+        return sum(self.image_seconds(index, layout.height, layout.width) for layout in layouts)
 
     def routed_seconds(self, layouts: Sequence[PatchLayout], subnet_ids: np.ndarray) -> float:
         """Predicted seconds of routing the patches of ``layouts`` (concatenated) to ``subnet_ids``."""

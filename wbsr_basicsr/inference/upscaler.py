@@ -56,7 +56,8 @@ class Runtime:
     """Where and how the network runs: ``device`` (``auto``: CUDA when there is a GPU, else the
     CPU), half precision under CUDA autocast (``fp16``; None: on CUDA, not on the CPU), at most
     ``max_batch`` patches per forward, whole images in tiles of ``tile`` LR pixels with ``tile_pad``
-    of margin (:meth:`.engine.Engine.run_whole`; None: untiled)."""
+    of margin (0: untiled; None: in the tiles the time profile measured faster, if any:
+    :meth:`.engine.Engine.tiles`)."""
 
     device: str = 'cpu'
     fp16: Optional[bool] = False
@@ -80,7 +81,7 @@ class Runtime:
             raise ValueError(f'--max-batch {self.max_batch}: give at least 1 patch per forward.')
         if self.tile_pad < 0:
             raise ValueError(f'--tile-pad {self.tile_pad}: a margin cannot be negative.')
-        if self.tile is not None and self.tile <= self.tile_pad:
+        if self.tile and self.tile <= self.tile_pad:
             raise ValueError(f'--tile {self.tile}: a tile of {self.tile} LR pixels is no larger than its margin of '
                              f'{self.tile_pad} (--tile-pad); give a larger tile.')
         return replace(self, device=device, fp16=fp16)

@@ -5,7 +5,7 @@ from torch import Tensor
 
 from wbsr_basicsr.routing.timing import TimeProfile
 
-from .base import Pieces, RoutingUnit, register_unit, window_seconds
+from .base import Pieces, RoutingUnit, register_unit
 
 
 @register_unit
@@ -17,8 +17,8 @@ class ImageUnit(RoutingUnit):
         return Pieces(height, width, box, box)
 
     def seconds(self, pieces: Pieces, timing: TimeProfile, engine) -> np.ndarray:
-        """Every window the engine runs the image in (one without ``--tile``), summed."""
-        return window_seconds(engine.tiles(pieces.height, pieces.width), timing).sum(0, keepdims=True)
+        """Every window the engine runs the image in under each subnet (:meth:`Engine.tiles`), summed."""
+        return np.array([[engine.whole_seconds(m, pieces.height, pieces.width) for m in range(engine.num_subnets)]])
 
     def flops(self, pieces: Pieces, ids: np.ndarray, engine) -> float:
         return engine.whole_flops(int(ids[0]), pieces.height, pieces.width)

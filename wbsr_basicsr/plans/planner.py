@@ -22,7 +22,7 @@ from torch import Tensor
 from wbsr_basicsr.inference.patches import chop
 from wbsr_basicsr.routing.budget import greedy_choice
 
-from .base import Pieces, RoutingUnit, window_seconds
+from .base import Pieces, RoutingUnit
 
 TOLERANCE = 0.05
 """How far from its budget a plan may be (a share of it) before the planner looks past it (:meth:`Planner.plan`)."""
@@ -110,8 +110,8 @@ class Planner:
         centers = np.minimum(corners + layout.patch_size // 2, [height - 1, width - 1])
         options = tuple(self._priced(unit, unit.pieces(height, width, self.engine), centers, predicted)
                         for unit in self.units)
-        full_seconds = window_seconds(self.engine.tiles(height, width), self.timing).sum(0)[-1]  # as --full runs
-        return PricedImage(options, float(full_seconds), time.perf_counter() - started)
+        full_seconds = self.engine.whole_seconds(-1, height, width)  # as --full runs
+        return PricedImage(options, full_seconds, time.perf_counter() - started)
 
     def _predicted(self, patches: Tensor) -> np.ndarray:
         """``(N, M)``: each subnet's predicted PSNR on each patch, or without a calibration its FLOPs share."""

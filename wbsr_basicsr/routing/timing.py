@@ -6,15 +6,21 @@ A :class:`TimeProfile` is measured by :func:`wbsr_basicsr.inference.timing.measu
 - a routed image's seconds: per batch of ``b`` patches of subnet ``m``, ``call[m] + b * patch[m]``,
   plus ``overhead`` per patch (chop, scoring, merge);
 - a whole image's seconds under subnet ``m``, piecewise linear in its LR pixels between the
-  measured sizes (extrapolated along the last piece).
+  measured sizes (extrapolated along the last piece);
+- whether subnet ``m`` runs a large image faster in tiles (:meth:`TimeProfile.faster_tile`): the
+  largest image timed was also run in tiles of a few sizes, side by side with the whole.
 
 A row with ``unit: time`` spends ``target`` x the full network's predicted seconds on the whole
 image (docs/routing.md, "Budgets in time").
 """
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
+
+FASTER = 0.03
+"""How much less time (a share of the whole image's) tiles must have measured before whole images run
+in them: less is within the measurements' noise."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,20 @@ class TimeProfile:
     overhead: float  # per patch: chop, scoring and merge
     pixels: Tuple[int, ...]  # the whole-image sizes measured, in LR pixels, ascending
     whole: Tuple[Tuple[float, ...], ...]  # whole[m][k]: subnet m on an image of pixels[k]
+    tile_pad: int = 0  # the margin of the tiles timed
+    tile_sides: Tuple[int, ...] = ()  # the tile sizes timed on the largest image, in LR pixels
+    tiled: Tuple[Tuple[float, ...], ...] = ()  # tiled[m][j]: subnet m in tiles of tile_sides[j], over the whole
+    host: str = ''  # the processor it was measured on (CPUs)
+
+    def faster_tile(self, index: int, pixels: float) -> Optional[int]:
+        """The tile size subnet ``index`` runs an image of ``pixels`` LR pixels fastest in, if tiles
+        measured at least :data:`FASTER` faster than the whole on the largest image timed and the
+        image is at least that large; else None (the whole image)."""
+        if not self.tile_sides or pixels < self.pixels[-1]:
+            return None
+        shares = self.tiled[index]
+        best = min(range(len(shares)), key=shares.__getitem__)
+        return self.tile_sides[best] if shares[best] <= 1 - FASTER else None
 
     def whole_seconds(self, index: int, pixels: float) -> float:
         """Predicted seconds of subnet ``index`` on a whole image of ``pixels`` LR pixels."""
@@ -47,10 +67,14 @@ class TimeProfile:
 
     def to_dict(self) -> Dict:
         return dict(device=self.device, patch_size=self.patch_size, call=list(self.call), patch=list(self.patch),
-                    overhead=self.overhead, pixels=list(self.pixels), whole=[list(row) for row in self.whole])
+                    overhead=self.overhead, pixels=list(self.pixels), whole=[list(row) for row in self.whole],
+                    tile_pad=self.tile_pad, tile_sides=list(self.tile_sides), tiled=[list(row) for row in self.tiled],
+                    host=self.host)
 
     @classmethod
     def from_dict(cls, state: Dict) -> 'TimeProfile':
         return cls(str(state['device']), int(state['patch_size']), tuple(map(float, state['call'])),
                    tuple(map(float, state['patch'])), float(state['overhead']), tuple(map(int, state['pixels'])),
-                   tuple(tuple(map(float, row)) for row in state['whole']))
+                   tuple(tuple(map(float, row)) for row in state['whole']), int(state.get('tile_pad', 0)),
+                   tuple(map(int, state.get('tile_sides', ()))),
+                   tuple(tuple(map(float, row)) for row in state.get('tiled', ())), str(state.get('host', '')))
