@@ -94,7 +94,7 @@ def same_time(times: Dict[Tuple[int, int], float], seconds: float, net: WBSRMSRR
 def speed(args: argparse.Namespace, net: WBSRMSRResNet, plain: torch.nn.Module, size: Tuple[int, int]) -> None:
     device = torch.device(args.device)
     image = photo(*size).to(device)
-    loaded = LoadedRouting(RoutingData(own_router(image, args.patch, args.stride)),
+    loaded = LoadedRouting(RoutingData.of(own_router(image, args.patch, args.stride)),
                            RoutingGeometry(args.patch, args.stride))
     upscaler = Upscaler(net, loaded, 4, Runtime(args.device, args.fp16, args.max_batch))
     routed = router_class('target_flops')(target=args.target, scope='image', unit=f'{args.flops}_flops')

@@ -29,10 +29,23 @@ import wbsr_basicsr  # noqa: E402,F401  (compatibility fixes before basicsr)
 from wbsr_basicsr.inference.upscaler import Runtime, Upscaler  # noqa: E402
 from wbsr_basicsr.routing import router_class  # noqa: E402
 from wbsr_basicsr.routing.frontier import frontier_at  # noqa: E402
+from wbsr_basicsr.routing.timing import TimeProfile  # noqa: E402
 from wbsr_basicsr.utils.timing import interleaved_medians  # noqa: E402
 from wbsr_basicsr.zoo import model_path  # noqa: E402
 
 UNITS = ('image', 'tile160', 'patch')
+
+
+def lr_photos(folder: Path, scale: int) -> List[np.ndarray]:
+    """The RGB photos of ``folder``, each downscaled by ``scale`` (area)."""
+    photos = [cv2.imread(str(path)) for path in sorted(folder.iterdir())
+              if path.suffix.lower() in ('.png', '.jpg', '.jpeg', '.bmp')]
+    photos = [cv2.cvtColor(cv2.resize(photo, (photo.shape[1] // scale, photo.shape[0] // scale),
+                                      interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+              for photo in photos if photo is not None]
+    if not photos:
+        raise SystemExit(f'{folder}: no photos.')
+    return photos
 
 
 def mosaic(photos: List[np.ndarray], width: int, height: int) -> torch.Tensor:
@@ -93,17 +106,10 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     model = args.model or str(model_path(args.model_name))
     upscaler = Upscaler.from_checkpoint(model, Runtime('cpu'))
-    if upscaler.routing.timing is None:
+    if upscaler.routing.get(TimeProfile) is None:
         raise SystemExit(f'{model} holds no time profile for {upscaler.device_name}: wbsr-calibrate --time-only first.')
     upscaler.engine.prepare_all()
-    scale = upscaler.scale
-    photos = [cv2.imread(str(path)) for path in sorted(args.photos.iterdir())
-              if path.suffix.lower() in ('.png', '.jpg', '.jpeg', '.bmp')]
-    photos = [cv2.cvtColor(cv2.resize(photo, (photo.shape[1] // scale, photo.shape[0] // scale),
-                                      interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
-              for photo in photos if photo is not None]
-    if not photos:
-        raise SystemExit(f'{args.photos}: no photos.')
+    photos = lr_photos(args.photos, upscaler.scale)
     lines = [f'{model}, {upscaler.device_name}, least of {args.repeats} interleaved runs; per unit: measured time '
              'over the full network\'s, predicted PSNR minus the whole-image frontier at that time (the subnets used); '
              'the "whole" lines: the ladder\'s subnets\' measured time over the full network\'s', '',

@@ -22,6 +22,7 @@ import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
 from wbsr_basicsr.inference.rows import default_ladder
 from wbsr_basicsr.inference.upscaler import Runtime, Upscaler
 from wbsr_basicsr.routing import router_class
+from wbsr_basicsr.routing.timing import TimeProfile
 from wbsr_basicsr.utils.image_io import read_image
 from wbsr_basicsr.utils.timing import interleaved_medians
 
@@ -38,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     upscaler = Upscaler.from_checkpoint(args.model, Runtime(args.device, max_batch=args.max_batch))
-    if upscaler.routing.timing is None:
+    if upscaler.routing.get(TimeProfile) is None:
         print(f'{args.model} holds no time profile for {upscaler.device_name}: measuring one')
         upscaler.measure_time_profile()
     ladder = default_ladder(upscaler.routing)

@@ -139,7 +139,7 @@ def test_infer_image_flops_usage_and_shapes(height, width, channels):
     scores = difficulty_scores(patch_gradient_vectors(torch.rand(200, channels, 16, 16) ** 3)).numpy()
     router = DifficultyClasses.from_scores(scores, 4, 16, 12)
     image = torch.rand(1, channels, height, width)
-    result = Engine(net, RoutingData(router), 16, 12, max_batch=2).infer(image, make_row('ceil'))
+    result = Engine(net, RoutingData.of(router), 16, 12, max_batch=2).infer(image, make_row('ceil'))
     assert result.sr.shape == (1, channels, 2 * height, 2 * width)
     per_patch = [net.flops(net.subnets[i], (16, 16)) for i in result.subnet_ids]
     assert result.flops_per_patch == pytest.approx(np.mean(per_patch))
@@ -174,7 +174,7 @@ def test_budget_scopes_hold_on_images_they_were_not_calibrated_on(target):
     ``dataset`` scope the set within 1 point."""
     calibration = torch.from_numpy(photo_rgb('astronaut')).permute(2, 0, 1)[None].float() / 255.
     scores = difficulty_scores(patch_gradient_vectors(chop(calibration, PatchLayout.cover(512, 512, 32, 28)))).numpy()
-    engine = Engine(WBSRMSRResNet(), RoutingData(DifficultyClasses.from_scores(scores, 10, 32, 28)), 32, 28)
+    engine = Engine(WBSRMSRResNet(), RoutingData.of(DifficultyClasses.from_scores(scores, 10, 32, 28)), 32, 28)
     costs = engine.costs
     image_row = make_row('target_flops', target=target, scope='image')
     for image in heldout_images():
@@ -251,7 +251,7 @@ def test_the_oracle_beats_every_allocation_of_no_greater_cost():
     calibration = torch.from_numpy(photo_rgb('astronaut')).permute(2, 0, 1)[None].float() / 255.
     router = DifficultyClasses.from_scores(difficulty_scores(patch_gradient_vectors(
         chop(calibration, PatchLayout.cover(512, 512, 32, 28)))).numpy(), 10, 32, 28)
-    engine = Engine(net, RoutingData(router), 32, 28)
+    engine = Engine(net, RoutingData.of(router), 32, 28)
     costs = engine.costs
     oracle_row, routed_row = (make_row('oracle', target=0.6, scope='image'),
                               make_row('target_flops', target=0.6, scope='image'))

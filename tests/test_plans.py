@@ -15,7 +15,7 @@ from wbsr_basicsr.inference.engine import Engine
 from wbsr_basicsr.plans import UNIT_REGISTRY, unit_of
 from wbsr_basicsr.plans.planner import Planner
 from wbsr_basicsr.routing import RoutingData, router_class
-from wbsr_basicsr.routing.arm_router import EdgeTable
+from wbsr_basicsr.routing.edges import EdgeTable
 from wbsr_basicsr.routing.budget import greedy_choice
 from wbsr_basicsr.routing.calibration import Calibration
 from wbsr_basicsr.routing.timing import TimeProfile
@@ -105,7 +105,7 @@ def test_a_folder_budget_gives_the_hard_image_the_larger_subnet():
     table = EdgeTable((0., 10., 1000.), ((40., 40., 40., 40.), (25., 26., 27., 28.)), (1, 1))
     calibration = Calibration(tuple(net.subnets), 2, 32, 'abc', 'synthetic', 2, (30., 31., 32., 33.), table)
     timing = per_pixel_profile([1e-6, 1.5e-6, 2e-6, 3e-6])
-    engine = Engine(net, RoutingData(calibration=calibration, timing=timing), 32, 28)
+    engine = Engine(net, RoutingData.of(calibration, timing), 32, 28)
     flat = torch.full((1, 3, 64, 96), 0.5)
     textured = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
     planner = Planner(engine, [unit_of('image')])

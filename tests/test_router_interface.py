@@ -61,3 +61,43 @@ def test_a_router_registered_here_runs_in_test_py_and_in_the_inference_command(t
     assert script.main(['-i', str(photos), '-o', str(out), '--model', str(trained_wbsr),
                         '--row', '{mode: random, targt: 0.6}']) == 2
     assert 'random row: unknown option targt; the known ones are scope, seed, target' in capsys.readouterr().err
+
+
+@dataclass(frozen=True)
+class Priorities:
+    """Routing data of a router of this file's own: which patches take the full network."""
+
+    order: int
+    provide: ClassVar[str] = 'patch priorities: make them with a tool of your own'
+
+
+@register_router
+@dataclass(frozen=True)
+class PriorityRouter(BudgetedRouter):
+    """Patches take the full network in the order its :class:`Priorities` give, as the target allows."""
+
+    mode: ClassVar[str] = 'priority'
+
+    def needs(self):
+        return (Priorities,)
+
+    def allocate(self, group: Group, data: RoutingData) -> np.ndarray:
+        cheapest, full = np.zeros(group.count, dtype=np.int64), np.full(group.count, len(group.subnets) - 1)
+        priority = np.arange(group.count) * data.get(Priorities).order
+        return split_to_target(cheapest, full, priority, group.costs, group.target)
+
+
+def test_a_router_declares_routing_data_of_its_own():
+    import torch
+    from conftest import make_row
+    from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
+    from wbsr_basicsr.inference.engine import Engine
+
+    net = WBSRMSRResNet(num_feat=16, num_block=2, upscale=2, widths=(8, 16), depths=(1, 2)).eval()
+    row = make_row('priority', target=0.5)
+    with pytest.raises(ValueError, match=r"rows \['priority_0.5_dataset'\] need patch priorities: make them"):
+        Engine(net, RoutingData(), 32, 28).check([row], 'here')
+    lq = torch.rand(1, 3, 88, 88, generator=torch.Generator().manual_seed(0))
+    for order, first in ((1, -1), (-1, 0)):  # the full network for the last patches, or for the first ones
+        ids = Engine(net, RoutingData.of(Priorities(order)), 32, 28).infer(lq, row).subnet_ids
+        assert len(ids) == 9 and ids[first] == 3 and ids[-1 - first] == 0

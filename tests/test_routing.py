@@ -17,7 +17,7 @@ from wbsr_basicsr.inference.calibrate import calibrate
 from wbsr_basicsr.inference.engine import Engine
 from wbsr_basicsr.inference.patches import PatchLayout, chop
 from wbsr_basicsr.routing import RoutingData
-from wbsr_basicsr.routing.arm_router import GREY_WEIGHTS, EdgeTable, edge_scores
+from wbsr_basicsr.routing.edges import GREY_WEIGHTS, EdgeTable, edge_scores
 from wbsr_basicsr.routing.calibration import Calibration
 from wbsr_basicsr.routing.frontier import compare_rows, upper_frontier
 from wbsr_basicsr.routing.gradient_router import DifficultyClasses
@@ -111,7 +111,7 @@ def test_arm_and_pareto_budgets_hold_on_images_they_were_not_calibrated_on():
     measured = calibrate(net, [(lq, hr)], 2, 32, 28, 'abc', 'astronaut')
     router = DifficultyClasses.from_scores(difficulty_scores(patch_gradient_vectors(
         chop(lq, PatchLayout.cover(128, 128, 32, 28)))).numpy(), 10, 32, 28)
-    engine = Engine(net, RoutingData(router, measured), 32, 28)
+    engine = Engine(net, RoutingData.of(router, measured), 32, 28)
     costs = engine.costs
     unseen = [image_tensor(photo_rgb(name)[:200, :300]) for name in ('chelsea', 'coffee', 'rocket', 'hubble_deep_field')]
     for target in (0.3, 0.5, 0.8):
@@ -139,7 +139,7 @@ def test_the_oracle_beats_arm_and_both_ladders_at_equal_flops():
         return F.interpolate(hr, scale_factor=0.5, mode='bicubic', antialias=True).clamp(0, 1), hr
 
     calibration_lq, calibration_hr = pair('astronaut', np.s_[:256, :256])
-    engine = Engine(net, RoutingData(DifficultyClasses.from_scores(difficulty_scores(patch_gradient_vectors(
+    engine = Engine(net, RoutingData.of(DifficultyClasses.from_scores(difficulty_scores(patch_gradient_vectors(
         chop(calibration_lq, PatchLayout.cover(128, 128, 32, 28)))).numpy(), 10, 32, 28),
         calibrate(net, [(calibration_lq, calibration_hr)], 2, 32, 28, 'abc', 'astronaut')), 32, 28)
     lq, hr = pair('chelsea', np.s_[:128, :192])

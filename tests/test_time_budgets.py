@@ -93,8 +93,8 @@ def test_the_engine_runs_and_prices_whole_images_in_the_tiles_its_profile_chose(
     shares = [(1.0, 1.0)] * 3 + [(0.95, 0.80)]  # only the full network (the last) runs faster in tiles of 32
     timing = tiled_profile(shares)
     lq = image_tensor(photo_rgb('coffee')[:80, :100])
-    engine = Engine(net, RoutingData(timing=timing), 32, 28)
-    untiled = Engine(net, RoutingData(timing=timing), 32, 28, tile=0)
+    engine = Engine(net, RoutingData.of(timing), 32, 28)
+    untiled = Engine(net, RoutingData.of(timing), 32, 28, tile=0)
     assert engine.tiles(80, 100, 0).count == 1 and untiled.tiles(80, 100).count == 1
     tiles = engine.tiles(80, 100)
     assert tiles.count == 12 and tiles.regions[:, 2:].max(0).tolist() == [80, 100]
@@ -122,7 +122,7 @@ def test_a_time_budget_holds_on_images_it_never_saw(target):
     net = WBSRMSRResNet(num_feat=16, num_block=4, upscale=2, widths=(8, 12, 16), depths=(1, 2, 4)).eval()
     patch = 1e-3 * np.array([1.0, 1.2, 1.9, 1.6, 2.0, 2.4, 2.2, 2.9, 3.5])  # not in FLOPs order (1.9 > 1.6)
     timing = profile(patch, patch / 700)  # per LR pixel the whole image costs 0.68 of a patch (overlap)
-    engine = Engine(net, RoutingData(router_of(image_tensor(photo_rgb('astronaut'))), timing=timing), 32, 28)
+    engine = Engine(net, RoutingData.of(router_of(image_tensor(photo_rgb('astronaut'))), timing), 32, 28)
     row = make_row('target_flops', target=target, scope='image', unit='time')
     assert row.label == f'target_{target:g}_image_time'
     for name in ('chelsea', 'coffee', 'rocket', 'hubble_deep_field'):
@@ -142,7 +142,7 @@ def test_routing_falls_back_to_a_subnet_on_the_whole_image_where_it_cannot_win()
     patch = 1e-3 * np.array([1., 1.3, 2.5, 3.])
     row = make_row('target_flops', target=0.6, scope='image', unit='time')
     # whole images 3x cheaper per pixel than patches: a subnet on the whole image gets more per second
-    cheap_whole = Engine(net, RoutingData(router_of(lq), measured, timing=profile(patch, patch / 3072)), 32, 28)
+    cheap_whole = Engine(net, RoutingData.of(router_of(lq), measured, profile(patch, patch / 3072)), 32, 28)
     result = cheap_whole.infer(lq, row)
     chosen = int(result.subnet_ids[0])
     assert result.fallback and np.all(result.subnet_ids == chosen) and result.layout.count == len(result.subnet_ids)
@@ -151,15 +151,15 @@ def test_routing_falls_back_to_a_subnet_on_the_whole_image_where_it_cannot_win()
     assert result.time_share <= 0.6
     # whole images 100x dearer per pixel: the budget runs every patch through the full network, better
     # than any subnet that fits on the whole image: routing runs
-    dear_whole = Engine(net, RoutingData(router_of(lq), measured, timing=profile(patch, patch / 10)), 32, 28)
+    dear_whole = Engine(net, RoutingData.of(router_of(lq), measured, profile(patch, patch / 10)), 32, 28)
     routed = dear_whole.infer(lq, row)
     assert not routed.fallback and set(routed.subnet_ids) == {3} and routed.time_share <= 0.6
     # without a calibration there is no quality to compare: routing runs where it meets the budget ...
-    assert not Engine(net, RoutingData(router_of(lq), timing=profile(patch, patch / 700)), 32, 28).infer(
+    assert not Engine(net, RoutingData.of(router_of(lq), profile(patch, patch / 700)), 32, 28).infer(
         lq, row).fallback
     # ... and where it cannot, the dearest subnet that fits the budget on the whole image does (12 patches of
     # at least 1 ms against 0.6 x 6 ms; on the whole image 8x1 and 8x2 fit)
-    fitted = Engine(net, RoutingData(router_of(lq), timing=profile(patch, patch / 3072)), 32, 28).infer(lq, row)
+    fitted = Engine(net, RoutingData.of(router_of(lq), profile(patch, patch / 3072)), 32, 28).infer(lq, row)
     assert fitted.fallback and set(fitted.subnet_ids) == {1} and fitted.time_share <= 0.6
 
 

@@ -71,7 +71,7 @@ def calibrate_checkpoint(args: argparse.Namespace) -> None:
     if not args.time_only:
         entry = entry.with_calibration(measure_calibration(args, net, entry, content))
         print(describe(entry.calibration, net.subnet_costs((entry.thresholds.patch_size,) * 2)))
-    upscaler = Upscaler(net, LoadedRouting(RoutingData(entry.thresholds), RoutingGeometry(
+    upscaler = Upscaler(net, LoadedRouting(RoutingData.of(entry.thresholds), RoutingGeometry(
         entry.thresholds.patch_size, entry.thresholds.stride)), entry.scale or net.upscale,
         Runtime(args.device, args.fp16, args.max_batch), checkpoint)
     profile = upscaler.measure_time_profile()

@@ -22,6 +22,7 @@ from wbsr_basicsr.plans import units_of
 from wbsr_basicsr.routing import Router
 from wbsr_basicsr.routing.budget_units import BUDGET_UNITS
 from wbsr_basicsr.routing.scopes import SCOPES
+from wbsr_basicsr.routing.timing import TimeProfile
 from wbsr_basicsr.utils.allocation_map import allocation_map
 from wbsr_basicsr.utils.atomic import write_atomically
 from wbsr_basicsr.utils.image_io import UserImage, check_format, read_image, resize_output, write_image
@@ -188,7 +189,7 @@ def setup(args: argparse.Namespace, name: str) -> Tuple[OutputPlan, Upscaler, Ro
         print(f'{name}: removed {leftover}, left in {args.output} by a killed run', file=sys.stderr)
     upscaler = Upscaler.from_checkpoint(checkpoint, runtime, network_options(args.opt))
     row = inference_row(args, upscaler)
-    if 'timing' in row.requirements():
+    if TimeProfile in row.requirements():
         check_time_profile(upscaler, checkpoint)
     upscaler.check(row)
     return plan, upscaler, row
@@ -197,7 +198,7 @@ def setup(args: argparse.Namespace, name: str) -> Tuple[OutputPlan, Upscaler, Ro
 def check_time_profile(upscaler: Upscaler, checkpoint: str) -> None:
     """Measure a time profile for this run where the checkpoint holds none for the device; say so where
     the one it holds was measured on another processor."""
-    profile, here = upscaler.routing.timing, host_name(upscaler.device)
+    profile, here = upscaler.routing.get(TimeProfile), host_name(upscaler.device)
     if profile is None:
         profile = upscaler.measure_time_profile()
         print(f'{checkpoint} holds no time profile for {profile.device}: measured one for this run (wbsr-calibrate '
@@ -255,7 +256,7 @@ def upscale_all(args: argparse.Namespace, plan: OutputPlan, upscaler: Upscaler, 
         files = [path for path in files if readable(path) is not None]
         allocations = upscaler.first_pass((read_image(str(path)).rgb for path in files), len(files), row)
     totals = {'seconds': 0., 'flops': 0., 'whole': 0., 'patch_percent': 0., 'images': 0}
-    timing = upscaler.routing.timing
+    timing = upscaler.routing.get(TimeProfile)
     smallest = timing.pixels[0] if timing is not None else None
     for index, path in enumerate(tqdm(files, unit='image', desc='WBSR')):
         image = readable(path)

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet
 from wbsr_basicsr.routing import RoutingData
-from wbsr_basicsr.routing.arm_router import NUM_BINS, EdgeTable, edge_scores
+from wbsr_basicsr.routing.edges import NUM_BINS, EdgeTable, edge_scores
 from wbsr_basicsr.routing.calibration import Calibration
 from wbsr_basicsr.routing.oracle_router import patch_errors, psnr_of_errors
 

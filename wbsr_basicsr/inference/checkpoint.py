@@ -107,7 +107,7 @@ class SupernetEntry:
         file) fix the patch size, and a ``patch_size`` asked for that differs is an error; the
         ``stride`` asked for, else the thresholds', else 28. A calibration measured on another
         network, scale, subnets or patch size is not used; the reason is kept for the rows that
-        need it (``RoutingData.unusable_calibration``). The time profile is the one of ``device``
+        need it (``RoutingData.why_unusable``). The time profile is the one of ``device``
         (:func:`wbsr_basicsr.inference.timing.device_name`), if measured."""
         thresholds = thresholds or self.thresholds
         geometry = routing_geometry(thresholds, patch_size, stride, where)
@@ -122,7 +122,8 @@ class SupernetEntry:
         profile = self.time_profile(device)
         if profile is not None and profile.patch_size != geometry.patch_size:
             profile = None  # measured for other patches: time rows ask for a new one
-        return LoadedRouting(RoutingData(thresholds, calibration, timing=profile, unusable_calibration=unusable),
+        return LoadedRouting(RoutingData.of(thresholds, calibration, profile,
+                                             unusable={Calibration: unusable} if unusable else None),
                              geometry)
 
 

@@ -22,7 +22,10 @@ from wbsr_basicsr.plans.base import tiled, window_seconds
 from wbsr_basicsr.plans.planner import Plan, Planner
 from wbsr_basicsr.routing.base import Features, Group, Router, RoutingData, check_routing
 from wbsr_basicsr.routing.budget_units import BUDGET_UNITS
+from wbsr_basicsr.routing.calibration import Calibration
+from wbsr_basicsr.routing.gradient_router import DifficultyClasses
 from wbsr_basicsr.routing.scopes import SCOPES
+from wbsr_basicsr.routing.timing import TimeProfile
 
 from .patches import GTPatches, Merger, PatchLayout, channels_last, chop
 from .time_budget import TimeBudget
@@ -101,7 +104,7 @@ class Engine:
     def check(self, rows: Sequence[Router], where: str) -> None:
         """``ValueError`` naming ``where`` if a row needs routing data the engine lacks, or the
         thresholds were made for another patch size."""
-        thresholds = self.data.thresholds
+        thresholds = self.data.get(DifficultyClasses)
         if thresholds is not None and thresholds.patch_size != self.patch_size:
             raise ValueError(f'{where}: the routing thresholds are for {thresholds.patch_size}-pixel patches; '
                              f'inference uses {self.patch_size}.')
@@ -133,7 +136,7 @@ class Engine:
         the image: ``tile`` pixels with ``tile_pad``; with ``tile`` None, those the time profile
         measured faster on images this large (:meth:`.TimeProfile.faster_tile`), if any; else one
         tile, the whole image."""
-        tile, pad, timing = self.tile, self.tile_pad, self.data.timing
+        tile, pad, timing = self.tile, self.tile_pad, self.data.get(TimeProfile)
         if tile is None and timing is not None:
             tile, pad = timing.faster_tile(index % self.num_subnets, height * width), timing.tile_pad
         return tiled(height, width, tile, pad) if tile else tiled(height, width, max(height, width), 0)
@@ -148,7 +151,7 @@ class Engine:
     def whole_seconds(self, index: int, height: int, width: int) -> float:
         """Predicted seconds of subnet ``index`` on a whole ``height`` x ``width`` image as
         :meth:`run_whole` runs it, by the time profile."""
-        return float(window_seconds(self.tiles(height, width, index), self.data.timing)[:, index].sum())
+        return float(window_seconds(self.tiles(height, width, index), self.data.get(TimeProfile))[:, index].sum())
 
     def run_whole(self, index: int, lq: Tensor) -> Tensor:
         """Subnet ``index`` on the whole ``(1, C, H, W)`` image, tile by tile (:meth:`tiles`): each with a
@@ -227,7 +230,8 @@ class Engine:
     @property
     def time_budget(self) -> TimeBudget:
         """Time budgets by the routing data's time profile (rows with ``unit: time``)."""
-        return TimeBudget(self.data.timing, self.whole_seconds, self.max_batch, self.data.calibration, self.costs)
+        return TimeBudget(self.data.get(TimeProfile), self.whole_seconds, self.max_batch, self.data.get(Calibration),
+                          self.costs)
 
     @staticmethod
     def allocated_first(rows: Sequence[Router], count: int) -> List[Router]:

@@ -24,6 +24,7 @@ from wbsr_basicsr.archs.slimmable import SlimmableSupernet
 from wbsr_basicsr.data.hes_statistics import HESStatistics
 from wbsr_basicsr.routing import Router
 from wbsr_basicsr.routing.base import OneSubnet
+from wbsr_basicsr.routing.calibration import Calibration
 from wbsr_basicsr.routing.classsr_router import COLLAPSE_SHARE, Classifier, load_classifier
 from wbsr_basicsr.routing.frontier import compare_rows
 from wbsr_basicsr.routing.gradient_router import DifficultyClasses
@@ -96,7 +97,7 @@ class Evaluator:
         if classifier is None and fixed_parameters and opt['path'].get('pretrain_network_c'):
             classifier = load_classifier(opt['path']['pretrain_network_c'], supernet, opt['scale'], fingerprint(),
                                          device or torch.device('cpu'))
-        loaded = replace(loaded, data=replace(loaded.data, classifier=classifier))
+        loaded = replace(loaded, data=loaded.data.with_item(classifier)) if classifier else loaded
         rows = parse_rows((opt.get('val') or {}).get('rows', default_rows), supernet, default_ladder(loaded.data))
         evaluator = cls(opt, supernet, loaded, rows, routing.get('max_batch', DEFAULT_MAX_BATCH))
         evaluator.check_rows(fixed_parameters)
@@ -105,17 +106,18 @@ class Evaluator:
     def check_rows(self, fixed_parameters: bool) -> None:
         """Clear errors for rows that cannot be routed; the ladder in use, in the log."""
         logger = get_root_logger()
-        fixed = [row.label for row in self.rows if {'calibration', 'classifier'} & set(row.needs())]
+        fixed = [row.label for row in self.rows if {Calibration, Classifier} & set(row.needs())]
         if fixed and not fixed_parameters:
             raise ValueError(f'val.rows {fixed} route by a calibration or classifier of fixed parameters, which '
                              'training changes: validate them after training, with test.py on the trained checkpoint '
                              '(calibrated, or with a classifier trained on it).')
         self.engine(self.supernet).check(self.rows, 'val.rows')
-        if self.data.unusable_calibration:
-            logger.warning(f'{self.data.unusable_calibration} Rows without a ladder use the full one.')
+        unusable = self.data.why_unusable(Calibration)
+        if unusable:
+            logger.warning(f'{unusable} Rows without a ladder use the full one.')
         if any(getattr(row, 'ladder', None) for row in self.rows):
             logger.info('Gradient-router rows without a ladder climb the Pareto ladder of the checkpoint\'s '
-                        'calibration.' if self.data.calibration else 'Gradient-router rows without a ladder climb '
+                        'calibration.' if self.data.get(Calibration) else 'Gradient-router rows without a ladder climb '
                         'every subnet (no calibration in the checkpoint; scripts/calibrate_routing.py adds one, '
                         'docs/routing.md "Ladders").')
 
@@ -178,7 +180,7 @@ class Evaluator:
     def _report_class_shares(self, dataset_name: str, summary: List[Dict]) -> None:
         """Each classifier row's class shares, in the log and its summary entry; a collapse (one class
         above :data:`COLLAPSE_SHARE` of the patches under the argmax) as a warning."""
-        classifier, logger = self.data.classifier, get_root_logger()
+        classifier, logger = self.data.get(Classifier), get_root_logger()
         for entry in summary:
             if entry['mode'] != 'classifier':
                 continue
@@ -220,7 +222,7 @@ class Evaluator:
             for name, value in model.metric_results.items():
                 model._update_best_metric_result(dataset_name, name, value, current_iter)
             model._log_validation_metric_values(current_iter, dataset_name, tb_logger)
-        classifier = self.data.classifier if any('classifier' in row.needs() for row in self.rows) else None
+        classifier = self.data.get(Classifier) if any(Classifier in row.needs() for row in self.rows) else None
         notes = [] if classifier is None else [classifier.describe(self.supernet.subnets, self.geometry.patch_size)]
         get_root_logger().info(format_table(dataset_name, summary, metric_names, reference, self.supernet,
                                             self.geometry.patch_size, self.geometry.stride, notes))

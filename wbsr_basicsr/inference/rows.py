@@ -12,6 +12,7 @@ from typing import Dict, List, Sequence
 
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet
 from wbsr_basicsr.routing import Router, RoutingData, router_class
+from wbsr_basicsr.routing.calibration import Calibration
 
 DEFAULT_ROWS = ({'mode': 'ceil'}, {'mode': 'fixed', 'subnet': 'full'})
 
@@ -19,7 +20,7 @@ DEFAULT_ROWS = ({'mode': 'ceil'}, {'mode': 'fixed', 'subnet': 'full'})
 def default_ladder(data: RoutingData) -> str:
     """The ladder of gradient-router rows that name none: the Pareto ladder when there is a
     calibration (measured better: docs/results.md), else the paper's."""
-    return 'full' if data.calibration is None else 'pareto'
+    return 'full' if data.get(Calibration) is None else 'pareto'
 
 
 def parse_rows(specs: Sequence[Dict], net: SlimmableSupernet, ladder: str = 'full',

@@ -119,7 +119,7 @@ class Upscaler:
         """Measure and use this device's time profile (for checkpoints that have none for it)."""
         with self.autocast():
             profile = measure_time_profile(self.engine, self.device_name)
-        self.routing = replace(self.routing, timing=profile)
+        self.routing = self.routing.with_item(profile)
         self.engine.data = self.routing
         return profile
 

@@ -146,7 +146,7 @@ class ClassSRModel(SRModel):
         sum(losses.values()).backward()
         self.optimizer_c.step()
         chosen = probabilities.detach().argmax(1)
-        for k, name in enumerate(self.evaluator.data.classifier.class_names(self.supernet.subnets)):
+        for k, name in enumerate(self.evaluator.data.get(Classifier).class_names(self.supernet.subnets)):
             losses[f'classsr/p_{name}'] = probabilities[:, k].detach().mean()
             losses[f'classsr/argmax_{name}'] = (chosen == k).float().mean()
         self.log_dict = self.reduce_loss_dict({key: value.detach() for key, value in losses.items()})

@@ -28,6 +28,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet
 from wbsr_basicsr.inference.checkpoint import SupernetEntry, fingerprint
 from wbsr_basicsr.inference.evaluation import Evaluator
+from wbsr_basicsr.routing.gradient_router import DifficultyClasses
 from wbsr_basicsr.training.subnet_sampling import SubnetSampling
 from wbsr_basicsr.utils.checkpoints import network_file, write_network_file
 
@@ -102,7 +103,7 @@ class WBSRModel(HESLogging, CPUDistributed, SRModel):
         prior = getattr(loss, 'prior', None)
         return SupernetEntry(
             dict(self.opt['network_g']), self.opt['scale'], tuple(self.supernet.subnets),
-            self.evaluator.data.thresholds, sigma=loss.sigma.item() if hasattr(loss, 'sigma') else None,
+            self.evaluator.data.get(DifficultyClasses), sigma=loss.sigma.item() if hasattr(loss, 'sigma') else None,
             likelihood=getattr(loss, 'likelihood', None),
             prior=None if prior is None else {'space': prior.space, 'weights': list(map(float, prior.weights)),
                                               'means': list(map(float, prior.means)),

@@ -3,7 +3,7 @@ network's predicted seconds, over one image or a folder, it prices every routing
 and runs the allocation predicted best.
 
 Per image, :meth:`Planner.price` predicts each subnet's PSNR on every routing patch by the
-calibration's edge table (ARM's, :class:`wbsr_basicsr.routing.arm_router.EdgeTable`; without a
+calibration's edge table (ARM's, :class:`wbsr_basicsr.routing.edges.EdgeTable`; without a
 calibration each subnet's share of the full network's FLOPs stands in for its quality), gives each
 piece of each unit the mean over the patches it owns, weighted by its share of the image, and its
 seconds by the time profile. :meth:`Planner.plan` then solves, per unit, the choice of a subnet per
@@ -21,6 +21,8 @@ from torch import Tensor
 
 from wbsr_basicsr.inference.patches import chop
 from wbsr_basicsr.routing.budget import greedy_choice
+from wbsr_basicsr.routing.calibration import Calibration
+from wbsr_basicsr.routing.timing import TimeProfile
 
 from .base import Pieces, RoutingUnit
 
@@ -97,7 +99,7 @@ class Planner:
 
     def __init__(self, engine: 'Engine', units: Sequence[RoutingUnit]) -> None:
         self.engine, self.units = engine, tuple(units)
-        self.timing, self.calibration = engine.data.timing, engine.data.calibration
+        self.timing, self.calibration = engine.data.get(TimeProfile), engine.data.get(Calibration)
 
     @torch.no_grad()
     def price(self, lq: Tensor) -> PricedImage:

@@ -14,8 +14,8 @@ as ``{mode: arm, target: 0.65}``, the inference command's flags). For every LR i
 A new router is one file ``routing/<name>_router.py`` holding a subclass decorated with
 :func:`register_router`; ``docs/routing.md`` ("Adding a router") has an example.
 """
-from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, ClassVar, Dict, List, Optional, Protocol, Sequence, Tuple, Type
+from dataclasses import dataclass, fields, replace
+from typing import ClassVar, Dict, List, Optional, Protocol, Sequence, Tuple, Type, TypeVar
 
 import numpy as np
 from torch import Tensor
@@ -26,46 +26,38 @@ from wbsr_basicsr.utils.options import check_keys
 from .budget_units import BUDGET_UNITS, DEFAULT_BUDGET_UNIT
 from .scopes import DEFAULT_SCOPE, SCOPES
 
-if TYPE_CHECKING:  # the routers' data classes import this module
-    from .calibration import Calibration
-    from .classsr_router import Classifier
-    from .gradient_router import DifficultyClasses
-    from .timing import TimeProfile
-
 Features = Dict[str, np.ndarray]
 """What a router measured on one image's patches: arrays whose first axis runs over the patches."""
 
-CALIBRATE_HINT = ('python scripts/calibrate_routing.py --model <checkpoint> --gt <HR folder or LMDB> '
-                  '--lq <LR folder or LMDB> (a calibration set disjoint from the test sets)')
-TRAIN_CLASSIFIER_HINT = ('python wbsr_basicsr/train.py -opt options/train/train_ClassSR_MSRResNet_x4.yml with '
-                         'path.pretrain_network_g set to this supernet')
+Datum = TypeVar('Datum')
 
 
 @dataclass(frozen=True)
 class RoutingData:
-    """What routers route by besides the patches, loaded with the network: the Eq. 7 difficulty
-    classes (``thresholds``), the supernet's routing calibration (ARM's table, the Pareto
-    ladder) and a ClassSR classifier. Each may be missing when no row needs it."""
+    """What routers route by besides the patches, loaded with the network: one object per type (the
+    Eq. 7 difficulty classes, the supernet's calibration, a ClassSR classifier, a time profile, ...).
+    Routers name the types they need (:meth:`Router.needs`); each type says how to provide it in its
+    ``provide`` class attribute, for the errors of rows that lack it (:func:`check_routing`)."""
 
-    thresholds: Optional['DifficultyClasses'] = None
-    calibration: Optional['Calibration'] = None
-    classifier: Optional['Classifier'] = None
-    timing: Optional['TimeProfile'] = None
-    """The supernet's time profile on the device inference runs on (rows with ``unit: time``)."""
-    unusable_calibration: Optional[str] = None
-    """Why the checkpoint's calibration is not used (measured on another network), if so."""
+    items: Tuple[object, ...] = ()
+    unusable: Tuple[Tuple[type, str], ...] = ()
+    """Per type, why the one loaded is not used (a calibration measured on another network)."""
 
+    @classmethod
+    def of(cls, *items: Optional[object], unusable: Optional[Dict[type, str]] = None) -> 'RoutingData':
+        """The data holding ``items`` (None: not loaded)."""
+        return cls(tuple(item for item in items if item is not None), tuple((unusable or {}).items()))
 
-REQUIREMENTS = {
-    'thresholds': 'routing thresholds: set routing.stats_file (made by datasets_prep/prepare_div2k.py) or load a WBSR '
-                  'checkpoint, which carries them',
-    'calibration': f'a routing calibration of this checkpoint: run {CALIBRATE_HINT}',
-    'classifier': f'a ClassSR classifier trained on this supernet: set path.pretrain_network_c (train one: '
-                  f'{TRAIN_CLASSIFIER_HINT})',
-    'timing': 'a time profile of this supernet on this device: python scripts/calibrate_routing.py --time-only '
-              '--model <checkpoint> --device <the device> (or calibrate it)',
-}
-"""What each field of :class:`RoutingData` is and how to provide it, for the errors of rows that need it."""
+    def get(self, kind: Type[Datum]) -> Optional[Datum]:
+        """The item of type ``kind``, if loaded."""
+        return next((item for item in self.items if isinstance(item, kind)), None)
+
+    def why_unusable(self, kind: type) -> Optional[str]:
+        return dict(self.unusable).get(kind)
+
+    def with_item(self, item: object) -> 'RoutingData':
+        """This data with ``item`` in place of any of its type."""
+        return replace(self, items=tuple(old for old in self.items if type(old) is not type(item)) + (item,))
 
 
 @dataclass(frozen=True)
@@ -122,12 +114,12 @@ class Router:
         """A short name for tables, logs and file names, e.g. ``ceil`` or ``arm_0.65_dataset``."""
         return self.mode
 
-    def needs(self) -> Tuple[str, ...]:
-        """The fields of :class:`RoutingData` this router routes by."""
+    def needs(self) -> Tuple[type, ...]:
+        """The types of :class:`RoutingData` this router routes by."""
         return ()
 
-    def requirements(self) -> Tuple[str, ...]:
-        """The fields of :class:`RoutingData` this row needs: what its router routes by, and what its
+    def requirements(self) -> Tuple[type, ...]:
+        """The types of :class:`RoutingData` this row needs: what its router routes by, and what its
         budget counts in."""
         return self.needs()
 
@@ -202,7 +194,7 @@ class BudgetedRouter(Router):
             rows += super().from_options(dict(spec, target=float(target)), net, ladder)
         return rows
 
-    def requirements(self) -> Tuple[str, ...]:
+    def requirements(self) -> Tuple[type, ...]:
         return self.needs() + (BUDGET_UNITS[self.unit].needs if self.target is not None else ())
 
     @property
@@ -233,12 +225,10 @@ def router_class(mode: object) -> Type[Router]:
 
 def check_routing(rows: Sequence[Router], data: RoutingData, where: str) -> None:
     """``ValueError`` naming what to provide if a row needs routing data that ``data`` lacks."""
-    for field, what in REQUIREMENTS.items():
-        labels = [row.label for row in rows if field in row.requirements()]
-        if labels and getattr(data, field) is None:
-            if field == 'calibration' and data.unusable_calibration:
-                raise ValueError(data.unusable_calibration)
-            raise ValueError(f'{where}: rows {labels} need {what}.')
+    for kind in dict.fromkeys(kind for row in rows for kind in row.requirements()):
+        if data.get(kind) is None:
+            labels = [row.label for row in rows if kind in row.requirements()]
+            raise ValueError(data.why_unusable(kind) or f'{where}: rows {labels} need {kind.provide}.')
 
 
 @dataclass(frozen=True)

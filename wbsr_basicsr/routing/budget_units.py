@@ -21,6 +21,9 @@ from typing import Callable, ClassVar, Dict, Optional, Sequence, Tuple, Type
 import numpy as np
 from torch import Tensor
 
+from .calibration import Calibration
+from .timing import TimeProfile
+
 Allocate = Callable[[float], np.ndarray]
 """The row's allocation of a group at a target (a ratio of the full network's cost on its patches)."""
 
@@ -38,8 +41,8 @@ class BudgetUnit:
     """A unit of budgets; by default it counts as ``patch_flops`` does (the others override what differs)."""
 
     name: ClassVar[str] = ''
-    needs: ClassVar[Tuple[str, ...]] = ()
-    """The :class:`wbsr_basicsr.routing.base.RoutingData` fields its budgets need."""
+    needs: ClassVar[Tuple[type, ...]] = ()
+    """The :class:`wbsr_basicsr.routing.base.RoutingData` types its budgets need."""
 
     @property
     def label_suffix(self) -> str:
@@ -108,7 +111,7 @@ class ImageFlops(BudgetUnit):
 @register_budget_unit
 class Time(BudgetUnit):
     name = 'time'
-    needs = ('timing',)
+    needs = (TimeProfile,)
 
     def patch_budget(self, engine, target: float, layouts: Sequence) -> Tuple[np.ndarray, float]:
         budget = engine.time_budget
@@ -127,7 +130,7 @@ class Time(BudgetUnit):
 
     def after_routing(self, engine, target: float, layout, ids: np.ndarray, patches: Tensor) -> Optional[WholeImage]:
         """Where one subnet on the whole image is predicted to do at least as well in the budget."""
-        index = engine.time_budget.alternative(target, layout, ids, lambda: engine.data.calibration.predict(patches))
+        index = engine.time_budget.alternative(target, layout, ids, lambda: engine.data.get(Calibration).predict(patches))
         return None if index is None else WholeImage(index)
 
     def share(self, engine, layout, ids: Optional[np.ndarray] = None, whole: Optional[int] = None) -> Optional[float]:

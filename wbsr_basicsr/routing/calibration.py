@@ -4,7 +4,7 @@ from the test sets, stored in its checkpoint by ``scripts/calibrate_routing.py``
 Every subnet runs on every calibration patch (:func:`wbsr_basicsr.inference.calibrate.calibrate`);
 the patch PSNRs give
 
-- ARM's edge-score table (:class:`.arm_router.EdgeTable`);
+- ARM's edge-score table (:class:`.edges.EdgeTable`);
 - each subnet's mean patch PSNR, hence the **Pareto ladder**: the subnets that are better than
   every cheaper one, and the full network. Eq. 15-16 climb the subnets in cost order assuming
   each is better than the one below; the ladder drops the ones that are not (docs/routing.md,
@@ -14,15 +14,17 @@ A calibration names the parameters it measured (their checksum), the scale, patc
 subnets; :meth:`Calibration.check` refuses it for any other network.
 """
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence, Tuple
+from typing import ClassVar, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 from torch import Tensor
 
 from wbsr_basicsr.archs.slimmable import Subnet
 
-from .arm_router import EdgeTable, edge_scores
-from .base import CALIBRATE_HINT
+from .edges import EdgeTable, edge_scores
+
+CALIBRATE_HINT = ('python scripts/calibrate_routing.py --model <checkpoint> --gt <HR folder or LMDB> '
+                  '--lq <LR folder or LMDB> (a calibration set disjoint from the test sets)')
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Calibration:
     patches: int
     mean_psnr: Tuple[float, ...]
     edge_table: EdgeTable
+    provide: ClassVar[str] = f'a routing calibration of this checkpoint: run {CALIBRATE_HINT}'
 
     def pareto_ladder(self, costs: Optional[Sequence[float]] = None) -> Tuple[int, ...]:
         """Indices of the subnets whose mean PSNR beats every cheaper subnet's, cheapest first,

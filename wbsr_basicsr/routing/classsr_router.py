@@ -21,12 +21,14 @@ from torch import Tensor, nn
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet, Subnet
 from wbsr_basicsr.utils.checkpoints import parameter_checksums, read_checkpoint, read_entry
 
-from .base import Group, TRAIN_CLASSIFIER_HINT, BudgetedRouter, Features, PatchRunner, RoutingData, register_router
+from .base import Group, BudgetedRouter, Features, PatchRunner, RoutingData, register_router
 from .budget import lagrangian_allocation
 
 CLASSIFIER_FORMAT = 'wbsr-classsr-classifier'
 CLASSIFIER_VERSION = 1
 COLLAPSE_SHARE = 0.9
+TRAIN_CLASSIFIER_HINT = ('python wbsr_basicsr/train.py -opt options/train/train_ClassSR_MSRResNet_x4.yml with '
+                         'path.pretrain_network_g set to this supernet')
 """A classifier that sends more than this share of a set's patches to one class has collapsed."""
 
 
@@ -48,6 +50,8 @@ class Classifier:
     net: nn.Module
     subnet_ids: Tuple[int, ...]
     source: str
+    provide: ClassVar[str] = (f'a ClassSR classifier trained on this supernet: set path.pretrain_network_c (train one: '
+                              f'{TRAIN_CLASSIFIER_HINT})')
 
     @torch.no_grad()
     def logits(self, patches: Tensor, max_batch: int = 256) -> np.ndarray:
@@ -134,14 +138,14 @@ class ClassifierRouter(BudgetedRouter):
     feature: ClassVar[str] = 'logits'
     target_optional: ClassVar[bool] = True
 
-    def needs(self) -> Tuple[str, ...]:
-        return ('classifier',)
+    def needs(self) -> Tuple[type, ...]:
+        return (Classifier,)
 
     def measure(self, patches: Tensor, gt: Optional[Tensor], data: RoutingData, runner: PatchRunner) -> Features:
-        return {'logits': data.classifier.logits(patches, runner.max_batch)}
+        return {'logits': data.get(Classifier).logits(patches, runner.max_batch)}
 
     def allocate(self, group: Group, data: RoutingData) -> np.ndarray:
-        return data.classifier.allocate(group.features['logits'], group.costs, group.target)
+        return data.get(Classifier).allocate(group.features['logits'], group.costs, group.target)
 
     def flops(self, data: RoutingData, patch_size: int, channels: int) -> float:
-        return float(data.classifier.flops(patch_size))
+        return float(data.get(Classifier).flops(patch_size))

@@ -27,6 +27,7 @@ from wbsr_basicsr.utils.gradient_stats import (assign_classes, class_thresholds,
 
 from .base import Group, BudgetedRouter, Features, PatchRunner, Router, RoutingData, register_router
 from .budget import alpha_for_target, allocate_to_target, route_budget
+from .calibration import Calibration
 
 LADDERS = ('full', 'pareto')
 
@@ -50,6 +51,8 @@ class DifficultyClasses:
     class_counts: Tuple[int, ...]
     patch_size: int
     stride: int
+    provide: ClassVar[str] = ('routing thresholds: set routing.stats_file (made by datasets_prep/prepare_div2k.py) or '
+                              'load a WBSR checkpoint, which carries them')
 
     def __post_init__(self) -> None:
         if len(self.class_counts) != len(self.thresholds) + 1 or len(self.class_counts) < 2:
@@ -105,7 +108,7 @@ def ladder_indices(ladder: str, data: RoutingData, costs: np.ndarray) -> np.ndar
     patch), topped by the full network: every subnet cheaper than it (``full``), or those of them
     whose calibration PSNR beats every cheaper one's (``pareto``)."""
     if ladder == 'pareto':
-        return np.asarray(data.calibration.pareto_ladder(costs))
+        return np.asarray(data.get(Calibration).pareto_ladder(costs))
     full = len(costs) - 1
     cheaper = [index for index in np.argsort(costs, kind='stable') if costs[index] < costs[full]]
     return np.asarray(cheaper + [full])
@@ -138,16 +141,16 @@ class GradientRouter(Router):
         """The label on the paper's ladder."""
         return super().label
 
-    def needs(self) -> Tuple[str, ...]:
-        return ('thresholds', 'calibration') if self.ladder == 'pareto' else ('thresholds',)
+    def needs(self) -> Tuple[type, ...]:
+        return (DifficultyClasses, Calibration) if self.ladder == 'pareto' else (DifficultyClasses,)
 
     def measure(self, patches: Tensor, gt: Optional[Tensor], data: RoutingData, runner: PatchRunner) -> Features:
-        scores, classes = data.thresholds.scores_and_classes(patches)
+        scores, classes = data.get(DifficultyClasses).scores_and_classes(patches)
         return {'scores': scores, 'classes': classes}
 
     def allocate(self, group: Group, data: RoutingData) -> np.ndarray:
         ladder = ladder_indices(self.ladder, data, group.costs)
-        return ladder[self.climb(group.features, group.costs[ladder], group.target, data.thresholds)]
+        return ladder[self.climb(group.features, group.costs[ladder], group.target, data.get(DifficultyClasses))]
 
     def climb(self, features: Features, costs: np.ndarray, target: Optional[float],
               thresholds: DifficultyClasses) -> np.ndarray:
@@ -155,7 +158,7 @@ class GradientRouter(Router):
         raise NotImplementedError
 
     def flops(self, data: RoutingData, patch_size: int, channels: int) -> float:
-        return float(data.thresholds.flops(channels))
+        return float(data.get(DifficultyClasses).flops(channels))
 
 
 @register_router

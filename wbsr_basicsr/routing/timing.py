@@ -14,7 +14,7 @@ A row with ``unit: time`` spends ``target`` x the full network's predicted secon
 image (docs/routing.md, "Budgets in time").
 """
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import ClassVar, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -38,6 +38,8 @@ class TimeProfile:
     tile_sides: Tuple[int, ...] = ()  # the tile sizes timed on the largest image, in LR pixels
     tiled: Tuple[Tuple[float, ...], ...] = ()  # tiled[m][j]: subnet m in tiles of tile_sides[j], over the whole
     host: str = ''  # the processor it was measured on (CPUs)
+    provide: ClassVar[str] = ('a time profile of this supernet on this device: python scripts/calibrate_routing.py '
+                              '--time-only --model <checkpoint> --device <the device> (or calibrate it)')
 
     def faster_tile(self, index: int, pixels: float) -> Optional[int]:
         """The tile size subnet ``index`` runs an image of ``pixels`` LR pixels fastest in, if tiles
