@@ -170,7 +170,7 @@ def test_time_rows_in_the_command_and_in_test_py(tmp_path, tiny_pairs, trained_w
     assert script.main(['-i', str(tiny_pairs[0]), '-o', str(tmp_path / 'out'), '--model', str(trained_wbsr),
                         '--target-time', '0.5']) == 0
     printed = capsys.readouterr()
-    assert f'holds no time profile for {device_name(torch.device("cpu"))}: measured one' in printed.err
+    assert f'holds no time profile for {device_name(torch.device("cpu"))}: measuring one' in printed.err
     assert '3 images, target time 0.5 (image scope, units image,tile160), cpu' in printed.out
     assert 'dB predicted' not in printed.out  # no calibration: plans are ranked by FLOPs, no PSNR is claimed
     lines = [line for line in printed.out.splitlines() if "of the full network's predicted time" in line]

@@ -200,9 +200,9 @@ def check_time_profile(upscaler: Upscaler, checkpoint: str) -> None:
     the one it holds was measured on another processor."""
     profile, here = upscaler.routing.get(TimeProfile), host_name(upscaler.device)
     if profile is None:
-        profile = upscaler.measure_time_profile()
-        print(f'{checkpoint} holds no time profile for {profile.device}: measured one for this run (wbsr-calibrate '
-              '--time-only stores it)', file=sys.stderr)
+        print(f'{checkpoint} holds no time profile for {upscaler.device_name}: measuring one for this run (minutes '
+              'on a CPU; wbsr-calibrate --time-only stores it)', file=sys.stderr, flush=True)
+        upscaler.measure_time_profile()
     elif profile.host != here:
         print(f'{checkpoint}: its time profile for {profile.device} was measured on '
               f'{profile.host or "an unrecorded processor"}, this is {here or "another"}; budgets may miss by 10% or '

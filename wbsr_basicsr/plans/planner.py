@@ -58,7 +58,8 @@ class PricedImage:
 @dataclass(frozen=True)
 class Plan:
     """What runs on one image: an allocation of ``priced``'s pieces (``ids``), its predicted seconds
-    and quality (mean PSNR), against the full network's predicted seconds; ``others``: the other
+    and quality (mean PSNR), against the full network's predicted seconds, and the seconds pricing
+    the image took (``pricing``, measured: the budget holds them too); ``others``: the other
     units' predicted quality (mean over the images) and share of the full time, at the same budget,
     over the ``images`` the plan was made with (more than one at folder scope: then ``group``
     holds this unit's own figures over them)."""
@@ -69,6 +70,7 @@ class Plan:
     quality: float
     full_seconds: float
     others: Dict[str, Tuple[float, float]]
+    pricing: float = 0.
     calibrated: bool = True  # False: ``quality`` is a FLOPs share, not a PSNR
     images: int = 1
     group: Tuple[float, float] = (0., 0.)
@@ -84,7 +86,8 @@ class Plan:
 
     @property
     def share(self) -> float:
-        return self.seconds / self.full_seconds
+        """The plan's seconds, pricing included, over the full network's."""
+        return (self.seconds + self.pricing) / self.full_seconds
 
     def describe(self, subnets: Sequence[Tuple[int, int]]) -> str:
         """E.g. ``tile160: 48x12 x3, 40x6 x1``."""
@@ -136,20 +139,23 @@ class Planner:
         :data:`TOLERANCE` of the budget unspent (the subnets' steps are coarse on one image), the best
         within :data:`TOLERANCE` over it runs instead if predicted better."""
         full = sum(image.full_seconds for image in images)
-        budget = target * full - sum(image.pricing_seconds for image in images)
+        pricing = sum(image.pricing_seconds for image in images)
+        budget = target * full - pricing
         best = self._best(images, budget)
         if best.seconds < (1 - TOLERANCE) * budget:
             loose = self._best(images, (1 + TOLERANCE) * budget)
             best = loose if loose.quality > best.quality else best
-        others = {self.units[candidate.index].label: (candidate.quality / len(images), candidate.seconds / full)
+        others = {self.units[candidate.index].label: (candidate.quality / len(images),
+                                                      (candidate.seconds + pricing) / full)
                   for candidate in best.others}
-        group = (best.quality / len(images), best.seconds / full)
+        group = (best.quality / len(images), (best.seconds + pricing) / full)
         plans = []
         for image, ids in zip(images, best.ids):
             priced = image.options[best.index]
             rows = np.arange(len(ids))
             plans.append(Plan(priced, ids, float(priced.seconds[rows, ids].sum()), float(priced.value[rows, ids].sum()),
-                              image.full_seconds, others, self.calibration is not None, len(images), group))
+                              image.full_seconds, others, image.pricing_seconds, self.calibration is not None,
+                              len(images), group))
         return plans
 
     def _best(self, images: Sequence[PricedImage], budget: float) -> 'Candidate':
