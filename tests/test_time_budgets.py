@@ -70,18 +70,21 @@ def test_networks_that_pool_the_whole_input_are_never_timed_in_tiles():
 
 
 def tiled_profile(shares) -> TimeProfile:
-    """Subnets timed whole on 32 x 32 and 64 x 64 images, and on the latter in tiles of 16 and 32
-    (4-pixel margins) taking ``shares[m]`` of the whole image's seconds."""
+    """Subnets timed on a CPU whole on 32 x 32 and 64 x 64 images, and on the latter in tiles of 16
+    and 32 (4-pixel margins) taking ``shares[m]`` of the whole image's seconds."""
     count = len(shares)
-    return TimeProfile('d', 32, (0.,) * count, (1e-3,) * count, 0., (1024, 4096), ((1., 4.),) * count, 4, (16, 32),
+    return TimeProfile('cpu 2 threads, float32', 32, (0.,) * count, (1e-3,) * count, 0., (1024, 4096), ((1., 4.),) * count, 4, (16, 32),
                        tuple(tuple(row) for row in shares))
 
 
 def test_whole_images_run_in_tiles_only_where_they_measured_faster():
-    timing = tiled_profile([(0.99, 0.98), (0.95, 0.80)])
+    timing = tiled_profile([(0.99, 0.98), (0.95, 0.80), (1.02, 1.05)])
     assert timing.faster_tile(0, 4096) is None  # 2% faster: within the noise
     assert timing.faster_tile(1, 4096) == 32 and timing.faster_tile(1, 100 * 100) == 32
     assert timing.faster_tile(1, 4095) is None  # smaller than the image it was measured on
+    # on a CPU, images 8 x the largest timed run in tiles that were no slower on it
+    assert timing.faster_tile(2, 8 * 4096 - 1) is None and timing.faster_tile(2, 8 * 4096) == 16
+    assert replace(timing, device='cuda NVIDIA H100, float16').faster_tile(2, 10 ** 6) is None
     old = TimeProfile.from_dict({key: value for key, value in timing.to_dict().items()
                                  if key not in ('tile_pad', 'tile_sides', 'tiled', 'host')})
     assert old.faster_tile(1, 10 ** 6) is None  # profiles measured before tiles were timed never tile

@@ -21,6 +21,11 @@ import numpy as np
 FASTER = 0.03
 """How much less time (a share of the whole image's) tiles must have measured before whole images run
 in them: less is within the measurements' noise."""
+HUGE = 8
+"""On a CPU, images this many times the largest timed one run in tiles wherever tiles measured no
+slower than the whole (within :data:`FASTER`): untiled, their activations outgrow the caches (x4 at
+1920 x 1280 LR: 32x3, which tiles of 256 did not speed up at 512 x 512, ran 0.62 as long in them;
+at 4-4.7 x the pixels 0.94-1.07: docs/results.md)."""
 
 
 @dataclass(frozen=True)
@@ -44,12 +49,14 @@ class TimeProfile:
     def faster_tile(self, index: int, pixels: float) -> Optional[int]:
         """The tile size subnet ``index`` runs an image of ``pixels`` LR pixels fastest in, if tiles
         measured at least :data:`FASTER` faster than the whole on the largest image timed and the
-        image is at least that large; else None (the whole image)."""
+        image is at least that large (on a CPU, no slower and :data:`HUGE` times as large); else None
+        (the whole image)."""
         if not self.tile_sides or pixels < self.pixels[-1]:
             return None
         shares = self.tiled[index]
         best = min(range(len(shares)), key=shares.__getitem__)
-        return self.tile_sides[best] if shares[best] <= 1 - FASTER else None
+        huge = self.device.startswith('cpu') and pixels >= HUGE * self.pixels[-1]
+        return self.tile_sides[best] if shares[best] <= (1 + FASTER if huge else 1 - FASTER) else None
 
     def whole_seconds(self, index: int, pixels: float) -> float:
         """Predicted seconds of subnet ``index`` on a whole image of ``pixels`` LR pixels."""
