@@ -17,6 +17,7 @@ import torch
 from bench_plan_map import lr_photos, mosaic
 
 import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
+from wbsr_basicsr.inference.timing import to_grey_levels
 from wbsr_basicsr.inference.upscaler import Runtime, Upscaler
 from wbsr_basicsr.routing import router_class
 from wbsr_basicsr.routing.timing import TimeProfile
@@ -53,7 +54,7 @@ def main() -> int:
             tiles = tiled.engine.tiles(height, width, index)
             side = f'{tiles.regions[0, 2] - tiles.regions[0, 0]} x{tiles.count}' if tiles.count > 1 else 'none'
             outputs = [upscaler.upscale(lq, row).sr for upscaler in (untiled, tiled)]
-            grey = ((outputs[0].clamp(0, 1) * 255).round() - (outputs[1].clamp(0, 1) * 255).round()).abs().max().item()
+            grey = (to_grey_levels(outputs[0]) - to_grey_levels(outputs[1])).abs().max().item()
             seconds = interleaved_medians([lambda upscaler=upscaler: upscaler.upscale(lq, row)
                                            for upscaler in (untiled, tiled)], tiled.device, args.repeats, min)
             print(f'| {size} | {subnets[index][0]}x{subnets[index][1]} | {side} | {seconds[0]:.2f} | '

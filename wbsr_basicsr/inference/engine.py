@@ -159,8 +159,10 @@ class Engine:
         activations and, where the network's receptive field fits the margin, the output is the
         untiled one (no seams; the margins the time profile tiles with keep it within a grey level)."""
         tiles = self.tiles(*lq.shape[-2:], index)
-        if tiles.count == 1:
-            return self.run(index, lq)
+        return self.run(index, lq) if tiles.count == 1 else self.run_in_tiles(index, lq, tiles)
+
+    def run_in_tiles(self, index: int, lq: Tensor, tiles: Pieces) -> Tensor:
+        """Subnet ``index`` on every window of ``tiles``, each output cropped to its region."""
         return self.run_windows(lq, tiles.windows, tiles.regions, np.full(tiles.count, index))
 
     def run_windows(self, lq: Tensor, windows: np.ndarray, regions: np.ndarray, ids: np.ndarray) -> Tensor:

@@ -13,7 +13,6 @@ the next).
 import platform
 from typing import List, Sequence, Tuple
 
-import numpy as np
 import torch
 
 from wbsr_basicsr.plans.base import tiled
@@ -75,16 +74,16 @@ def measure_time_profile(engine: Engine, name: str, sides: Sequence[int] = WHOLE
         calls.append(max(0., few - small * per_patch[-1]))
     images = [torch.rand(1, channels, side, side, generator=generator).to(device) for side in sides]
     tiles = seamless_tiles(engine, images[-1], tile_sides)
-    whole, tiled = [], []
+    whole, shares = [], []
     for index in range(engine.num_subnets):
         smaller = interleaved_medians([lambda image=image: engine.run(index, image) for image in images[:-1]],
                                       device, repeats, min)
         largest, *in_tiles = largest_image_times(engine, index, images[-1], tiles, device, min(repeats, LARGE_REPEATS))
         whole.append(tuple(smaller) + (largest,))
-        tiled.append(tuple(seconds / largest for seconds in in_tiles))
+        shares.append(tuple(seconds / largest for seconds in in_tiles))
     overhead = patch_overhead(engine, images[-1], device, repeats)
     return TimeProfile(name, size, tuple(calls), tuple(per_patch), overhead, tuple(side * side for side in sides),
-                       tuple(whole), engine.tile_pad, tiles, tuple(tiled), host_name(device))
+                       tuple(whole), engine.tile_pad, tiles, tuple(shares), host_name(device))
 
 
 def seamless_tiles(engine: Engine, image: torch.Tensor, tile_sides: Sequence[int]) -> Tuple[int, ...]:
@@ -98,14 +97,14 @@ def seamless_tiles(engine: Engine, image: torch.Tensor, tile_sides: Sequence[int
     whole = to_grey_levels(engine.run(full, image))
     seamless = []
     for tile in (side for side in tile_sides if engine.tile_pad < side < min(height, width)):
-        pieces = tiled(height, width, tile, engine.tile_pad)
-        output = engine.run_windows(image, pieces.windows, pieces.regions, np.full(pieces.count, full))
+        output = engine.run_in_tiles(full, image, tiled(height, width, tile, engine.tile_pad))
         if (to_grey_levels(output) - whole).abs().max() <= 1:
             seamless.append(tile)
     return tuple(seamless)
 
 
 def to_grey_levels(image: torch.Tensor) -> torch.Tensor:
+    """An SR output in [0, 1] as the 8-bit grey levels it is saved in."""
     return (image.float().clamp(0, 1) * 255).round()
 
 
@@ -114,12 +113,9 @@ def largest_image_times(engine: Engine, index: int, image: torch.Tensor, tiles: 
     """Seconds of subnet ``index`` on ``image`` whole, then in tiles of each of ``tiles`` (with the
     engine's margin), interleaved."""
     height, width = image.shape[-2:]
-
-    def in_tiles(tile: int) -> None:
-        pieces = tiled(height, width, tile, engine.tile_pad)
-        engine.run_windows(image, pieces.windows, pieces.regions, np.full(pieces.count, index))
-
-    runs = [lambda: engine.run(index, image)] + [lambda tile=tile: in_tiles(tile) for tile in tiles]
+    windows = [tiled(height, width, tile, engine.tile_pad) for tile in tiles]
+    runs = [lambda: engine.run(index, image)] + [lambda pieces=pieces: engine.run_in_tiles(index, image, pieces)
+                                                 for pieces in windows]
     return tuple(interleaved_medians(runs, device, repeats, min))
 
 
