@@ -1,7 +1,7 @@
 """Compatibility fixes that let ``basicsr==1.4.2`` run with modern torch and on the CPU.
 
 Nothing under site-packages is edited; :func:`install` (called by ``import wbsr_basicsr``)
-applies six fixes at run time:
+applies seven fixes at run time:
 
 1. **torchvision >= 0.17.** BasicSR 1.4.2, the latest PyPI release, imports
    ``torchvision.transforms.functional_tensor.rgb_to_grayscale``. torchvision 0.17
@@ -10,16 +10,18 @@ applies six fixes at run time:
    before BasicSR is imported (BasicSR's master branch fixed the import but never released).
 2. **Resuming.** ``basicsr.train.load_resume_state`` calls ``torch.cuda.current_device()``,
    which fails on a machine without a GPU, and loads with ``torch.load``'s default, which
-   since torch 2.6 refuses the Python objects that scheduler states contain. It is replaced
+   since torch 2.6 refuses the ``Counter`` that scheduler states contain. It is replaced
    by :func:`load_resume_state`, which loads onto the GPU when the run uses one and onto the
-   CPU otherwise, skips an unreadable newest state (a kill during its save) with a warning,
-   removes leftovers of killed saves, and records the resumed iteration as
+   CPU otherwise, with ``weights_only=True`` and only that ``Counter`` allowed besides
+   (:func:`~wbsr_basicsr.utils.checkpoints.read_training_state`: a state holding other Python
+   objects is refused, never run), skips an unreadable newest state (a kill during its save)
+   with a warning, removes leftovers of killed saves, and records the resumed iteration as
    ``opt['path']['resume_iter']``.
 
-3. **Distributed on the CPU.** BasicSR's ``init_dist`` pins a CUDA device and uses NCCL; on a
-   machine without a GPU ``--launcher pytorch`` now starts a gloo process group instead
-   (``WBSRModel`` then wraps the network in CPU ``DistributedDataParallel``). With GPUs
-   nothing changes.
+3. **Distributed on the CPU.** BasicSR's ``init_dist`` pins a CUDA device and uses NCCL, and
+   ``BaseModel.model_to_device`` wraps networks for the current CUDA device; on a machine
+   without a GPU ``--launcher pytorch`` now starts a gloo process group instead and every
+   model's networks are wrapped in CPU ``DistributedDataParallel``. With GPUs nothing changes.
 4. **Saving and loading.** BasicSR writes network files and training states straight to their
    final names, so a kill leaves a truncated file that breaks every later resume or test.
    ``BaseModel.save_network`` and ``save_training_state`` are replaced by the atomic writers
@@ -31,8 +33,16 @@ applies six fixes at run time:
    (:mod:`wbsr_basicsr.data.alignment`) and stops with an error naming both files.
 6. **Option typos.** BasicSR reads the option keys it knows and ignores the others, so a typo
    falls back to a default in silence. ``parse_options``, as ``train.py`` and ``test.py`` call it,
-   now checks the file against one schema (:mod:`wbsr_basicsr.option_schema`): unknown keys,
-   a network that does not fit ``scale``, datasets that cannot work.
+   now checks the file against one schema (:mod:`wbsr_basicsr.option_schema`): first the keys
+   BasicSR reads unchecked (a missing ``num_gpu`` was a ``KeyError``), then unknown keys, a
+   network that does not fit ``scale``, datasets that cannot work.
+7. **Option files run no code.** BasicSR reads option files with YAML's full loader, which
+   builds any Python object a tag names (``!!python/object/apply:os.system [...]`` runs the
+   command). Its ``ordered_yaml`` is replaced by
+   :func:`~wbsr_basicsr.utils.options.safe_ordered_yaml` (the safe loader, keys in order),
+   and ``parse_options`` reads the file with
+   :func:`~wbsr_basicsr.utils.options.read_option_file` before BasicSR does: a tag, a file
+   that is not YAML, or one that is not a mapping is one line naming the file and the line.
 
 One hook is added: ``basicsr.train.create_train_val_dataloader`` is wrapped so that a
 training dataset with a ``training_sampler(...)`` method (the HES dataset) supplies the
@@ -54,6 +64,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 from wbsr_basicsr.utils.atomic import remove_partial
+from wbsr_basicsr.utils.options import read_option_file, safe_ordered_yaml
 
 LEGACY_MODULE = 'torchvision.transforms.functional_tensor'
 BASICSR_VERSION = '1.4.2'
@@ -65,8 +76,10 @@ REPLACED = {  # what is replaced or wrapped -> the parameters it had in BasicSR 
     'basicsr.models.base_model.BaseModel.save_training_state': ['self', 'epoch', 'current_iter'],
     'basicsr.models.base_model.BaseModel.load_network': ['self', 'net', 'load_path', 'strict', 'param_key'],
     'basicsr.data.paired_image_dataset.PairedImageDataset.__getitem__': ['self', 'index'],
+    'basicsr.models.base_model.BaseModel.model_to_device': ['self', 'net'],
     'basicsr.train.parse_options': ['root_path', 'is_train'],
     'basicsr.test.parse_options': ['root_path', 'is_train'],
+    'basicsr.utils.options.ordered_yaml': [],
 }
 
 
@@ -81,6 +94,7 @@ def install() -> None:
     _install_pair_check()
     import basicsr.utils.options
 
+    basicsr.utils.options.ordered_yaml = safe_ordered_yaml
     if not getattr(basicsr.utils.options.init_dist, 'wbsr_wrapped', False):
         basicsr.utils.options.init_dist = _with_cpu_fallback(basicsr.utils.options.init_dist)
     if not getattr(basicsr.train.create_train_val_dataloader, 'wbsr_wrapped', False):
@@ -93,17 +107,32 @@ def install() -> None:
 
 
 def _with_option_check(parse_options: Callable) -> Callable:
-    """``parse_options`` that also checks the option file (fix 6)."""
+    """``parse_options`` that reads the option file safely and checks what BasicSR reads unchecked before
+    BasicSR sees it, then checks the whole file (fixes 6 and 7)."""
 
     @functools.wraps(parse_options)
     def parse(root_path, is_train=True):
+        from wbsr_basicsr.option_schema import check_options, check_required
+
+        option_file = _option_file_argument()
+        if option_file is not None:
+            check_required(read_option_file(option_file), option_file, is_train)
         opt, args = parse_options(root_path, is_train)
-        from wbsr_basicsr.option_schema import check_options
         check_options(opt, args.opt)
         return opt, args
 
     parse.wbsr_wrapped = True
     return parse
+
+
+def _option_file_argument() -> Optional[str]:
+    """The ``-opt`` of the command line, as BasicSR's ``parse_options`` will read it (None: BasicSR says
+    that it is missing)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument('-opt')
+    return parser.parse_known_args()[0].opt
 
 
 def check_basicsr(version: str, functions: Dict[str, Callable]) -> None:
@@ -160,6 +189,21 @@ def _with_cpu_fallback(init_dist: Callable) -> Callable:
     return init_dist_any_device
 
 
+def _with_cpu_distributed(model_to_device: Callable) -> Callable:
+    """``model_to_device`` that wraps a network in CPU ``DistributedDataParallel`` (gloo) when the model
+    runs distributed on the CPU (fix 3)."""
+
+    def to_device(self, net: torch.nn.Module) -> torch.nn.Module:
+        if self.opt['dist'] and self.device.type == 'cpu':
+            from torch.nn.parallel import DistributedDataParallel
+            return DistributedDataParallel(net.to(self.device),
+                                           find_unused_parameters=self.opt.get('find_unused_parameters', False))
+        return model_to_device(self, net)
+
+    to_device.wbsr_wrapped = True
+    return to_device
+
+
 def _install_checkpoint_io() -> None:
     """Atomic network files and training states for every BasicSR model; readable load errors."""
     from basicsr.models.base_model import BaseModel
@@ -179,6 +223,7 @@ def _install_checkpoint_io() -> None:
 
     load_checked_network.wbsr_wrapped = True
     BaseModel.load_network = load_checked_network
+    BaseModel.model_to_device = _with_cpu_distributed(BaseModel.model_to_device)
     BaseModel.save_network = checkpoints.save_network
     BaseModel.save_training_state = checkpoints.save_training_state
 
@@ -219,11 +264,14 @@ def load_resume_state(opt: dict) -> Optional[dict]:
 
     With ``--auto_resume`` the newest readable state in the experiment's ``training_states``
     folder is used (recorded in ``opt['path']['resume_state']``); an unreadable one is skipped
-    with a warning naming it. Else ``path.resume_state`` if set (unreadable: an error). Leftovers
-    of saves that were killed are removed first. Resume states are the user's own training
-    files, hence ``weights_only=False``.
+    with a warning naming it. Else ``path.resume_state`` if set (unreadable: an error). A state holding
+    Python objects a training state does not hold is an error either way, never skipped or run
+    (:func:`~wbsr_basicsr.utils.checkpoints.read_training_state`). Leftovers of saves that were killed
+    are removed first.
     """
     from basicsr.utils import check_resume
+
+    from wbsr_basicsr.utils.checkpoints import ForeignObjects, read_training_state
 
     if opt.get('rank', 0) == 0:
         for folder in (opt['path']['training_states'], opt['path']['models']):
@@ -235,19 +283,16 @@ def load_resume_state(opt: dict) -> Optional[dict]:
     if opt['auto_resume']:
         for path in training_states(opt['path']['training_states']):
             try:
-                resume_state = torch.load(path, map_location=device, weights_only=False)
-            except Exception as error:  # truncated or damaged: any of several pickle and zip errors
-                logging.getLogger('basicsr').warning(f'Skipping the unreadable training state {path} '
-                                                     f'({type(error).__name__}); trying the previous one.')
+                resume_state = read_training_state(path, device)
+            except ForeignObjects:
+                raise
+            except ValueError as error:  # truncated or damaged
+                logging.getLogger('basicsr').warning(f'Skipping {error} Trying the previous one.')
                 continue
             opt['path']['resume_state'] = path
             break
     elif opt['path'].get('resume_state'):
-        path = opt['path']['resume_state']
-        try:
-            resume_state = torch.load(path, map_location=device, weights_only=False)
-        except Exception as error:
-            raise ValueError(f'{path}: not a readable training state ({type(error).__name__}: {error}).') from None
+        resume_state = read_training_state(opt['path']['resume_state'], device)
     if resume_state is None:
         return None
     check_resume(opt, resume_state['iter'])

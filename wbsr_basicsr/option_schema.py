@@ -208,6 +208,29 @@ def typing_distance(first: str, second: str) -> int:
     return rows[-1][-1]
 
 
+BLOCK = (Mapping, 'a block of options')
+REQUIRED = {'name': (str, 'text'), 'model_type': (str, 'text'), 'num_gpu': (int, 'a number or auto'),
+            'datasets': BLOCK, 'path': BLOCK}
+"""The keys BasicSR's pipelines read from every option file before anything checks them: type, in words."""
+REQUIRED_IN_TRAINING = {'train': BLOCK, 'logger': BLOCK}
+
+
+def check_required(options: Mapping, source: str, is_train: bool) -> None:
+    """``ValueError`` naming ``source`` for required keys that are missing or of the wrong type (BasicSR
+    reads them unchecked: ``KeyError: 'num_gpu'``, or a ``TypeError`` deep in a path join)."""
+    required = dict(REQUIRED, **(REQUIRED_IN_TRAINING if is_train else {}))
+    missing = [key for key in required if options.get(key) is None]
+    problems = [f'missing {", ".join(missing)} (a {"training" if is_train else "test"} option file needs '
+                f'{", ".join(required)})'] if missing else []
+    for key, (kind, words) in required.items():
+        value = options.get(key)
+        fits = isinstance(value, kind) and not isinstance(value, bool) or (key, value) == ('num_gpu', 'auto')
+        if value is not None and not fits:
+            problems.append(f'{key} is {value!r}, not {words}')
+    if problems:
+        raise ValueError(f'{source}: ' + '; '.join(problems) + '.')
+
+
 def check_options(options: Mapping, source: str) -> None:
     """``ValueError`` naming ``source`` (the option file) for every unknown key, a network whose
     ``upscale`` differs from ``scale``, and datasets that cannot work (:func:`check_datasets`)."""

@@ -3,9 +3,7 @@ import functools
 from typing import Callable, Dict, Optional
 
 import numpy as np
-import torch
 from torch import Tensor
-from torch.nn.parallel import DistributedDataParallel
 
 from basicsr.models.sr_model import SRModel
 from basicsr.utils.registry import MODEL_REGISTRY
@@ -49,17 +47,8 @@ class HESLogging:
             self._hes_class_level = [0, 0]
 
 
-class CPUDistributed:
-    """Mixin: BasicSR's placement, plus DistributedDataParallel on the CPU (gloo), which BasicSR lacks."""
-
-    def model_to_device(self, net: torch.nn.Module) -> torch.nn.Module:
-        if self.opt['dist'] and self.device.type == 'cpu':
-            return DistributedDataParallel(net.to(self.device))
-        return super().model_to_device(net)
-
-
 @MODEL_REGISTRY.register()
-class HESSRModel(HESLogging, CPUDistributed, SRModel):
+class HESSRModel(HESLogging, SRModel):
     """``SRModel`` trained on the HES dataset, logging the phase and class histogram (Sec. 4.1.1),
     and giving the Table 3 samplers that train with the model's help what they need: each patch's
     loss weight (``sample_weight``), its training loss back (``sample_feedback``; L1 per patch), and

@@ -32,13 +32,13 @@ from wbsr_basicsr.routing.gradient_router import DifficultyClasses
 from wbsr_basicsr.training.subnet_sampling import SubnetSampling
 from wbsr_basicsr.utils.checkpoints import network_file, write_network_file
 
-from .hes_sr_model import CPUDistributed, HESLogging
+from .hes_sr_model import HESLogging
 
 DEFAULT_SIGMA_LR = 1e-2  # Balanced MSE's learning rate for its noise scale
 
 
 @MODEL_REGISTRY.register()
-class WBSRModel(HESLogging, CPUDistributed, SRModel):
+class WBSRModel(HESLogging, SRModel):
     """Supernet training and dynamic inference; options beyond ``SRModel``'s:
 
     ``routing``: ``stats_file`` (``routing_stats_X{s}.npz`` from ``prepare_div2k.py``; optional

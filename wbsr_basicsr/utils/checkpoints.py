@@ -3,15 +3,18 @@
 - :func:`save_network` writes BasicSR's network file (``{param_key: state_dict}``) atomically;
   ``wbsr_basicsr.compat`` makes every BasicSR model use it. ``WBSRModel`` writes the same
   file plus its ``wbsr`` entry, which holds :func:`parameter_checksums`.
-- :func:`save_training_state` writes BasicSR's resume state atomically.
+- :func:`save_training_state` writes BasicSR's resume state atomically; :func:`read_training_state`
+  reads one without running any code it may hold.
 - :func:`read_checkpoint` loads a network file or says in one line what is wrong with it;
   :func:`verify_checksums` finds damaged tensor bytes; :func:`read_entry` checks the entry a
   WBSR file carries (a supernet's ``wbsr``: :class:`wbsr_basicsr.inference.checkpoint.SupernetEntry`;
   a classifier's ``classsr``).
 """
+import collections
 import hashlib
 import os
 import pickle
+import re
 import zipfile
 from typing import Dict, List, Mapping, Optional, Union
 
@@ -60,6 +63,37 @@ def save_training_state(model, epoch: int, current_iter: int) -> None:
              'schedulers': [s.state_dict() for s in model.schedulers]}
     path = os.path.join(model.opt['path']['training_states'], f'{current_iter}.state')
     write_atomically(path, lambda tmp_path: torch.save(state, tmp_path))
+
+
+TRAINING_STATE_TYPES = (collections.Counter,)
+"""What a BasicSR training state holds besides tensors, numbers, text, lists and dicts: the milestones of
+its ``MultiStepRestartLR`` schedulers."""
+
+
+class ForeignObjects(ValueError):
+    """A file holds Python objects it should not (it could run code when loaded)."""
+
+
+def read_training_state(path: str, device: torch.device) -> Dict:
+    """A training state :func:`save_training_state` wrote, loaded onto ``device`` with ``weights_only``
+    and only :data:`TRAINING_STATE_TYPES` allowed besides: :class:`ForeignObjects` for a state holding
+    any other Python object (it is not loaded, so nothing in it runs), ``ValueError`` naming ``path``
+    for a missing, truncated or damaged one."""
+    if not os.path.isfile(path):
+        raise ValueError(f'{path}: no such training state.')
+    try:
+        with torch.serialization.safe_globals(list(TRAINING_STATE_TYPES)):
+            state = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as error:
+        found = re.search(r'GLOBAL ([\w.]+)', str(error))
+        raise ForeignObjects(f'{path}: holds Python objects a training state does not{f" ({found[1]})" if found else ""}'
+                             '; it is refused and nothing in it was run.') from None
+    except (EOFError, RuntimeError, zipfile.BadZipFile, OSError, ValueError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(f'{path}: not a readable training state (truncated or damaged?): {reason}.') from None
+    if not isinstance(state, dict) or not isinstance(state.get('iter'), int):
+        raise ValueError(f'{path}: not a training state of BasicSR (no iteration in it).')
+    return state
 
 
 def parameter_checksums(content: Mapping[str, object]) -> Dict[str, str]:
