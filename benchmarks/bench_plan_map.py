@@ -23,15 +23,13 @@ import cv2
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-import wbsr_basicsr  # noqa: E402,F401  (compatibility fixes before basicsr)
-from wbsr_basicsr.inference.upscaler import Runtime, Upscaler  # noqa: E402
-from wbsr_basicsr.routing import router_class  # noqa: E402
-from wbsr_basicsr.routing.frontier import frontier_at  # noqa: E402
-from wbsr_basicsr.routing.timing import TimeProfile  # noqa: E402
-from wbsr_basicsr.utils.timing import interleaved_medians  # noqa: E402
-from wbsr_basicsr.zoo import model_path  # noqa: E402
+import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
+from wbsr_basicsr.inference.upscaler import Runtime, Upscaler
+from wbsr_basicsr.routing import router_class
+from wbsr_basicsr.routing.frontier import frontier_at
+from wbsr_basicsr.routing.timing import TimeProfile
+from wbsr_basicsr.utils.timing import interleaved_medians
+from wbsr_basicsr.zoo import model_path
 
 UNITS = ('image', 'tile160', 'patch')
 

@@ -23,11 +23,9 @@ from typing import Dict, List, Sequence
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from wbsr_basicsr.inference.checkpoint import SupernetEntry  # noqa: E402
-from wbsr_basicsr.routing.frontier import frontier_at  # noqa: E402
-from wbsr_basicsr.zoo import model_path  # noqa: E402
+from wbsr_basicsr.inference.checkpoint import SupernetEntry
+from wbsr_basicsr.routing.frontier import frontier_at
+from wbsr_basicsr.zoo import model_path
 
 SINGLE_UNITS = ('image', 'tile160', 'patch')
 
@@ -100,7 +98,7 @@ def main() -> int:
         results = args.work / 'results' / name
         if not all((results / f'wbsr_table_{d}_timed.json').exists() for d in args.sets):
             env = dict(os.environ, WBSR_ROOT=str(args.work.resolve()), OMP_NUM_THREADS=str(args.threads))
-            subprocess.run([sys.executable, str(REPO / 'wbsr_basicsr' / 'test.py'), '-opt', str(option_file)],
+            subprocess.run([sys.executable, '-m', 'wbsr_basicsr.test', '-opt', str(option_file)],
                            env=env, check=True, stdout=subprocess.DEVNULL)
         for dataset in args.sets:
             tables[dataset].append(json.loads((results / f'wbsr_table_{dataset}_timed.json').read_text()))
