@@ -14,7 +14,7 @@ import torch
 
 import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
 from basicsr.archs.srresnet_arch import MSRResNet
-from wbsr_basicsr.utils.timing import interleaved_medians
+from wbsr_basicsr.utils.clock import interleaved_medians
 from wbsr_basicsr.losses.bd_loss import BDLoss
 
 

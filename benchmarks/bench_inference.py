@@ -41,10 +41,10 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
-from wbsr_basicsr.utils.timing import interleaved_medians
+from wbsr_basicsr.utils.clock import interleaved_medians
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
 from wbsr_basicsr.inference.checkpoint import LoadedRouting, RoutingGeometry, SupernetEntry
-from wbsr_basicsr.inference.patches import PatchLayout, chop
+from wbsr_basicsr.runtime.patches import PatchLayout, chop
 from wbsr_basicsr.inference.upscaler import Runtime, Upscaler
 from wbsr_basicsr.routing import RoutingData, router_class
 from wbsr_basicsr.routing.gradient_router import DifficultyClasses

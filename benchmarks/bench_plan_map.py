@@ -27,8 +27,8 @@ import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
 from wbsr_basicsr.inference.upscaler import Runtime, Upscaler
 from wbsr_basicsr.routing import router_class
 from wbsr_basicsr.routing.frontier import frontier_at
-from wbsr_basicsr.routing.timing import TimeProfile
-from wbsr_basicsr.utils.timing import interleaved_medians
+from wbsr_basicsr.runtime.timing import TimeProfile
+from wbsr_basicsr.utils.clock import interleaved_medians
 from wbsr_basicsr.zoo import model_path
 
 UNITS = ('image', 'tile160', 'patch')
@@ -106,7 +106,7 @@ def main() -> int:
     upscaler = Upscaler.from_checkpoint(model, Runtime('cpu'))
     if upscaler.routing.get(TimeProfile) is None:
         raise SystemExit(f'{model} holds no time profile for {upscaler.device_name}: wbsr-calibrate --time-only first.')
-    upscaler.engine.prepare_all()
+    upscaler.engine.runner.prepare_all()
     photos = lr_photos(args.photos, upscaler.scale)
     lines = [f'{model}, {upscaler.device_name}, least of {args.repeats} interleaved runs; per unit: measured time '
              'over the full network\'s, predicted PSNR minus the whole-image frontier at that time (the subnets used); '

@@ -15,7 +15,7 @@ import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
 from basicsr.archs.rcan_arch import RCAN
 from basicsr.archs.srresnet_arch import MSRResNet
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
-from wbsr_basicsr.utils.timing import interleaved_medians
+from wbsr_basicsr.utils.clock import interleaved_medians
 from wbsr_basicsr.archs.wbsr_rcan_arch import WBSRRCAN
 
 CASES = {

@@ -22,9 +22,9 @@ import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
 from wbsr_basicsr.inference.rows import default_ladder
 from wbsr_basicsr.inference.upscaler import Runtime, Upscaler
 from wbsr_basicsr.routing import router_class
-from wbsr_basicsr.routing.timing import TimeProfile
+from wbsr_basicsr.runtime.timing import TimeProfile
 from wbsr_basicsr.utils.image_io import read_image
-from wbsr_basicsr.utils.timing import interleaved_medians
+from wbsr_basicsr.utils.clock import interleaved_medians
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ import torch
 
 import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
 from basicsr.models import build_model
-from wbsr_basicsr.utils.timing import interleaved_medians
+from wbsr_basicsr.utils.clock import interleaved_medians
 
 
 def options(model_type: str, network: str, device: torch.device, folder: str) -> dict:

@@ -17,11 +17,11 @@ import torch
 from bench_plan_map import lr_photos, mosaic
 
 import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
-from wbsr_basicsr.inference.timing import to_grey_levels
+from wbsr_basicsr.runtime.timing import to_grey_levels
 from wbsr_basicsr.inference.upscaler import Runtime, Upscaler
 from wbsr_basicsr.routing import router_class
-from wbsr_basicsr.routing.timing import TimeProfile
-from wbsr_basicsr.utils.timing import interleaved_medians
+from wbsr_basicsr.runtime.timing import TimeProfile
+from wbsr_basicsr.utils.clock import interleaved_medians
 from wbsr_basicsr.zoo import model_path
 
 
@@ -51,7 +51,7 @@ def main() -> int:
         lq = mosaic(photos, width, height)
         for index in ladder:
             row = router_class('whole')(subnet=subnets[index])
-            tiles = tiled.engine.tiles(height, width, index)
+            tiles = tiled.engine.runner.tiles(height, width, index)
             side = f'{tiles.regions[0, 2] - tiles.regions[0, 0]} x{tiles.count}' if tiles.count > 1 else 'none'
             outputs = [upscaler.upscale(lq, row).sr for upscaler in (untiled, tiled)]
             grey = (to_grey_levels(outputs[0]) - to_grey_levels(outputs[1])).abs().max().item()

@@ -181,6 +181,14 @@ def pipeline_runner(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     return run
 
 
+@pytest.fixture(autouse=True)
+def user_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own cache folder (time profiles measured for this machine): the user's is never touched."""
+    folder = tmp_path_factory.mktemp('cache')
+    monkeypatch.setenv('WBSR_CACHE_DIR', str(folder))
+    return folder
+
+
 @pytest.fixture
 def run_pipeline(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     return pipeline_runner(monkeypatch)

@@ -77,7 +77,8 @@ def test_tiles_count_their_margins_in_the_printed_share(tmp_path, photo, trained
     (['--pre_pad', '-1'], '--pre-pad -1: a border cannot be negative'),
     (['-n', 'RealESRGAN_x4plus'], '-n RealESRGAN_x4plus: no shipped model of that name'),
     (['--units', 'image'], '--units are the routing units --target-time weighs; give --target-time too'),
-    (['--target-time', '0.5', '--ladder', 'full'], '--ladder is the subnets the gradient router climbs'),
+    (['--target-time', '0.5', '--ladder', 'full'], '--ladder applies to --target, --ceil, --alpha, --row; '
+                                                  '--target-time does not use it'),
     (['--target-time', '0.5', '--units', 'image,tiles'], "Unknown routing unit 'tiles'; choose from"),
     (['--target-time', '0.5', '--units', 'tile8'], 'tile units take their size in LR pixels, at least 16')])
 def test_bad_values_are_one_line_naming_the_program(tmp_path, photo, trained_wbsr, command, capsys, argv, message):
@@ -159,7 +160,7 @@ def test_the_parsers_choices_are_the_packages():
     """wbsr_cli names the ladders and the default units without importing the routers (which import
     torch): they must agree."""
     from wbsr_basicsr.routing.gradient_router import LADDERS
-    from wbsr_basicsr.routing.plan_router import DEFAULT_UNITS
+    from wbsr_basicsr.plans.plan_row import DEFAULT_UNITS
     from wbsr_cli.infer import LADDERS as PARSED, parser
     assert PARSED == LADDERS
     assert f'(default: {",".join(DEFAULT_UNITS)};' in ' '.join(parser().format_help().split())

@@ -14,8 +14,7 @@ from safetensors.torch import load_file
 from basicsr.archs import build_network
 from conftest import NETWORK, REPO, load_script, photo_rgb, reset_basicsr_logger
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
-from wbsr_basicsr.inference.engine import Engine
-from wbsr_basicsr.routing import RoutingData
+from wbsr_basicsr.runtime.runner import Runner
 
 
 @pytest.mark.parametrize('upscale, size, tile', [(2, (45, 70), 16), (4, (33, 50), 21), (2, (40, 37), 13)])
@@ -26,7 +25,7 @@ def test_tiles_give_the_untiled_output(upscale, size, tile):
     torch.manual_seed(0)
     net = WBSRMSRResNet(num_feat=16, num_block=2, upscale=upscale, widths=(8, 16), depths=(1, 2)).eval()
     image = torch.rand(1, 3, *size)
-    whole, tiled = (Engine(net, RoutingData(), 32, 28, tile=t) for t in (None, tile))
+    whole, tiled = (Runner(net, 32, 28, tile=t) for t in (None, tile))
     with torch.no_grad():
         for index in range(len(net.subnets)):
             assert (tiled.run_whole(index, image) - whole.run_whole(index, image)).abs().max() <= 1e-5

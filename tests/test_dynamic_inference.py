@@ -7,7 +7,8 @@ from torch.nn import functional as F
 from conftest import make_row, photo_rgb
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
 from wbsr_basicsr.inference.engine import Engine
-from wbsr_basicsr.inference.patches import GTPatches, Merger, PatchLayout, chop
+from wbsr_basicsr.runtime.runner import Runner
+from wbsr_basicsr.runtime.patches import GTPatches, Merger, PatchLayout, chop
 from wbsr_basicsr.inference.rows import parse_rows
 from wbsr_basicsr.routing import RoutingData
 from wbsr_basicsr.routing.budget import allocate_to_target, alpha_for_target, lagrangian_allocation, route_budget
@@ -119,7 +120,7 @@ def test_run_routed_equals_each_subnet_on_its_patches_merged():
     layout = PatchLayout.cover(45, 70, 16, 12)
     patches = chop(image, layout)
     subnet_ids = np.random.default_rng(1).integers(0, len(net.subnets), len(patches))
-    merged = Engine(net, RoutingData(), 16, 12, max_batch=3).run_routed(patches, subnet_ids, layout)
+    merged = Runner(net, 16, 12, max_batch=3).run_routed(patches, subnet_ids, layout)
     assert net.active_subnet == net.full_subnet
     expected = []
     with torch.no_grad():
@@ -175,7 +176,7 @@ def test_budget_scopes_hold_on_images_they_were_not_calibrated_on(target):
     calibration = torch.from_numpy(photo_rgb('astronaut')).permute(2, 0, 1)[None].float() / 255.
     scores = difficulty_scores(patch_gradient_vectors(chop(calibration, PatchLayout.cover(512, 512, 32, 28)))).numpy()
     engine = Engine(WBSRMSRResNet(), RoutingData.of(DifficultyClasses.from_scores(scores, 10, 32, 28)), 32, 28)
-    costs = engine.costs
+    costs = engine.runner.costs
     image_row = make_row('target_flops', target=target, scope='image')
     for image in heldout_images():
         patches = engine.measure([image_row], image)
@@ -252,7 +253,7 @@ def test_the_oracle_beats_every_allocation_of_no_greater_cost():
     router = DifficultyClasses.from_scores(difficulty_scores(patch_gradient_vectors(
         chop(calibration, PatchLayout.cover(512, 512, 32, 28)))).numpy(), 10, 32, 28)
     engine = Engine(net, RoutingData.of(router), 32, 28)
-    costs = engine.costs
+    costs = engine.runner.costs
     oracle_row, routed_row = (make_row('oracle', target=0.6, scope='image'),
                               make_row('target_flops', target=0.6, scope='image'))
     image = engine.measure([oracle_row, routed_row], lq, hr)

@@ -13,7 +13,7 @@ import basicsr.test
 from basicsr.archs import build_network
 from conftest import NETWORK, PSNR, REPO, SCALE, load_script, photo_rgb
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
-from wbsr_basicsr.cli.outputs import LEDGER, read_ledger
+from wbsr_basicsr.cli.output_folder import LEDGER, OutputFolder
 from wbsr_basicsr.utils.atomic import is_partial
 
 INFERENCE = REPO / 'inference' / 'inference_wbsr.py'
@@ -58,7 +58,7 @@ def test_inference_command_on_every_kind_of_input(tmp_path, own_photos, trained_
                                                               ('rgba', 'png'), ('deep', 'png'))
                      for suffix in (f'.{ext}', '_subnets.png'))
     assert sorted(p.name for p in out.iterdir()) == sorted(written + [LEDGER])
-    assert sorted(read_ledger(out)) == written  # what the command wrote, never read back as inputs
+    assert sorted(OutputFolder(out).outputs) == written  # what the command wrote, never read back as inputs
     assert '5 images, target 0.6 (image FLOPs, image scope, full ladder)' in printed.out
     assert 'colour.png: 120x90 -> 240x180' in printed.out
     spent = [float(v) for v in re.findall(r'-> \d+x\d+, [\d.]+ s, ([\d.]+)% of the full FLOPs', printed.out)]

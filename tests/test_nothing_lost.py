@@ -18,7 +18,7 @@ import basicsr.test
 import basicsr.train
 from conftest import (NETWORK, PSNR, REPO, SCALE, load_script, paired_dataset, photo_rgb, reset_basicsr_logger,
                       wbsr_train_options, write_paired_folder)
-from wbsr_basicsr.cli.outputs import LEDGER
+from wbsr_basicsr.cli.output_folder import LEDGER
 from wbsr_basicsr.option_schema import check_options
 
 INFERENCE = REPO / 'inference' / 'inference_wbsr.py'
@@ -57,25 +57,31 @@ def test_outputs_that_would_replace_inputs_or_each_other_are_refused_before_anyt
     assert not out.exists() or os.listdir(out) == []
 
 
+def dead_pid() -> int:
+    """The pid of a process that has ended."""
+    dead = subprocess.Popen([sys.executable, '-c', 'pass'])
+    dead.wait()
+    return dead.pid
+
+
 def test_a_second_run_into_the_input_folder_does_not_read_its_own_outputs_or_leftovers(tmp_path, command,
                                                                                       trained_wbsr, capsys):
     photos = tmp_path / 'photos'
     photos.mkdir()
     cv2.imwrite(str(photos / 'a.png'), photo_bgr())
-    dead = subprocess.Popen([sys.executable, '-c', 'pass'])
-    dead.wait()
-    leftover = photos / f'.a_wbsr.wbsr-partial-{dead.pid}.png'  # a write killed by SIGKILL
+    leftover = photos / f'.a_wbsr.wbsr-partial-{dead_pid()}.png'  # a write killed by SIGKILL, as its ledger says
     leftover.write_bytes(b'')
+    (photos / LEDGER).write_text(f'{leftover.name}\n')
     args = ['-i', str(photos), '-o', str(photos), '--model', str(trained_wbsr), '--full']
     assert command(args) == 0
     assert f'removed {leftover.name}' in capsys.readouterr().err and not leftover.exists()
     assert command(args) == 0
     printed = capsys.readouterr().out
-    assert 'a_wbsr.png: the output of an earlier run of this command; not an input, written again' in printed
+    assert 'a_wbsr.png: an output of an earlier run of this command (its ledger lists it); not an input' in printed
     assert sorted(os.listdir(photos)) == [LEDGER, 'a.png', 'a_wbsr.png'] and '1 images' in printed
     assert command(args + ['--suffix', 'x2']) == 0  # another suffix: the earlier output is still not an input
     printed = capsys.readouterr().out
-    assert 'a_wbsr.png: the output of an earlier run of this command; not an input' in printed and '1 images' in printed
+    assert 'a_wbsr.png: an output of an earlier run of this command' in printed and '1 images' in printed
     assert sorted(os.listdir(photos)) == [LEDGER, 'a.png', 'a_wbsr.png', 'a_x2.png']
 
 
@@ -129,7 +135,7 @@ def test_bad_invocations_are_one_line_errors_before_the_model_loads(tmp_path, co
              (out + ['--alpha', 'nan'], 'budget alpha must be positive and finite'),
              (out + ['--alpha', 'inf'], 'budget alpha must be positive and finite'),
              (out + ['--full', '-opt', str(network)], 'its parameters do not fit the network'),
-             (out + ['--full', '-opt', str(malformed)], f'{malformed}: not valid YAML')]
+             (out + ['--full', '-opt', str(malformed)], f'{malformed}, line 2: not valid YAML')]
     for extra, message in cases:
         assert command(base + extra) == 2, extra
         error = capsys.readouterr().err

@@ -11,19 +11,20 @@ import torch
 import basicsr.test
 from conftest import REPO, load_script, rows_test_options
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
-from wbsr_basicsr.inference.engine import Engine
 from wbsr_basicsr.plans import UNIT_REGISTRY, unit_of
 from wbsr_basicsr.plans.planner import Planner
-from wbsr_basicsr.routing import RoutingData, router_class
-from wbsr_basicsr.routing.edges import EdgeTable
+from wbsr_basicsr.routing import router_class
 from wbsr_basicsr.routing.budget import greedy_choice
 from wbsr_basicsr.routing.calibration import Calibration
-from wbsr_basicsr.routing.timing import TimeProfile
+from wbsr_basicsr.routing.edges import EdgeTable
+from wbsr_basicsr.runtime.runner import Runner
+from wbsr_basicsr.runtime.timing import TimeProfile
 
 STRIPE_UNIT = '''
 import numpy as np
 
-from wbsr_basicsr.plans import Pieces, RoutingUnit, register_unit
+from wbsr_basicsr.plans import RoutingUnit, register_unit
+from wbsr_basicsr.runtime.pieces import Pieces
 
 
 @register_unit
@@ -35,7 +36,7 @@ class StripeUnit(RoutingUnit):
     def __init__(self, size=None):
         self.size = size or 16
 
-    def pieces(self, height, width, engine):
+    def pieces(self, height, width, runner):
         tops = np.arange(0, height, self.size)
         boxes = np.stack([tops, 0 * tops, np.minimum(tops + self.size, height), 0 * tops + width], 1)
         return Pieces(height, width, boxes, boxes)
@@ -77,10 +78,10 @@ def test_every_unit_gives_its_reference_image_for_a_fixed_allocation(name):
     """The planner's units against the plain networks run piece by piece: each window through its
     subnet cropped to its region (image, tiles), or each patch through its subnet, averaged (patches)."""
     net = tiny_net()
-    engine = Engine(net, RoutingData(), 32, 28, max_batch=5)
+    runner = Runner(net, 32, 28, max_batch=5)
     lq = torch.rand(1, 3, 45, 70, generator=torch.Generator().manual_seed(1))
     unit = unit_of(name)
-    pieces = unit.pieces(45, 70, engine)
+    pieces = unit.pieces(45, 70, runner)
     ids = np.random.default_rng(2).integers(0, len(net.subnets), pieces.count)
     plain = [net.extract_subnet(subnet).eval() for subnet in net.subnets]
     total, count = torch.zeros(1, 3, 90, 140), torch.zeros(1, 1, 90, 140)
@@ -91,9 +92,9 @@ def test_every_unit_gives_its_reference_image_for_a_fixed_allocation(name):
             total[..., 2 * top:2 * bottom, 2 * left:2 * right] += sr
             count[..., 2 * top:2 * bottom, 2 * left:2 * right] += 1
         assert count.min() >= 1 and (name == 'patch' or count.max() == 1)  # patches overlap; the others partition
-        planned = unit.run(lq, pieces, ids, engine)
+        planned = unit.run(lq, pieces, ids, runner)
     assert planned.shape == total.shape and (planned - total / count).abs().max() <= 1e-5
-    assert unit.flops(pieces, ids, engine) >= net.flops(net.subnets[int(ids.min())], (45, 70)) * 0.99
+    assert unit.flops(pieces, ids, runner) >= net.flops(net.subnets[int(ids.min())], (45, 70)) * 0.99
 
 
 def test_a_folder_budget_gives_the_hard_image_the_larger_subnet():
@@ -105,10 +106,9 @@ def test_a_folder_budget_gives_the_hard_image_the_larger_subnet():
     table = EdgeTable((0., 10., 1000.), ((40., 40., 40., 40.), (25., 26., 27., 28.)), (1, 1))
     calibration = Calibration(tuple(net.subnets), 2, 32, 'abc', 'synthetic', 2, (30., 31., 32., 33.), table)
     timing = per_pixel_profile([1e-6, 1.5e-6, 2e-6, 3e-6])
-    engine = Engine(net, RoutingData.of(calibration, timing), 32, 28)
     flat = torch.full((1, 3, 64, 96), 0.5)
     textured = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
-    planner = Planner(engine, [unit_of('image')])
+    planner = Planner(Runner(net, 32, 28, timing=timing), [unit_of('image')], calibration)
     priced = [planner.price(image) for image in (flat, textured)]
     priced = [type(p)(p.options, p.full_seconds, 0.) for p in priced]  # no pricing time: shares exact
     each = [planner.plan([image], 0.67)[0] for image in priced]

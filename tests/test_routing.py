@@ -15,7 +15,7 @@ from conftest import (COLOUR_PHOTOS, NETWORK, PSNR, REPO, SCALE, load_script, ma
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
 from wbsr_basicsr.inference.calibrate import calibrate
 from wbsr_basicsr.inference.engine import Engine
-from wbsr_basicsr.inference.patches import PatchLayout, chop
+from wbsr_basicsr.runtime.patches import PatchLayout, chop
 from wbsr_basicsr.routing import RoutingData
 from wbsr_basicsr.routing.edges import GREY_WEIGHTS, EdgeTable, edge_scores
 from wbsr_basicsr.routing.calibration import Calibration
@@ -112,7 +112,7 @@ def test_arm_and_pareto_budgets_hold_on_images_they_were_not_calibrated_on():
     router = DifficultyClasses.from_scores(difficulty_scores(patch_gradient_vectors(
         chop(lq, PatchLayout.cover(128, 128, 32, 28)))).numpy(), 10, 32, 28)
     engine = Engine(net, RoutingData.of(router, measured), 32, 28)
-    costs = engine.costs
+    costs = engine.runner.costs
     unseen = [image_tensor(photo_rgb(name)[:200, :300]) for name in ('chelsea', 'coffee', 'rocket', 'hubble_deep_field')]
     for target in (0.3, 0.5, 0.8):
         rows = [make_row('arm', target=target, scope='image'),
@@ -143,7 +143,7 @@ def test_the_oracle_beats_arm_and_both_ladders_at_equal_flops():
         chop(calibration_lq, PatchLayout.cover(128, 128, 32, 28)))).numpy(), 10, 32, 28),
         calibrate(net, [(calibration_lq, calibration_hr)], 2, 32, 28, 'abc', 'astronaut')), 32, 28)
     lq, hr = pair('chelsea', np.s_[:128, :192])
-    costs = engine.costs
+    costs = engine.runner.costs
     rows = [make_row('oracle', target=0.6, scope='image'), make_row('arm', target=0.6, scope='image'),
             make_row('target_flops', target=0.6, scope='image'),
             make_row('target_flops', target=0.6, scope='image', ladder='pareto')]

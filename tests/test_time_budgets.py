@@ -15,13 +15,14 @@ import basicsr.test
 from conftest import REPO, load_script, make_row, photo_rgb, rows_test_options
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
 from wbsr_basicsr.cli.inference import BUDGET_SLACK
+from wbsr_basicsr.budgets import BUDGET_UNITS
 from wbsr_basicsr.inference.calibrate import calibrate
-from wbsr_basicsr.inference.engine import Engine
 from wbsr_basicsr.inference.checkpoint import SupernetEntry
-from wbsr_basicsr.inference.timing import device_name, host_name, measure_time_profile
+from wbsr_basicsr.inference.engine import Engine
 from wbsr_basicsr.routing import RoutingData
 from wbsr_basicsr.routing.gradient_router import DifficultyClasses
-from wbsr_basicsr.routing.timing import TimeProfile
+from wbsr_basicsr.runtime.runner import Runner
+from wbsr_basicsr.runtime.timing import TimeProfile, device_name, host_name, measure_time_profile
 from wbsr_basicsr.utils.gradient_stats import difficulty_scores, patch_gradient_vectors
 
 
@@ -48,8 +49,8 @@ def test_the_profile_predicts_whole_images_by_pixels_and_routed_ones_by_batches(
 def test_measuring_a_profile_times_every_subnet_whole_and_in_tiles():
     torch.manual_seed(0)
     net = WBSRMSRResNet(num_feat=16, num_block=2, upscale=2, widths=(8, 16), depths=(1, 2)).eval()
-    engine = Engine(net, RoutingData(), 32, 28, max_batch=16, tile_pad=6)
-    measured = measure_time_profile(engine, device_name(torch.device('cpu')), sides=(32, 64), repeats=1, batch=16,
+    runner = Runner(net, 32, 28, max_batch=16, tile_pad=6)
+    measured = measure_time_profile(runner, device_name(torch.device('cpu')), sides=(32, 64), repeats=1, batch=16,
                                     tile_sides=(4, 24, 32, 64))
     assert measured.device == f'cpu {torch.get_num_threads()} threads, float32'
     assert len(measured.patch) == len(measured.call) == len(measured.whole) == 4 and measured.pixels == (1024, 4096)
@@ -64,8 +65,8 @@ def test_networks_that_pool_the_whole_input_are_never_timed_in_tiles():
     from wbsr_basicsr.archs.wbsr_rcan_arch import WBSRRCAN
     net = WBSRRCAN(num_feat=16, num_group=1, num_block=2, squeeze_factor=4, upscale=2, widths=(8, 16),
                    depths=(1, 2)).eval()
-    engine = Engine(net, RoutingData(), 32, 28, max_batch=16)
-    measured = measure_time_profile(engine, 'd', sides=(32, 64), repeats=1, batch=16, tile_sides=(32,))
+    measured = measure_time_profile(Runner(net, 32, 28, max_batch=16), 'd', sides=(32, 64), repeats=1, batch=16,
+                                    tile_sides=(32,))
     assert measured.tile_sides == () and measured.tiled == ((),) * 4
 
 
@@ -90,29 +91,29 @@ def test_whole_images_run_in_tiles_only_where_they_measured_faster():
     assert old.faster_tile(1, 10 ** 6) is None  # profiles measured before tiles were timed never tile
 
 
-def test_the_engine_runs_and_prices_whole_images_in_the_tiles_its_profile_chose():
+def test_the_runner_runs_and_prices_whole_images_in_the_tiles_its_profile_chose():
     torch.manual_seed(0)
     net = WBSRMSRResNet(num_feat=16, num_block=2, upscale=2, widths=(8, 16), depths=(1, 2)).eval()
     shares = [(1.0, 1.0)] * 3 + [(0.95, 0.80)]  # only the full network (the last) runs faster in tiles of 32
     timing = tiled_profile(shares)
     lq = image_tensor(photo_rgb('coffee')[:80, :100])
-    engine = Engine(net, RoutingData.of(timing), 32, 28)
-    untiled = Engine(net, RoutingData.of(timing), 32, 28, tile=0)
-    assert engine.tiles(80, 100, 0).count == 1 and untiled.tiles(80, 100).count == 1
-    tiles = engine.tiles(80, 100)
+    runner = Engine(net, RoutingData.of(timing), 32, 28).runner  # the engine's runner prices by its profile
+    untiled = Runner(net, 32, 28, tile=0, timing=timing)
+    assert runner.tiles(80, 100, 0).count == 1 and untiled.tiles(80, 100).count == 1
+    tiles = runner.tiles(80, 100)
     assert tiles.count == 12 and tiles.regions[:, 2:].max(0).tolist() == [80, 100]
     with torch.no_grad():
-        difference = (engine.run_whole(3, lq) - untiled.run_whole(3, lq)).abs().max().item()
+        difference = (runner.run_whole(3, lq) - untiled.run_whole(3, lq)).abs().max().item()
     assert difference * 255 <= 1
     # priced and counted as they run: every window, margins included
     windows = tiles.window_pixels()
-    assert engine.whole_seconds(3, 80, 100) == pytest.approx(sum(timing.whole_seconds(3, p) for p in windows))
-    assert untiled.whole_seconds(3, 80, 100) == pytest.approx(timing.whole_seconds(3, 8000))
-    assert engine.whole_flops(3, 80, 100) > untiled.whole_flops(3, 80, 100)
+    assert runner.subnet_image_seconds(3, 80, 100) == pytest.approx(sum(timing.whole_seconds(3, p) for p in windows))
+    assert untiled.subnet_image_seconds(3, 80, 100) == pytest.approx(timing.whole_seconds(3, 8000))
+    assert runner.subnet_image_flops(3, 80, 100) > untiled.subnet_image_flops(3, 80, 100)
 
 
 def router_of(image: torch.Tensor) -> DifficultyClasses:
-    from wbsr_basicsr.inference.patches import PatchLayout, chop
+    from wbsr_basicsr.runtime.patches import PatchLayout, chop
     layout = PatchLayout.cover(image.shape[-2], image.shape[-1], 32, 28)
     return DifficultyClasses.from_scores(difficulty_scores(patch_gradient_vectors(chop(image, layout))).numpy(),
                                          10, 32, 28)
@@ -131,7 +132,7 @@ def test_a_time_budget_holds_on_images_it_never_saw(target):
     for name in ('chelsea', 'coffee', 'rocket', 'hubble_deep_field'):
         image = engine.measure([row], image_tensor(photo_rgb(name)[:200, :300]))
         ids = engine.allocate(row, [image])
-        share = engine.time_budget.share(image.layout, ids)
+        share = BUDGET_UNITS['time'].share(engine.runner, image.layout, ids)
         assert share <= target * 1.001 and share >= target - 0.03, (name, share)
         assert set(ids) <= set(range(9))
 
@@ -216,3 +217,33 @@ def test_time_rows_in_the_command_and_in_test_py(tmp_path, tiny_pairs, trained_w
                             str(tmp_path / 'moved.pth'), '--target-time', '0.5']) == 0
         note = f"its time profile for {device_name(torch.device('cpu'))} was measured on another processor, this is"
         assert (note in capsys.readouterr().err) == noted
+
+
+def test_a_profile_measured_for_a_new_device_or_thread_count_is_kept_in_the_cache_and_reused(
+        tmp_path, tiny_pairs, trained_wbsr, monkeypatch, capsys):
+    import wbsr_basicsr.inference.upscaler as upscaler_module
+    measure, measured = upscaler_module.measure_time_profile, []
+
+    def quick(engine, name):  # the real measurement on two small sizes, once each
+        measured.append(name)
+        return measure(engine, name, sides=(32, 64), repeats=1, batch=16, tile_sides=())
+
+    monkeypatch.setattr(upscaler_module, 'measure_time_profile', quick)
+    cache = tmp_path / 'cache'
+    monkeypatch.setenv('WBSR_CACHE_DIR', str(cache))
+    script = load_script('inference_wbsr', REPO / 'inference' / 'inference_wbsr.py')
+    threads = torch.get_num_threads()
+    for count in (threads, threads, 1, 1):
+        torch.set_num_threads(count)
+        try:
+            assert script.main(['-i', str(tiny_pairs[1]), '-o', str(tmp_path / f'out{count}'), '--model',
+                                str(trained_wbsr), '--target-time', '0.5']) == 0
+        finally:
+            torch.set_num_threads(threads)
+        error = capsys.readouterr().err
+        assert ('measuring one (once: it is kept in' in error) != ('using the one measured here earlier' in error)
+    names = [device_name(torch.device('cpu'))] + ([] if threads == 1 else ['cpu 1 threads, float32'])
+    assert measured == names  # once per thread count, then reused
+    kept = sorted(cache.rglob('*.json'))
+    assert len(kept) == len(names) and {json.loads(path.read_text())['device'] for path in kept} == set(names)
+    assert not [path for path in tmp_path.rglob('*.json') if cache not in path.parents]  # nothing beside the images

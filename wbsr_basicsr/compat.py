@@ -287,7 +287,8 @@ def load_resume_state(opt: dict) -> Optional[dict]:
             except ForeignObjects:
                 raise
             except ValueError as error:  # truncated or damaged
-                logging.getLogger('basicsr').warning(f'Skipping {error} Trying the previous one.')
+                logging.getLogger('basicsr').warning(f'Skipping the unreadable training state {path}; trying the '
+                                                     f'previous one ({error})')
                 continue
             opt['path']['resume_state'] = path
             break

@@ -44,12 +44,12 @@ def parser(prog: Optional[str] = None) -> argparse.ArgumentParser:
     mode.add_argument('--ceil', action='store_true', help="Eq. 15: class k to subnet ceil(kM/K)")
     mode.add_argument('--alpha', type=float, help='Eq. 16 with this alpha')
     mode.add_argument('--row', help='any inference row as YAML, e.g. "{mode: arm, target: 0.5}" (docs/routing.md)')
-    parser.add_argument('--scope', choices=('image', 'folder'), default='image',
+    parser.add_argument('--scope', choices=('image', 'folder'),
                         help='where --target or --target-time holds: every image (default) or the whole folder')
     parser.add_argument('--units', help='the routing units --target-time weighs, comma-separated: image, tile<T> '
                                         '(tiles of T LR pixels), patch (default: image,tile160; '
                                         'docs/routing.md, "Plans")')
-    parser.add_argument('--flops', choices=('image', 'patch'), default='image',
+    parser.add_argument('--flops', choices=('image', 'patch'),
                         help='what --target counts: every FLOP run on the image, overlapping patches included '
                              "(image, default), or the paper's per-patch average (patch)")
     parser.add_argument('--ladder', choices=LADDERS,

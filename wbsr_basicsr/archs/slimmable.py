@@ -69,7 +69,7 @@ class SlimmableSupernet(nn.Module):
     block_name: str = 'num_block'
     global_context: bool = False
     """True where a layer pools the whole input (RCAN's channel attention): tiles change the output, so
-    whole images are never tiled for speed (:func:`wbsr_basicsr.inference.timing.measure_time_profile`)."""
+    whole images are never tiled for speed (:func:`wbsr_basicsr.runtime.timing.measure_time_profile`)."""
 
     def _init_subnets(self, num_feat: int, num_block: int, widths: Optional[Iterable[int]],
                       depths: Optional[Iterable[int]]) -> None:

@@ -20,11 +20,11 @@ from wbsr_basicsr.inference.checkpoint import LoadedRouting, RoutingGeometry, Su
 from wbsr_basicsr.inference.upscaler import Runtime, Upscaler
 from wbsr_basicsr.routing import RoutingData
 from wbsr_basicsr.routing.calibration import Calibration
-from wbsr_basicsr.routing.timing import TimeProfile
+from wbsr_basicsr.runtime.timing import TimeProfile
 from wbsr_basicsr.utils.atomic import write_atomically
 from wbsr_basicsr.utils.checkpoints import state_checksum
 from wbsr_basicsr.utils.options import network_options
-from wbsr_basicsr.zoo import model_path
+from wbsr_basicsr.zoo import check_outside_package, model_path
 
 
 def paired_dataset(gt: str, lq: str, scale: int) -> PairedImageDataset:
@@ -62,9 +62,10 @@ def run(args: argparse.Namespace, name: str) -> int:
 
 
 def calibrate_checkpoint(args: argparse.Namespace) -> None:
-    if args.model_name is not None and args.output is None:
-        raise ValueError(f'-n {args.model_name}: a shipped model is not rewritten in place; give --output.')
     checkpoint = args.model or model_path(args.model_name)
+    output = args.output or checkpoint
+    check_outside_package(output, '--output' if args.output else
+                          f'{f"-n {args.model_name}" if args.model_name else "--model"} without --output')
     net, content, entry = load_supernet(checkpoint, network_options(args.opt), args.param_key)
     if entry.thresholds is None:
         raise ValueError(f'{checkpoint}: no routing thresholds, so no patch size and stride to calibrate for.')
@@ -78,7 +79,6 @@ def calibrate_checkpoint(args: argparse.Namespace) -> None:
     entry = entry.with_timing(profile)
     print(describe_timing(profile, net))
     content = entry.store(content)
-    output = args.output or checkpoint
     write_atomically(output, lambda tmp_path: torch.save(content, tmp_path))
     print(f'{"time profile" if args.time_only else "calibration and time profile"} written to {output}')
 

@@ -11,7 +11,7 @@ from wbsr_basicsr.inference.checkpoint import load_supernet
 from wbsr_basicsr.inference.export import export, format_of
 from wbsr_basicsr.inference.export import network_options as plain_network
 from wbsr_basicsr.utils.options import network_options
-from wbsr_basicsr.zoo import model_path
+from wbsr_basicsr.zoo import check_outside_package, model_path
 
 
 def run(args: argparse.Namespace, name: str) -> int:
@@ -27,6 +27,7 @@ def export_subnet(args: argparse.Namespace) -> None:
         raise ValueError(f'--output {args.output}: the folder {output.parent} does not exist.')
     if output.exists() and output.samefile(checkpoint):
         raise ValueError(f'--output {args.output} is the checkpoint being exported; choose another file name.')
+    check_outside_package(args.output, '--output')
     net, _, _ = load_supernet(checkpoint, network_options(args.opt), args.param_key)
     subnet = parse_subnet(args.subnet, net)
     written = export(net, subnet, args.output, file_format)

@@ -7,26 +7,26 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import cv2
-import yaml
 from tqdm import tqdm
 
 import wbsr_basicsr  # noqa: F401  (compatibility fixes and registries before basicsr)
 from basicsr.utils import tensor2img
 from wbsr_basicsr.cli.errors import one_line_errors
-from wbsr_basicsr.cli.outputs import OutputPlan, check_naming, input_files, plan_outputs, prepare_folder, record_output
+from wbsr_basicsr.cli.output_folder import OutputFolder
+from wbsr_basicsr.cli.outputs import OutputPlan, check_naming, input_files, plan_outputs
+from wbsr_basicsr.budgets import BUDGET_UNITS
+from wbsr_basicsr.inference.checkpoint import fingerprint
 from wbsr_basicsr.inference.engine import Allocations
-from wbsr_basicsr.inference.timing import host_name
 from wbsr_basicsr.inference.rows import default_ladder, parse_rows
 from wbsr_basicsr.inference.upscaler import Runtime, Upscaled, Upscaler
 from wbsr_basicsr.plans import units_of
-from wbsr_basicsr.routing import Router
-from wbsr_basicsr.routing.budget_units import BUDGET_UNITS
+from wbsr_basicsr.routing import Router, router_class
 from wbsr_basicsr.routing.scopes import SCOPES
-from wbsr_basicsr.routing.timing import TimeProfile
+from wbsr_basicsr.runtime.timing import TimeProfile, cached_profile, cached_profile_path, host_name, keep_profile
 from wbsr_basicsr.utils.allocation_map import allocation_map
 from wbsr_basicsr.utils.atomic import write_atomically
 from wbsr_basicsr.utils.image_io import UserImage, check_format, read_image, resize_output, write_image
-from wbsr_basicsr.utils.options import network_options
+from wbsr_basicsr.utils.options import load_yaml, network_options
 from wbsr_basicsr.zoo import model_path, models_table
 
 SCOPE_OPTIONS = {'image': 'image', 'folder': 'dataset'}
@@ -36,16 +36,18 @@ FLOPS_UNITS = {'image': 'image_flops', 'patch': 'patch_flops'}
 def row_spec(args: argparse.Namespace) -> Dict:
     """The ``val.rows`` entry the options ask for."""
     if args.row is not None:
-        spec = yaml.safe_load(args.row)
+        spec = load_yaml(args.row, f'--row {args.row}')
         if not isinstance(spec, dict):
             raise ValueError(f'--row {args.row}: expected a YAML mapping such as "{{mode: arm, target: 0.5}}".')
-        return dict({'unit': FLOPS_UNITS[args.flops]}, **spec) if 'target' in spec else spec
+        if args.flops is not None and 'target' not in spec:
+            raise ValueError(f'--flops is what a FLOPs target counts; the row {args.row} has no target.')
+        return dict({'unit': FLOPS_UNITS[args.flops or 'image']}, **spec) if 'target' in spec else spec
     if args.target is not None:
-        return dict(mode='target_flops', target=args.target, scope=SCOPE_OPTIONS[args.scope],
-                    unit=FLOPS_UNITS[args.flops])
+        return dict(mode='target_flops', target=args.target, scope=SCOPE_OPTIONS[args.scope or 'image'],
+                    unit=FLOPS_UNITS[args.flops or 'image'])
     if args.target_time is not None:
         units = {} if args.units is None else {'units': args.units.split(',')}
-        return dict(mode='plan', target=args.target_time, scope=SCOPE_OPTIONS[args.scope], **units)
+        return dict(mode='plan', target=args.target_time, scope=SCOPE_OPTIONS[args.scope or 'image'], **units)
     if args.ceil:
         return dict(mode='ceil')
     if args.alpha is not None:
@@ -58,31 +60,31 @@ def row_spec(args: argparse.Namespace) -> Dict:
         raise ValueError(f'--subnet {args.subnet}: expected W,D, e.g. 52,8.') from None
 
 
-def inference_row(args: argparse.Namespace, upscaler: Upscaler) -> Router:
-    """The one row the options ask for, from the router registry (:func:`parse_rows`)."""
+def inference_row(args: argparse.Namespace, spec: Dict, upscaler: Upscaler) -> Router:
+    """The one row ``spec`` (:func:`row_spec`) asks for, from the router registry (:func:`parse_rows`)."""
     args.ladder = args.ladder or default_ladder(upscaler.routing)
-    rows = parse_rows([row_spec(args)], upscaler.net, args.ladder, where='the requested row')
+    rows = parse_rows([spec], upscaler.net, args.ladder, where='the requested row')
     if len(rows) != 1:
         raise ValueError(f'the options ask for {len(rows)} rows ({", ".join(row.label for row in rows)}); give one.')
     return rows[0]
 
 
-def write_outputs(upscaler: Upscaler, target: Path, map_path: Optional[Path], image: UserImage,
+def write_outputs(upscaler: Upscaler, folder: OutputFolder, target: Path, map_path: Optional[Path], image: UserImage,
                   result: Upscaled, outscale: Optional[float]) -> Tuple[int, int]:
     """The SR image of one input at ``target`` (resized to ``outscale`` x the input if given) and, with
-    ``--save-map``, its allocation map at ``map_path``; both recorded in the output folder's ledger.
-    The written image's width and height."""
+    ``--save-map``, its allocation map at ``map_path`` (when patches were routed), both through the output
+    ``folder``'s ledger. The written image's width and height."""
     sr = result.sr if outscale is None else resize_output(result.sr, image, outscale)
-    write_image(str(target), sr, image)
-    record_output(target)
+    folder.write(target, lambda: write_image(str(target), sr, image))
     if map_path is not None and result.subnet_ids is not None:
         picture = allocation_map(tensor2img([result.sr.cpu()]), result.corners, result.subnet_ids,
                                  upscaler.patch_size, upscaler.scale, len(upscaler.net.subnets))
-        write_atomically(str(map_path), lambda tmp_path: cv2.imwrite(tmp_path, picture))
-        record_output(map_path)
+        folder.write(map_path, lambda: write_atomically(str(map_path), lambda tmp_path: cv2.imwrite(tmp_path, picture)))
     return sr.shape[-1], sr.shape[-2]
 
 
+PROFILE_MINUTES = '26 minutes for the shipped x4 model at 1 thread'
+"""How long measuring a time profile took, quiet, on the 2-core CPU of docs/inference.md ("Time budgets")."""
 BUDGET_SLACK = 0.05
 """How far over its target (in shares of the full network) a row may spend on one image before the
 command says the budget cannot be met there (one patch's step on small images)."""
@@ -143,7 +145,7 @@ def check_arguments(args: argparse.Namespace) -> Runtime:
         raise ValueError(f'--tile {args.tile}: give a tile size in LR pixels, or 0 for none.')
     if args.tile_pad is not None and not args.tile:
         raise ValueError('--tile-pad is the margin of --tile; give --tile too.')
-    if args.tile and not (args.full or args.subnet or args.target_time is not None or whole_default(args)):
+    if args.tile and mode_option(args) not in ('--full', '--subnet', '--target-time'):
         raise ValueError('--tile applies to --full, --subnet and --target-time (one subnet on the whole image); the '
                          'routed rows run in patches already.')
     if args.units is not None:
@@ -153,9 +155,11 @@ def check_arguments(args: argparse.Namespace) -> Runtime:
             units_of(args.units.split(','))
         except ValueError as error:
             raise ValueError(f'--units {args.units}: {error}') from None
-    if args.ladder is not None and args.target_time is not None:
-        raise ValueError('--ladder is the subnets the gradient router climbs (--target, --ceil, --alpha); '
-                         '--target-time plans routing units instead (--units).')
+    check_applicable(args)
+    spec = row_spec(args)
+    if args.save_map and not router_class(spec.get('mode')).patchwise:
+        raise ValueError(f'--save-map writes the subnets chosen per patch; a {spec["mode"]} row runs one subnet on '
+                         'the whole image, so there is no map.')
     for option, value, what in (('--target', args.target, 'FLOPs'), ('--target-time', args.target_time, 'time')):
         if value is not None and not 0 < value <= 1:
             raise ValueError(f"{option} {value}: give a share of the full network's {what} in (0, 1].")
@@ -168,10 +172,23 @@ def check_arguments(args: argparse.Namespace) -> Runtime:
                    Runtime.tile_pad if args.tile_pad is None else args.tile_pad).resolved()
 
 
-def whole_default(args: argparse.Namespace) -> bool:
-    """Whether no mode was asked for, so the full network runs on the whole image."""
-    return not any((args.full, args.subnet, args.target_time is not None, args.target is not None, args.ceil,
-                    args.alpha is not None, args.row))
+def check_applicable(args: argparse.Namespace) -> None:
+    """``ValueError`` for an option the chosen mode does not use (it would be ignored in silence)."""
+    mode = mode_option(args)
+    applies = {'--scope': (args.scope, ('--target', '--target-time')),
+               '--flops': (args.flops, ('--target', '--row')),
+               '--ladder': (args.ladder, ('--target', '--ceil', '--alpha', '--row')),
+               '--save-map': (args.save_map or None, ('--target', '--target-time', '--ceil', '--alpha', '--row'))}
+    for option, (value, modes) in applies.items():
+        if value is not None and mode not in modes:
+            raise ValueError(f'{option} applies to {", ".join(modes)}; {mode} does not use it.')
+
+
+def mode_option(args: argparse.Namespace) -> str:
+    """The option that chose the mode (``--full`` when none did)."""
+    given = {'--subnet': args.subnet, '--target-time': args.target_time, '--target': args.target,
+             '--ceil': args.ceil or None, '--alpha': args.alpha, '--row': args.row}
+    return next((option for option, value in given.items() if value is not None), '--full')
 
 
 def checkpoint_of(args: argparse.Namespace) -> str:
@@ -179,16 +196,13 @@ def checkpoint_of(args: argparse.Namespace) -> str:
     return args.model or model_path(args.model_name)
 
 
-def setup(args: argparse.Namespace, name: str) -> Tuple[OutputPlan, Upscaler, Router]:
-    """Everything before the first image is computed: the options, the inputs and where each one's
-    output goes, the output folder, the model and the row; ``ValueError`` (or ``OSError``) otherwise."""
-    runtime = check_arguments(args)
-    checkpoint = checkpoint_of(args)
-    plan = plan_outputs(input_files(Path(args.input)), Path(args.output), args.suffix, args.ext, args.save_map)
-    for leftover in prepare_folder(Path(args.output)):
-        print(f'{name}: removed {leftover}, left in {args.output} by a killed run', file=sys.stderr)
+def setup(args: argparse.Namespace, runtime: Runtime, checkpoint: str, inputs: List[Path],
+          folder: OutputFolder) -> Tuple[OutputPlan, Upscaler, Router]:
+    """Everything else before the first image is computed: where each input's output goes in the claimed
+    output ``folder``, the model and the row; ``ValueError`` (or ``OSError``) otherwise."""
+    plan = plan_outputs(inputs, folder, args.suffix, args.ext, args.save_map, named_explicitly=Path(args.input).is_file())
     upscaler = Upscaler.from_checkpoint(checkpoint, runtime, network_options(args.opt))
-    row = inference_row(args, upscaler)
+    row = inference_row(args, row_spec(args), upscaler)
     if TimeProfile in row.requirements():
         check_time_profile(upscaler, checkpoint)
     upscaler.check(row)
@@ -196,13 +210,21 @@ def setup(args: argparse.Namespace, name: str) -> Tuple[OutputPlan, Upscaler, Ro
 
 
 def check_time_profile(upscaler: Upscaler, checkpoint: str) -> None:
-    """Measure a time profile for this run where the checkpoint holds none for the device; say so where
-    the one it holds was measured on another processor."""
+    """Where the checkpoint holds no time profile for the device, use the one kept in the user's cache
+    folder for this supernet, device, thread count and processor, or measure it and keep it there; say
+    so where the checkpoint's was measured on another processor."""
     profile, here = upscaler.routing.get(TimeProfile), host_name(upscaler.device)
     if profile is None:
-        print(f'{checkpoint} holds no time profile for {upscaler.device_name}: measuring one for this run (minutes '
-              'on a CPU; wbsr-calibrate --time-only stores it)', file=sys.stderr, flush=True)
-        upscaler.measure_time_profile()
+        kept = cached_profile_path(fingerprint(upscaler.net), upscaler.device_name, here)
+        profile = cached_profile(kept, upscaler.device_name, here, upscaler.patch_size)
+        if profile is not None:
+            print(f'{checkpoint} holds no time profile for {upscaler.device_name}: using the one measured here '
+                  f'earlier ({kept})', file=sys.stderr)
+            upscaler.use_time_profile(profile)
+            return
+        print(f'{checkpoint} holds no time profile for {upscaler.device_name}: measuring one (once: it is kept in '
+              f'{kept}; {PROFILE_MINUTES} on a quiet CPU)', file=sys.stderr, flush=True)
+        keep_profile(kept, upscaler.measure_time_profile())
     elif profile.host != here:
         print(f'{checkpoint}: its time profile for {profile.device} was measured on '
               f'{profile.host or "an unrecorded processor"}, this is {here or "another"}; budgets may miss by 10% or '
@@ -212,31 +234,43 @@ def check_time_profile(upscaler: Upscaler, checkpoint: str) -> None:
 def request_of(args: argparse.Namespace, row: Router) -> str:
     """The summary line's words for what was asked."""
     if args.target is not None:
-        return f'target {args.target} ({args.flops} FLOPs, {args.scope} scope, {args.ladder} ladder)'
+        return f'target {args.target} ({args.flops or "image"} FLOPs, {args.scope or "image"} scope, {args.ladder} ladder)'
     if args.target_time is not None:
-        return f'target time {args.target_time} ({args.scope} scope, units {",".join(row.units)})'
+        return f'target time {args.target_time} ({args.scope or "image"} scope, units {",".join(row.units)})'
     return row.label
 
 
 def run(args: argparse.Namespace, name: str) -> int:
     """``wbsr-infer`` with parsed ``args``; errors are one line starting with ``name``."""
     if args.list_models:
-        print(models_table())
-        return 0
+        return one_line_errors(name, lambda: print(models_table()), 'nothing was written.')
     status = 0
 
     def work() -> None:
         nonlocal status
-        status = upscale_all(args, *setup(args, name))
+        runtime, checkpoint = check_arguments(args), checkpoint_of(args)
+        inputs, not_read = input_files(Path(args.input))
+        folder = OutputFolder.claim(Path(args.output))
+        try:
+            for note in folder.notes:
+                print(f'{name}: {note}', file=sys.stderr)
+            plan, upscaler, row = setup(args, runtime, checkpoint, inputs, folder)
+            status = upscale_all(args, plan, upscaler, row, folder)
+        finally:
+            folder.release()
+        if not_read:
+            print(f'{len(not_read)} entr{"ies" if len(not_read) > 1 else "y"} of {args.input} not read:\n' +
+                  '\n'.join(f'  {entry}' for entry in not_read), file=sys.stderr)
 
     return one_line_errors(name, work, 'the outputs written so far are complete, no other was left half-written.') \
         or status
 
 
-def upscale_all(args: argparse.Namespace, plan: OutputPlan, upscaler: Upscaler, row: Router) -> int:
-    """Upscale every planned input; the exit status (1 if some input was skipped)."""
+def upscale_all(args: argparse.Namespace, plan: OutputPlan, upscaler: Upscaler, row: Router,
+                folder: OutputFolder) -> int:
+    """Upscale every planned input into ``folder``; the exit status (1 if some input was skipped)."""
     for source in plan.earlier_outputs:
-        tqdm.write(f'{source.name}: the output of an earlier run of this command; not an input, written again')
+        tqdm.write(f'{source.name}: an output of an earlier run of this command (its ledger lists it); not an input')
     skipped: List[str] = []
 
     def readable(path: Path) -> Optional[UserImage]:
@@ -266,7 +300,7 @@ def upscale_all(args: argparse.Namespace, plan: OutputPlan, upscaler: Upscaler, 
         result = upscaler.upscale(image.rgb, row, subnet_ids, args.pre_pad)
         result.seconds += first_pass_seconds
         target = plan.outputs[path]
-        out_w, out_h = write_outputs(upscaler, target, plan.maps.get(path), image, result, args.outscale)
+        out_w, out_h = write_outputs(upscaler, folder, target, plan.maps.get(path), image, result, args.outscale)
         tqdm.write(f'{path.name}: {image.size} -> {out_w}x{out_h}, {result.seconds:.2f} s, '
                    f'{result.honest_percent:.1f}% of the full FLOPs (per patch: {result.flops_percent:.1f}%)'
                    f'{budget_note(result, row, smallest, upscaler.net.subnets)} -> {target}')

@@ -1,35 +1,44 @@
 """Where the inference command writes, planned before anything is computed, so that no output
-replaces an input or another output (docs/inference.md, "Inputs and outputs").
+replaces an input, another output or a file of the user's (docs/inference.md, "Inputs and outputs").
 
 Every input ``<name>.<ext>`` gets ``<output>/<name>_<suffix>.<ext>`` (``--ext`` for another format)
-and, with ``--save-map``, ``<name>_<suffix>_subnets.png``. The command lists what it wrote in the
-output folder's hidden :data:`LEDGER`; a file listed there, or the output this command would write
-for another input (``a_wbsr.png`` beside ``a.png``, when ``-o`` is the input folder), is an earlier
-run's output: it is not read as an input, whatever ``--suffix`` made it. Two inputs with one
-output, or an output that would replace an input, stop the command before it loads the model.
+and, with ``--save-map``, ``<name>_<suffix>_subnets.png``. Only the output folder's ledger
+(:mod:`.output_folder`) says what the command wrote: a file it lists is an earlier run's output and
+is not read as an input of a folder (named explicitly, it is upscaled); a file it does not list is
+the user's, whatever its name, and an output that would replace it stops the command before it
+loads the model, as do two inputs with one output.
 """
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Set
+from typing import Dict, List, Tuple
 
-from wbsr_basicsr.utils.atomic import partial_path, remove_partial
+from .output_folder import LEDGER, OutputFolder
 
 OUTPUT_FORMATS = ('png', 'jpg', 'jpeg', 'tif', 'tiff', 'webp', 'bmp')
 """What ``--ext`` takes besides ``auto`` (the input's format)."""
 
 
-def input_files(path: Path) -> List[Path]:
-    """``path`` itself, or the files of the folder ``path`` (hidden files and leftovers of killed
-    writes left out); ``ValueError`` if there is none."""
+def input_files(path: Path) -> Tuple[List[Path], List[str]]:
+    """``path`` itself, or the files of the folder ``path`` (hidden ones left out: the ledger, leftovers of
+    killed writes), and a line for each other entry of the folder, which is not read (subfolders, links
+    to nothing); ``ValueError`` if there is no file."""
     if path.is_file():
-        return [path]
+        return [path], []
     if not path.is_dir():
         raise ValueError(f'{path}: no such file or folder.')
-    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith('.'))
+    entries = sorted(entry for entry in path.iterdir() if not entry.name.startswith('.'))
+    files = [entry for entry in entries if entry.is_file()]
+    others = [f'{entry}: {_not_a_file(entry)}, not read' for entry in entries if not entry.is_file()]
     if not files:
-        raise ValueError(f'{path}: the folder holds no files to upscale.')
-    return files
+        raise ValueError(f'{path}: the folder holds no files to upscale{f" ({len(others)} other entries)" if others else ""}.')
+    return files, others
+
+
+def _not_a_file(entry: Path) -> str:
+    if entry.is_symlink() and not entry.exists():
+        return f'a link to {os.readlink(entry)}, which does not exist'
+    return 'a folder (folders are not searched)' if entry.is_dir() else 'not a regular file'
 
 
 def check_naming(suffix: str, ext: str) -> None:
@@ -58,18 +67,14 @@ def output_path(source: Path, folder: Path, suffix: str, ext: str) -> Path:
     return folder / f'{source.stem}_{suffix}.{ext}' if suffix else folder / f'{source.stem}.{ext}'
 
 
-def plan_outputs(inputs: List[Path], folder: Path, suffix: str, ext: str, save_map: bool) -> OutputPlan:
-    """The outputs of ``inputs`` in ``folder``; ``ValueError`` naming both files for two inputs with
-    one output, or an output that would replace an input."""
-    def named(sources: List[Path]) -> Dict[Path, Path]:
-        return {source: output_path(source, folder, suffix, ext) for source in sources}
-
-    first = named(inputs)
-    planned = {out.resolve(): source for source, out in first.items()}
-    written = {(folder / name).resolve() for name in read_ledger(folder)}
-    earlier = [source for source in inputs if source.resolve() in written
-               or (suffix and planned.get(source.resolve(), source) != source)]  # our output of another input
-    plan = OutputPlan(named([source for source in inputs if source not in earlier]), {}, earlier)
+def plan_outputs(inputs: List[Path], folder: OutputFolder, suffix: str, ext: str, save_map: bool,
+                 named_explicitly: bool = False) -> OutputPlan:
+    """The outputs of ``inputs`` in ``folder``, leaving out the earlier outputs its ledger lists (unless
+    the one input was ``named_explicitly``); ``ValueError`` naming the files for two inputs with one
+    output, or an output that would replace an input or a file the ledger does not list."""
+    earlier = [] if named_explicitly else [source for source in inputs if folder.owns(source)]
+    plan = OutputPlan({source: output_path(source, folder.folder, suffix, ext) for source in inputs
+                       if source not in earlier}, {}, earlier)
     if save_map:
         plan.maps = {source: out.with_name(f'{out.stem}_subnets.png') for source, out in plan.outputs.items()}
     writers: Dict[Path, Path] = {}
@@ -82,39 +87,9 @@ def plan_outputs(inputs: List[Path], folder: Path, suffix: str, ext: str, save_m
         if target in kept:
             raise ValueError(f'{out}, the output of {source}, would replace the input {kept[target]}; give another '
                              '-o or --suffix.')
+        if os.path.lexists(out) and not folder.owns(out):
+            raise ValueError(f'{out}, the output of {source}, would replace a file this command did not write (the '
+                             f'ledger {folder.folder / LEDGER} does not list it); give another -o or --suffix, or '
+                             'move the file.')
         writers[target] = source
     return plan
-
-
-LEDGER = '.wbsr-outputs'
-"""The hidden file, in an output folder, that lists the outputs the command wrote there."""
-
-
-def read_ledger(folder: Path) -> Set[str]:
-    """The names of the outputs the command wrote in ``folder``."""
-    try:
-        return set((folder / LEDGER).read_text(encoding='utf-8').splitlines())
-    except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
-        return set()
-
-
-def record_output(path: Path) -> None:
-    """Add the output ``path`` to its folder's ledger (one line appended: a kill mid-write leaves at
-    most a partial last name, which matches no file)."""
-    with open(path.parent / LEDGER, 'a', encoding='utf-8') as handle:
-        handle.write(path.name + '\n')
-
-
-def prepare_folder(folder: Path) -> List[str]:
-    """Create the output ``folder`` if needed and check that it can be written; remove the leftovers of
-    killed writes in it and return their names. ``ValueError`` naming the folder otherwise."""
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f'-o {folder}: exists and is not a folder.')
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = Path(partial_path(str(folder / 'probe')))
-        probe.touch()
-        probe.unlink()
-    except OSError as error:
-        raise ValueError(f'-o {folder}: cannot write there ({error.strerror or error}).') from None
-    return remove_partial(str(folder))

@@ -9,7 +9,6 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
 from basicsr.utils.lmdb_util import LmdbMaker
 from basicsr.utils.matlab_functions import imresize
 from wbsr_basicsr.utils.atomic import partial_path, remove_path, write_json

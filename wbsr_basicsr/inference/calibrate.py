@@ -7,13 +7,11 @@ import torch
 from torch import Tensor
 
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet
-from wbsr_basicsr.routing import RoutingData
-from wbsr_basicsr.routing.edges import NUM_BINS, EdgeTable, edge_scores
 from wbsr_basicsr.routing.calibration import Calibration
+from wbsr_basicsr.routing.edges import NUM_BINS, EdgeTable, edge_scores
 from wbsr_basicsr.routing.oracle_router import patch_errors, psnr_of_errors
-
-from .engine import Engine
-from .patches import GTPatches, chop
+from wbsr_basicsr.runtime.patches import GTPatches, chop
+from wbsr_basicsr.runtime.runner import Runner
 
 
 @torch.no_grad()
@@ -23,18 +21,18 @@ def calibrate(net: SlimmableSupernet, pairs: Iterable[Tuple[Tensor, Tensor]], sc
     """Run every subnet on every patch of the ``(lq, gt)`` pairs (``(1, C, h, w)`` and
     ``(1, C, h*s, w*s)`` in [0, 1]), the patches of several images batched together, and
     tabulate the patch PSNRs (ARM's edge table, each subnet's mean)."""
-    engine = Engine(net, RoutingData(), patch_size, stride, max_batch)
+    runner = Runner(net, patch_size, stride, max_batch)
     scores: List[np.ndarray] = []
     psnr: List[np.ndarray] = []
     waiting: List[Tuple[Tensor, Tensor]] = []
 
     def run_waiting() -> None:
         patches, targets = (torch.cat(parts) for parts in zip(*waiting))
-        psnr.append(psnr_of_errors(patch_errors(engine, engine.num_subnets, patches, targets)))
+        psnr.append(psnr_of_errors(patch_errors(runner, runner.num_subnets, patches, targets)))
         waiting.clear()
 
     for lq, gt in pairs:
-        layout = engine.layout(lq)
+        layout = runner.layout(lq)
         patches = chop(lq, layout)
         scores.append(edge_scores(patches))
         waiting.append((patches, GTPatches(gt, layout)[:]))

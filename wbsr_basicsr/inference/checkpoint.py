@@ -16,7 +16,7 @@ from wbsr_basicsr.archs.slimmable import SlimmableSupernet, Subnet
 from wbsr_basicsr.routing import RoutingData
 from wbsr_basicsr.routing.calibration import Calibration
 from wbsr_basicsr.routing.gradient_router import DifficultyClasses
-from wbsr_basicsr.routing.timing import TimeProfile
+from wbsr_basicsr.runtime.timing import TimeProfile
 from wbsr_basicsr.utils.checkpoints import NetworkFile, parameter_checksums, read_checkpoint, read_entry, state_checksum
 
 ENTRY_KEY = 'wbsr'
@@ -108,7 +108,7 @@ class SupernetEntry:
         ``stride`` asked for, else the thresholds', else 28. A calibration measured on another
         network, scale, subnets or patch size is not used; the reason is kept for the rows that
         need it (``RoutingData.why_unusable``). The time profile is the one of ``device``
-        (:func:`wbsr_basicsr.inference.timing.device_name`), if measured."""
+        (:func:`wbsr_basicsr.runtime.timing.device_name`), if measured."""
         thresholds = thresholds or self.thresholds
         geometry = routing_geometry(thresholds, patch_size, stride, where)
         calibration, unusable = self.calibration, None

@@ -36,7 +36,7 @@ from .checkpoint import LoadedRouting, RoutingGeometry, SupernetEntry
 from .engine import Engine, RowResult
 from .report import RowTotals, format_table
 from .rows import DEFAULT_ROWS, default_ladder, parse_rows
-from .timing import device_name
+from wbsr_basicsr.runtime.timing import device_name
 
 ROUTING_KEYS = ('stats_file', 'num_classes', 'patch_size', 'stride', 'max_batch')
 DEFAULT_MAX_BATCH = 256
@@ -150,7 +150,7 @@ class Evaluator:
         device = next(net.parameters()).device
         with evaluating(net):
             engine = self.engine(net)
-            engine.prepare_all()
+            engine.runner.prepare_all()
             allocations = engine.first_pass(
                 self.rows, ((data['lq'].to(device), data['gt'].to(device) if 'gt' in data else None)
                             for data in dataloader), len(dataloader))

@@ -19,11 +19,10 @@ from torch import Tensor
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet, Subnet
 from wbsr_basicsr.plans.planner import Plan
 from wbsr_basicsr.routing import Router
-from wbsr_basicsr.routing.timing import TimeProfile
+from wbsr_basicsr.runtime.timing import TimeProfile, device_name, measure_time_profile
 
 from .checkpoint import LoadedRouting, fingerprint, load_supernet
 from .engine import Allocations, Engine
-from .timing import device_name, measure_time_profile
 
 
 @dataclass
@@ -33,8 +32,8 @@ class Upscaled:
     sr: Tensor
     subnet_ids: Optional[np.ndarray]  # per patch (routed rows)
     corners: Optional[List[Tuple[int, int]]]
-    flops: float  # FLOPs run, overlapping patches included, router apart
-    whole_flops: float  # the full network's on the whole image
+    flops: float  # FLOPs run, overlapping patches and a pre-pad border included, router apart
+    whole_flops: float  # the full network's on the whole image (without its pre-pad border)
     flops_percent: float  # the paper's convention: per patch, of the full network on the same patches
     seconds: float
     whole_subnet: Optional[Subnet] = None  # a time budget's fallback: this subnet ran on the whole image
@@ -57,7 +56,7 @@ class Runtime:
     CPU), half precision under CUDA autocast (``fp16``; None: on CUDA, not on the CPU), at most
     ``max_batch`` patches per forward, whole images in tiles of ``tile`` LR pixels with ``tile_pad``
     of margin (0: untiled; None: in the tiles the time profile measured faster, if any:
-    :meth:`.engine.Engine.tiles`)."""
+    :meth:`wbsr_basicsr.runtime.runner.Runner.tiles`)."""
 
     device: str = 'cpu'
     fp16: Optional[bool] = False
@@ -118,10 +117,13 @@ class Upscaler:
     def measure_time_profile(self) -> TimeProfile:
         """Measure and use this device's time profile (for checkpoints that have none for it)."""
         with self.autocast():
-            profile = measure_time_profile(self.engine, self.device_name)
+            profile = measure_time_profile(self.engine.runner, self.device_name)
+        self.use_time_profile(profile)
+        return profile
+
+    def use_time_profile(self, profile: TimeProfile) -> None:
         self.routing = self.routing.with_item(profile)
         self.engine.data = self.routing
-        return profile
 
     def check(self, row: Router) -> None:
         self.engine.check([row], self.where)
@@ -147,8 +149,8 @@ class Upscaler:
         routed = row.patchwise and not result.fallback
         return Upscaled(result.sr.float(), result.subnet_ids if routed else None,
                         result.layout.corners if routed else None, result.flops,
-                        self.net.flops(None, (lq.shape[-2], lq.shape[-1])),
-                        100. * result.flops_per_patch / self.engine.costs.max(), result.seconds,
+                        self.net.flops(None, (height, width)),
+                        100. * result.flops_per_patch / self.engine.runner.costs.max(), result.seconds,
                         self.net.subnets[int(result.subnet_ids[0])] if result.fallback else None, result.time_share,
                         result.unmeasured, result.plan)
 

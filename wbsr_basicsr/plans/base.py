@@ -3,67 +3,23 @@
 A unit cuts an LR image into pieces, each run by one subnet: the whole image (``image``), tiles of
 ``T`` LR pixels with a margin cropped off their output (``tile<T>``, as ``--tile``), or the
 paper's overlapping patches, averaged where they overlap (``patch``). A unit prices its pieces
-in seconds per subnet by the supernet's time profile (:class:`wbsr_basicsr.routing.timing.TimeProfile`),
+in seconds per subnet by the supernet's time profile (:class:`wbsr_basicsr.runtime.timing.TimeProfile`),
 says which piece owns each of the image's routing patches (for quality predictions, usage and
-maps), and runs an allocation on the engine. The planner (:mod:`.planner`) weighs the units
+maps), and runs an allocation on the runner. The planner (:mod:`.planner`) weighs the units
 against each other.
 
 A new unit is one file ``plans/<name>_unit.py`` holding a subclass decorated with
 :func:`register_unit`.
 """
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Dict, Optional, Sequence, Type
+from typing import ClassVar, Dict, Optional, Sequence, Type
 
 import numpy as np
 from torch import Tensor
 
-from wbsr_basicsr.routing.timing import TimeProfile
-
-if TYPE_CHECKING:  # the engine imports the planner, which imports this module
-    from wbsr_basicsr.inference.engine import Engine
-
-Boxes = np.ndarray
-"""``(P, 4)`` integer boxes ``top, left, bottom, right`` in LR pixels, one per piece."""
-
-
-@dataclass(frozen=True)
-class Pieces:
-    """Where one unit's pieces lie on an ``height`` x ``width`` LR image: per piece the window it
-    runs on and the part of the image it gives (its ``region``: inside the window)."""
-
-    height: int
-    width: int
-    windows: Boxes
-    regions: Boxes
-
-    @property
-    def count(self) -> int:
-        return len(self.windows)
-
-    def window_pixels(self) -> np.ndarray:
-        return (self.windows[:, 2] - self.windows[:, 0]) * (self.windows[:, 3] - self.windows[:, 1])
-
-    def region_shares(self) -> np.ndarray:
-        """Each region's share of the image's pixels."""
-        regions = self.regions
-        return (regions[:, 2] - regions[:, 0]) * (regions[:, 3] - regions[:, 1]) / float(self.height * self.width)
-
-
-def tiled(height: int, width: int, tile: int, pad: int) -> Pieces:
-    """Tiles of ``tile`` pixels row by row, each run on a window ``pad`` wider on every side inside the image."""
-    regions = np.array([(top, left, min(top + tile, height), min(left + tile, width))
-                        for top in range(0, height, tile) for left in range(0, width, tile)], dtype=np.int64)
-    windows = np.stack([np.maximum(regions[:, 0] - pad, 0), np.maximum(regions[:, 1] - pad, 0),
-                        np.minimum(regions[:, 2] + pad, height), np.minimum(regions[:, 3] + pad, width)], 1)
-    return Pieces(height, width, windows, regions)
-
-
-def window_seconds(pieces: Pieces, timing: TimeProfile) -> np.ndarray:
-    """``(P, M)``: predicted seconds of every piece's window under every subnet (by its LR pixels)."""
-    return np.array([[timing.whole_seconds(m, pixels) for m in range(len(timing.patch))]
-                     for pixels in pieces.window_pixels()])
-
+from wbsr_basicsr.runtime.pieces import Pieces
+from wbsr_basicsr.runtime.runner import Runner
+from wbsr_basicsr.runtime.timing import TimeProfile
 
 class RoutingUnit:
     """One way to cut an image into the pieces subnets run on; ``size``: the unit's own size, if any."""
@@ -79,12 +35,12 @@ class RoutingUnit:
     def label(self) -> str:
         return f'{self.family}{self.size or ""}'
 
-    def pieces(self, height: int, width: int, engine: 'Engine') -> Pieces:
+    def pieces(self, height: int, width: int, runner: Runner) -> Pieces:
         raise NotImplementedError
 
-    def seconds(self, pieces: Pieces, timing: TimeProfile, engine: 'Engine') -> np.ndarray:
-        """``(P, M)``: predicted seconds of every piece under every subnet (:func:`window_seconds`)."""
-        return window_seconds(pieces, timing)
+    def seconds(self, pieces: Pieces, timing: TimeProfile, runner: Runner) -> np.ndarray:
+        """``(P, M)``: predicted seconds of every piece under every subnet, by its window's pixels."""
+        return timing.windows_seconds(pieces.window_pixels())
 
     def owners(self, pieces: Pieces, centers: np.ndarray) -> np.ndarray:
         """``(N,)``: the piece whose region holds each routing patch's centre ``(N, 2)`` (y, x)."""
@@ -97,15 +53,15 @@ class RoutingUnit:
         """``(P,)``: how much each piece counts in the image's quality (summing to one)."""
         return pieces.region_shares()
 
-    def flops(self, pieces: Pieces, ids: np.ndarray, engine: 'Engine') -> float:
+    def flops(self, pieces: Pieces, ids: np.ndarray, runner: Runner) -> float:
         """FLOPs of running every piece's window under its subnet."""
-        net = engine.net
+        net = runner.net
         return float(sum(net.flops(net.subnets[m], (y1 - y0, x1 - x0)) for m, (y0, x0, y1, x1) in
                          zip(ids, pieces.windows)))
 
-    def run(self, lq: Tensor, pieces: Pieces, ids: np.ndarray, engine: 'Engine') -> Tensor:
+    def run(self, lq: Tensor, pieces: Pieces, ids: np.ndarray, runner: Runner) -> Tensor:
         """The SR image of ``lq`` ``(1, C, H, W)`` with piece ``p`` run by subnet ``ids[p]``."""
-        return engine.run_windows(lq, pieces.windows, pieces.regions, ids)
+        return runner.run_windows(lq, pieces.windows, pieces.regions, ids)
 
 
 UNIT_REGISTRY: Dict[str, Type[RoutingUnit]] = {}

@@ -13,24 +13,22 @@ allocation is predicted best within the budget.
 """
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from wbsr_basicsr.inference.patches import chop
 from wbsr_basicsr.routing.budget import greedy_choice
 from wbsr_basicsr.routing.calibration import Calibration
-from wbsr_basicsr.routing.timing import TimeProfile
+from wbsr_basicsr.runtime.patches import chop
+from wbsr_basicsr.runtime.pieces import Pieces
+from wbsr_basicsr.runtime.runner import Runner
 
-from .base import Pieces, RoutingUnit
+from .base import RoutingUnit
 
 TOLERANCE = 0.05
 """How far from its budget a plan may be (a share of it) before the planner looks past it (:meth:`Planner.plan`)."""
-
-if TYPE_CHECKING:
-    from wbsr_basicsr.inference.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -98,31 +96,33 @@ class Plan:
 
 
 class Planner:
-    """Plans of ``engine``'s supernet under its routing data's calibration and time profile, over ``units``."""
+    """Plans of ``runner``'s supernet over ``units``, priced by its time profile and, if given, the
+    supernet's ``calibration``."""
 
-    def __init__(self, engine: 'Engine', units: Sequence[RoutingUnit]) -> None:
-        self.engine, self.units = engine, tuple(units)
-        self.timing, self.calibration = engine.data.get(TimeProfile), engine.data.get(Calibration)
+    def __init__(self, runner: Runner, units: Sequence[RoutingUnit], calibration: Optional[Calibration]) -> None:
+        self.runner, self.units, self.calibration = runner, tuple(units), calibration
+        self.timing = runner.timing
 
     @torch.no_grad()
     def price(self, lq: Tensor) -> PricedImage:
         """``lq`` ``(1, C, H, W)`` priced under every unit."""
         started = time.perf_counter()
         height, width = lq.shape[-2:]
-        layout = self.engine.layout(lq)
+        layout = self.runner.layout(lq)
         predicted = self._predicted(chop(lq, layout))
         corners = np.array(layout.corners, dtype=np.int64).reshape(-1, 2)
         centers = np.minimum(corners + layout.patch_size // 2, [height - 1, width - 1])
-        options = tuple(self._priced(unit, unit.pieces(height, width, self.engine), centers, predicted)
+        options = tuple(self._priced(unit, unit.pieces(height, width, self.runner), centers, predicted)
                         for unit in self.units)
-        full_seconds = self.engine.whole_seconds(-1, height, width)  # as --full runs
+        full_seconds = self.runner.subnet_image_seconds(-1, height, width)  # as --full runs
         return PricedImage(options, full_seconds, time.perf_counter() - started)
 
     def _predicted(self, patches: Tensor) -> np.ndarray:
         """``(N, M)``: each subnet's predicted PSNR on each patch, or without a calibration its FLOPs share."""
         if self.calibration is not None:
             return self.calibration.predict(patches)
-        return np.broadcast_to(self.engine.costs / self.engine.costs[-1], (len(patches), len(self.engine.costs)))
+        costs = self.runner.costs
+        return np.broadcast_to(costs / costs[-1], (len(patches), len(costs)))
 
     def _priced(self, unit: RoutingUnit, pieces: Pieces, centers: np.ndarray, predicted: np.ndarray) -> Priced:
         owners = unit.owners(pieces, centers)
@@ -130,7 +130,7 @@ class Planner:
         sums = np.stack([np.bincount(owners, weights=column, minlength=pieces.count) for column in predicted.T], 1)
         quality = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], predicted.mean(0))
         return Priced(unit, pieces, owners, unit.weights(pieces)[:, None] * quality,
-                      unit.seconds(pieces, self.timing, self.engine))
+                      unit.seconds(pieces, self.timing, self.runner))
 
     def plan(self, images: Sequence[PricedImage], target: float) -> List[Plan]:
         """One plan per image, spending ``target`` x the full network's predicted seconds over all of

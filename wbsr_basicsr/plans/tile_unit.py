@@ -3,7 +3,10 @@ pixels wider on every side, whose margin is cropped off its output: routing with
 overlap averaging, at a context cost that falls with ``T`` (docs/routing.md, "Plans")."""
 from typing import Optional
 
-from .base import Pieces, RoutingUnit, register_unit, tiled
+from wbsr_basicsr.runtime.pieces import Pieces, tiled
+from wbsr_basicsr.runtime.runner import Runner
+
+from .base import RoutingUnit, register_unit
 
 SMALLEST = 16
 
@@ -17,5 +20,5 @@ class TileUnit(RoutingUnit):
             raise ValueError(f'tile units take their size in LR pixels, at least {SMALLEST}: e.g. tile160.')
         self.size = size
 
-    def pieces(self, height: int, width: int, engine) -> Pieces:
-        return tiled(height, width, self.size, engine.tile_pad)
+    def pieces(self, height: int, width: int, runner: Runner) -> Pieces:
+        return tiled(height, width, self.size, runner.tile_pad)

@@ -13,7 +13,7 @@ Every ``*_router.py`` file here is imported and registers its routers under thei
 Beside them: :mod:`.budget` (the budget solvers), :mod:`.scopes` (the groups a budget holds over),
 :mod:`.calibration` (a supernet's calibration: ARM's table, the Pareto ladder) and :mod:`.frontier`
 (a routed row against the fixed subnets' frontier and the oracle). What runs a routing (chop,
-batched run, merge) is the engine, :mod:`wbsr_basicsr.inference`.
+batched run, merge) is the runner, :mod:`wbsr_basicsr.runtime`, under the engine, :mod:`wbsr_basicsr.inference`.
 """
 from wbsr_basicsr.registration import import_components
 

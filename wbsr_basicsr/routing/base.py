@@ -23,7 +23,7 @@ from torch import Tensor
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet, Subnet
 from wbsr_basicsr.utils.options import check_keys
 
-from .budget_units import BUDGET_UNITS, DEFAULT_BUDGET_UNIT
+from wbsr_basicsr.budgets import BUDGET_UNITS, DEFAULT_BUDGET_UNIT
 from .scopes import DEFAULT_SCOPE, SCOPES
 
 Features = Dict[str, np.ndarray]
@@ -76,7 +76,7 @@ class Group:
 
 
 class PatchRunner(Protocol):
-    """Runs subnets of the supernet on batches of LR patches (the engine's, with prepared weights)."""
+    """Runs subnets of the supernet on batches of LR patches (:class:`wbsr_basicsr.runtime.runner.Runner`)."""
 
     max_batch: int
     num_subnets: int

@@ -67,8 +67,12 @@ def remove_partial(folder: str) -> List[str]:
 
 def _dead_writer(name: str) -> bool:
     """Whether ``name`` is a partial output whose writer is no longer running."""
-    match = PARTIAL_NAME.match(name)
-    return match is not None and not _alive(int(match['pid']))
+    return is_partial(name) and not writer_alive(name)
+
+
+def writer_alive(name: str) -> bool:
+    """Whether the process that writes the partial output ``name`` still runs (another than this one)."""
+    return _alive(int(PARTIAL_NAME.match(name)['pid']))
 
 
 def _alive(pid: int) -> bool:

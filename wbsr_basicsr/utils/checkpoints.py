@@ -86,8 +86,10 @@ def read_training_state(path: str, device: torch.device) -> Dict:
             state = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as error:
         found = re.search(r'GLOBAL ([\w.]+)', str(error))
-        raise ForeignObjects(f'{path}: holds Python objects a training state does not{f" ({found[1]})" if found else ""}'
-                             '; it is refused and nothing in it was run.') from None
+        if found is None:  # not a pickle at all
+            raise ValueError(f'{path}: not a readable training state (truncated or damaged?).') from None
+        raise ForeignObjects(f'{path}: holds Python objects a training state does not ({found[1]}); it is refused '
+                             'and nothing in it was run.') from None
     except (EOFError, RuntimeError, zipfile.BadZipFile, OSError, ValueError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ValueError(f'{path}: not a readable training state (truncated or damaged?): {reason}.') from None

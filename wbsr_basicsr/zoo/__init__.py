@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional
 
+PACKAGE = Path(__file__).resolve().parents[1]
 WEIGHTS = Path(__file__).resolve().parent / 'weights'
 INDEX = WEIGHTS / 'models.json'
 DEFAULT_MODEL = 'WBSR_MSRResNet_x4_291'
@@ -36,8 +37,12 @@ def shipped_models() -> Dict[str, ShippedModel]:
     """Every shipped model, by name (none when ``models.json`` is absent)."""
     if not INDEX.is_file():
         return {}
-    entries = json.loads(INDEX.read_text(encoding='utf-8'))
-    return {entry['name']: ShippedModel(**entry) for entry in entries}
+    try:
+        entries = json.loads(INDEX.read_text(encoding='utf-8'))
+        return {entry['name']: ShippedModel(**entry) for entry in entries}
+    except (ValueError, TypeError, KeyError) as error:  # not JSON, or not the entries models.json holds
+        raise ValueError(f'{INDEX}: damaged ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else "?"}'
+                         '); reinstall the package.') from None
 
 
 def model_path(name: Optional[str]) -> str:
@@ -53,6 +58,14 @@ def model_path(name: Optional[str]) -> str:
         raise ValueError(f'{models[name].path}: the shipped model {name} is missing from this installation; '
                          'reinstall the package.')
     return str(models[name].path)
+
+
+def check_outside_package(path: str, option: str) -> None:
+    """``ValueError`` if the command would write ``path`` (as ``option`` says) inside the installed package:
+    its shipped models and code are never rewritten by a command."""
+    if PACKAGE in Path(path).resolve().parents:
+        raise ValueError(f'{option} would write {path}, inside the installed package ({PACKAGE}), which commands '
+                         'never rewrite; give --output with a file of yours.')
 
 
 def models_table(models: Optional[Dict[str, ShippedModel]] = None) -> str:
@@ -74,4 +87,5 @@ def models_table(models: Optional[Dict[str, ShippedModel]] = None) -> str:
     return '\n'.join(lines)
 
 
-__all__ = ['DEFAULT_MODEL', 'ShippedModel', 'model_path', 'models_table', 'shipped_models']
+__all__ = ['DEFAULT_MODEL', 'ShippedModel', 'check_outside_package', 'model_path', 'models_table',
+           'shipped_models']

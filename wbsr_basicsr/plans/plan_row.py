@@ -1,14 +1,18 @@
-"""Time budgets by plan (``--target-time``): ``{mode: plan, target: R[, scope: image|dataset][, units:
-[image, tile160, patch]]}`` spends ``R`` x the full network's predicted seconds on every image (or
-over the set) on the allocation the planner predicts best among the ``units``
-(:mod:`wbsr_basicsr.plans`; docs/routing.md, "Plans"). The engine runs its plans; it routes no
-patch itself."""
+"""The plan row: a time budget as a row of ``val.rows`` and of ``--target-time`` (docs/routing.md, "Plans").
+
+``{mode: plan, target: R[, scope: image|dataset][, units: [image, tile160, patch]]}`` spends ``R`` x
+the full network's predicted seconds on every image (or over the set) on the plan the
+:class:`~.planner.Planner` predicts best among the ``units``. It routes no patch: it exists so that a
+time budget is asked for, labelled, checked and reported as every other row is (the router
+registry holds the rows' modes and options); the engine hands it to its planner
+(:attr:`~wbsr_basicsr.routing.base.Router.planned`).
+"""
 from dataclasses import dataclass
 from typing import ClassVar, Optional, Tuple
 
-from wbsr_basicsr.plans import units_of
+from wbsr_basicsr.routing.base import BudgetedRouter, register_router
 
-from .base import BudgetedRouter, register_router
+from .base import units_of
 
 DEFAULT_UNITS = ('image', 'tile160')
 """The units a plan row weighs unless it names its own: the paper's patches never paid on this CPU

@@ -6,7 +6,7 @@ instead). Both directions take a fixed number of operations, however many patche
 :func:`chop` gathers them with one indexing operation, and :class:`Merger` adds each batch of
 SR patches into the SR image with one scatter and averages where they overlap by the coverage,
 computed once. Which subnet a patch gets is the router's business (:mod:`wbsr_basicsr.routing`);
-running them is the engine's (:mod:`.engine`).
+running them is the runner's (:mod:`.runner`).
 """
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
