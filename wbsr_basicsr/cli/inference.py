@@ -11,10 +11,10 @@ from tqdm import tqdm
 
 import wbsr_basicsr  # noqa: F401  (compatibility fixes and registries before basicsr)
 from basicsr.utils import tensor2img
+from wbsr_basicsr.budgets import BUDGET_UNITS
 from wbsr_basicsr.cli.errors import one_line_errors
 from wbsr_basicsr.cli.output_folder import OutputFolder
 from wbsr_basicsr.cli.outputs import OutputPlan, check_naming, input_files, plan_outputs
-from wbsr_basicsr.budgets import BUDGET_UNITS
 from wbsr_basicsr.inference.checkpoint import fingerprint
 from wbsr_basicsr.inference.engine import Allocations
 from wbsr_basicsr.inference.rows import default_ladder, parse_rows
@@ -83,8 +83,8 @@ def write_outputs(upscaler: Upscaler, folder: OutputFolder, target: Path, map_pa
     return sr.shape[-1], sr.shape[-2]
 
 
-PROFILE_MINUTES = '26 minutes for the shipped x4 model at 1 thread'
-"""How long measuring a time profile took, quiet, on the 2-core CPU of docs/inference.md ("Time budgets")."""
+PROFILE_MINUTES = '5-16 minutes for the shipped x4 model at 2 threads, 26 at 1'
+"""How long measuring a time profile took, quiet, on the 2-core CPUs of docs/inference.md ("Time budgets")."""
 BUDGET_SLACK = 0.05
 """How far over its target (in shares of the full network) a row may spend on one image before the
 command says the budget cannot be met there (one patch's step on small images)."""
