@@ -200,7 +200,8 @@ def setup(args: argparse.Namespace, runtime: Runtime, checkpoint: str, inputs: L
           folder: OutputFolder) -> Tuple[OutputPlan, Upscaler, Router]:
     """Everything else before the first image is computed: where each input's output goes in the claimed
     output ``folder``, the model and the row; ``ValueError`` (or ``OSError``) otherwise."""
-    plan = plan_outputs(inputs, folder, args.suffix, args.ext, args.save_map, named_explicitly=Path(args.input).is_file())
+    plan = plan_outputs(inputs, folder, args.suffix, args.ext, args.save_map,
+                        named_explicitly=Path(args.input).is_file())
     upscaler = Upscaler.from_checkpoint(checkpoint, runtime, network_options(args.opt))
     row = inference_row(args, row_spec(args), upscaler)
     if TimeProfile in row.requirements():

@@ -40,7 +40,7 @@ class RowResult:
     flops: float  # every FLOP run on the image, overlapping patches included, router apart
     router_flops_per_patch: float
     seconds: float
-    fallback: bool = False  # a time-budget row that ran one subnet on the whole image instead (TimeBudget)
+    fallback: bool = False  # a time-budget row that ran one subnet on the whole image instead (budgets.time_budget)
     time_share: Optional[float] = None  # time budgets: predicted share of the full network's time
     unmeasured: bool = False  # a time-budget row on an image smaller than any the time profile measured
     plan: Optional[Plan] = None  # a plan row: what ran
