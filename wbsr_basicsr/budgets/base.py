@@ -18,6 +18,7 @@ from torch import Tensor
 from wbsr_basicsr.runtime.patches import PatchLayout
 from wbsr_basicsr.runtime.runner import Runner
 
+
 class Quality(Protocol):
     """What a supernet's calibration (:class:`wbsr_basicsr.routing.calibration.Calibration`) predicts."""
 

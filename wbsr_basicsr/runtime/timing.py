@@ -260,5 +260,6 @@ def cached_profile(path: Path, name: str, host: str, patch_size: int) -> Optiona
 
 
 def keep_profile(path: Path, profile: TimeProfile) -> None:
+    """Write ``profile`` at ``path`` (:func:`cached_profile_path`), atomically, for the next runs."""
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(str(path), profile.to_dict())
