@@ -156,10 +156,6 @@ def check_arguments(args: argparse.Namespace) -> Runtime:
         except ValueError as error:
             raise ValueError(f'--units {args.units}: {error}') from None
     check_applicable(args)
-    spec = row_spec(args)
-    if args.save_map and not router_class(spec.get('mode')).patchwise:
-        raise ValueError(f'--save-map writes the subnets chosen per patch; a {spec["mode"]} row runs one subnet on '
-                         'the whole image, so there is no map.')
     for option, value, what in (('--target', args.target, 'FLOPs'), ('--target-time', args.target_time, 'time')):
         if value is not None and not 0 < value <= 1:
             raise ValueError(f"{option} {value}: give a share of the full network's {what} in (0, 1].")
@@ -170,6 +166,15 @@ def check_arguments(args: argparse.Namespace) -> Runtime:
     device = args.device if args.gpu_id is None else f'cuda:{args.gpu_id}'
     return Runtime(device, args.fp16, args.max_batch, args.tile,
                    Runtime.tile_pad if args.tile_pad is None else args.tile_pad).resolved()
+
+
+def requested_row(args: argparse.Namespace) -> Dict:
+    """The row the options ask for (:func:`row_spec`), checked against ``--save-map`` before the model loads."""
+    spec = row_spec(args)
+    if args.save_map and not router_class(spec.get('mode')).patchwise:
+        raise ValueError(f'--save-map writes the subnets chosen per patch; a {spec["mode"]} row runs one subnet on '
+                         'the whole image, so there is no map.')
+    return spec
 
 
 def check_applicable(args: argparse.Namespace) -> None:
@@ -196,14 +201,14 @@ def checkpoint_of(args: argparse.Namespace) -> str:
     return args.model or model_path(args.model_name)
 
 
-def setup(args: argparse.Namespace, runtime: Runtime, checkpoint: str, inputs: List[Path],
+def setup(args: argparse.Namespace, runtime: Runtime, spec: Dict, checkpoint: str, inputs: List[Path],
           folder: OutputFolder) -> Tuple[OutputPlan, Upscaler, Router]:
     """Everything else before the first image is computed: where each input's output goes in the claimed
     output ``folder``, the model and the row; ``ValueError`` (or ``OSError``) otherwise."""
     plan = plan_outputs(inputs, folder, args.suffix, args.ext, args.save_map,
                         named_explicitly=Path(args.input).is_file())
     upscaler = Upscaler.from_checkpoint(checkpoint, runtime, network_options(args.opt))
-    row = inference_row(args, row_spec(args), upscaler)
+    row = inference_row(args, spec, upscaler)
     if TimeProfile in row.requirements():
         check_time_profile(upscaler, checkpoint)
     upscaler.check(row)
@@ -249,13 +254,13 @@ def run(args: argparse.Namespace, name: str) -> int:
 
     def work() -> None:
         nonlocal status
-        runtime, checkpoint = check_arguments(args), checkpoint_of(args)
+        runtime, spec, checkpoint = check_arguments(args), requested_row(args), checkpoint_of(args)
         inputs, not_read = input_files(Path(args.input))
         folder = OutputFolder.claim(Path(args.output))
         try:
             for note in folder.notes:
                 print(f'{name}: {note}', file=sys.stderr)
-            plan, upscaler, row = setup(args, runtime, checkpoint, inputs, folder)
+            plan, upscaler, row = setup(args, runtime, spec, checkpoint, inputs, folder)
             status = upscale_all(args, plan, upscaler, row, folder)
         finally:
             folder.release()

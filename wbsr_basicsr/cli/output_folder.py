@@ -15,7 +15,7 @@
 """
 import os
 from pathlib import Path
-from typing import Callable, List, Optional, Set, TypeVar
+from typing import Callable, List, Optional, Set, Tuple, TypeVar
 
 from wbsr_basicsr.utils.atomic import is_partial, partial_path, writer_alive, write_atomically
 
@@ -37,7 +37,7 @@ def is_name(line: str) -> bool:
         os.altsep is None or os.altsep not in line)
 
 
-def read_names(path: Path) -> tuple:
+def read_names(path: Path) -> Tuple[List[str], int]:
     """The names a ledger file lists and the number of its lines that are not names (a last line without
     its newline was cut short by a kill: it counts as damaged)."""
     try:
