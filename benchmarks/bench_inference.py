@@ -41,13 +41,13 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
-from wbsr_basicsr.utils.clock import interleaved_medians
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
-from wbsr_basicsr.inference.checkpoint import LoadedRouting, RoutingGeometry, SupernetEntry
-from wbsr_basicsr.runtime.patches import PatchLayout, chop
+from wbsr_basicsr.inference.supernet_entry import LoadedRouting, RoutingGeometry, SupernetEntry
 from wbsr_basicsr.inference.upscaler import Runtime, Upscaler
 from wbsr_basicsr.routing import RoutingData, router_class
 from wbsr_basicsr.routing.gradient_router import DifficultyClasses
+from wbsr_basicsr.runtime.patches import PatchLayout, chop
+from wbsr_basicsr.utils.clock import interleaved_medians
 from wbsr_basicsr.utils.gradient_stats import difficulty_scores, patch_gradient_vectors
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,7 +97,7 @@ def speed(args: argparse.Namespace, net: WBSRMSRResNet, plain: torch.nn.Module, 
     loaded = LoadedRouting(RoutingData.of(own_router(image, args.patch, args.stride)),
                            RoutingGeometry(args.patch, args.stride))
     upscaler = Upscaler(net, loaded, 4, Runtime(args.device, args.fp16, args.max_batch))
-    routed = router_class('target_flops')(target=args.target, scope='image', unit=f'{args.flops}_flops')
+    routed = router_class('target_flops')(target=args.target, scope='image', budget_unit=f'{args.flops}_flops')
     full = router_class('whole')(subnet=net.full_subnet)
     result = upscaler.upscale(image, routed)
 

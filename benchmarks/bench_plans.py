@@ -23,7 +23,7 @@ from typing import Dict, List, Sequence
 
 import yaml
 
-from wbsr_basicsr.inference.checkpoint import SupernetEntry
+from wbsr_basicsr.inference.supernet_entry import SupernetEntry
 from wbsr_basicsr.routing.frontier import frontier_at
 from wbsr_basicsr.zoo import model_path
 

@@ -1,5 +1,5 @@
 """Do budgets in time hold on images the time profile never saw? The measured time of a row held to
-``--targets`` of the full network's time (``unit: time``, image scope) against the full network on
+``--targets`` of the full network's time (``budget_unit: time``, image scope) against the full network on
 the whole image, image by image, interleaved, as the inference command runs them.
 
     python benchmarks/bench_time_budget.py --model calibrated.pth --images bench/Set14/LRbicx4 \\
@@ -23,8 +23,8 @@ from wbsr_basicsr.inference.rows import default_ladder
 from wbsr_basicsr.inference.upscaler import Runtime, Upscaler
 from wbsr_basicsr.routing import router_class
 from wbsr_basicsr.runtime.timing import TimeProfile
-from wbsr_basicsr.utils.image_io import read_image
 from wbsr_basicsr.utils.clock import interleaved_medians
+from wbsr_basicsr.utils.image_io import read_image
 
 
 def main() -> None:
@@ -48,7 +48,7 @@ def main() -> None:
     print(f'{args.model} on {upscaler.device_name}, {ladder} ladder, {len(images)} images of {args.images}, '
           f'least of {args.repeats} interleaved runs')
     for target in args.targets:
-        row = router_class('target_flops')(target=target, scope='image', unit='time', ladder=ladder)
+        row = router_class('target_flops')(target=target, scope='image', budget_unit='time', ladder=ladder)
         ratios = []
         for name, image in images:
             result = upscaler.upscale(image, row)

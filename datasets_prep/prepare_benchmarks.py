@@ -1,8 +1,7 @@
-"""The preparation command of ``wbsr_basicsr/prepare/benchmarks.py``, as a script; also installed as
-``wbsr-prepare-benchmarks``. ``--help`` lists its options."""
+"""``wbsr-prepare-benchmarks`` as a script (its arguments: ``wbsr_cli/prepare.py``; ``--help`` lists them)."""
 import sys
 
-from wbsr_basicsr.prepare.benchmarks import main
+from wbsr_cli.prepare import benchmarks as main
 
 if __name__ == '__main__':
     sys.exit(main())

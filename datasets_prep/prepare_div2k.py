@@ -1,8 +1,7 @@
-"""The preparation command of ``wbsr_basicsr/prepare/div2k.py``, as a script; also installed as
-``wbsr-prepare-div2k``. ``--help`` lists its options."""
+"""``wbsr-prepare-div2k`` as a script (its arguments: ``wbsr_cli/prepare.py``; ``--help`` lists them)."""
 import sys
 
-from wbsr_basicsr.prepare.div2k import main
+from wbsr_cli.prepare import div2k as main
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 import yaml
 
-from wbsr_basicsr.data.preparation import bicubic_downsample, mod_crop
+from wbsr_basicsr.prepare.common import bicubic_downsample, mod_crop
 
 REPO = Path(__file__).resolve().parents[1]
 

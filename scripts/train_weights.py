@@ -34,7 +34,7 @@ import torch
 import yaml
 
 import wbsr_basicsr  # noqa: F401  (compatibility fixes and registries before basicsr)
-from wbsr_basicsr.inference.checkpoint import load_supernet
+from wbsr_basicsr.inference.supernet_entry import load_supernet
 from wbsr_basicsr.utils.atomic import write_atomically, write_json
 from wbsr_basicsr.utils.bicubic import bicubic_scores
 from wbsr_basicsr.zoo import INDEX, WEIGHTS, ShippedModel, models_table, shipped_models
@@ -73,13 +73,13 @@ def prepare(data: Path, sets: Path, work: Path) -> None:
         for photo in photos:
             (links / photo.name).symlink_to(photo.resolve())
         links.rename(hr)
-    run('prepare', [sys.executable, '-m', 'wbsr_basicsr.prepare.div2k', '--input', str(work / 'source'), '--output',
-                    str(work / 'train'), *PREPARE], work)
+    run('prepare', [sys.executable, str(REPO / 'datasets_prep' / 'prepare_div2k.py'), '--input', str(work / 'source'),
+                    '--output', str(work / 'train'), *PREPARE], work)
 
 
 def prepare_benchmarks(sets: Path, work: Path) -> None:
-    run('benchmarks', [sys.executable, '-m', 'wbsr_basicsr.prepare.benchmarks', '--input', str(sets), '--output',
-                       str(work / 'bench'), '--scales', '2', '4'], work)
+    run('benchmarks', [sys.executable, str(REPO / 'datasets_prep' / 'prepare_benchmarks.py'), '--input', str(sets),
+                       '--output', str(work / 'bench'), '--scales', '2', '4'], work)
 
 
 def train(recipe: WeightRecipe, work: Path) -> Path:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import wbsr_basicsr  # noqa: F401  (compatibility fixes and registration, before basicsr)
-from wbsr_basicsr.data.preparation import bicubic_downsample
+from wbsr_basicsr.prepare.common import bicubic_downsample
 from basicsr.utils import logger as basicsr_logger
 from skimage import data as skimage_data
 

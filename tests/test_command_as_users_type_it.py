@@ -12,7 +12,10 @@ import pytest
 import torch
 
 from conftest import REPO, load_script, photo_rgb, reset_basicsr_logger
-from wbsr_basicsr.inference.checkpoint import load_supernet
+from wbsr_basicsr.inference.supernet_entry import load_supernet
+
+COMMANDS = ('wbsr-infer', 'wbsr-export', 'wbsr-calibrate', 'wbsr-plot-frontier', 'wbsr-train', 'wbsr-test',
+            'wbsr-prepare-div2k', 'wbsr-prepare-benchmarks')
 
 
 @pytest.fixture
@@ -89,15 +92,32 @@ def test_bad_values_are_one_line_naming_the_program(tmp_path, photo, trained_wbs
     assert not (tmp_path / 'r').exists()
 
 
-def test_help_answers_before_torch_is_imported():
-    script = 'import sys; from wbsr_cli.infer import main\ntry:\n main(["--help"])\nexcept SystemExit:\n pass\n' \
-             'assert "torch" not in sys.modules and "basicsr" not in sys.modules, "imported"'
-    result = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0 and '-t TILE, --tile TILE' in result.stdout, result.stderr
-    for name in ('export', 'calibrate'):
-        result = subprocess.run([sys.executable, '-c', script.replace('infer', name)], capture_output=True, text=True,
-                                timeout=60)
-        assert result.returncode == 0, result.stderr
+WITHOUT_TORCH = """import sys
+from importlib.metadata import entry_points
+name, flag = sys.argv[1:]
+command = [e for e in entry_points(group='console_scripts') if e.name == name][0]
+assert command.value.startswith('wbsr_cli.'), command.value
+sys.argv = [name, flag]
+try:
+    command.load()()
+except SystemExit as stop:
+    status = stop.code
+assert 'torch' not in sys.modules and 'basicsr' not in sys.modules, 'imported'
+sys.exit(status)
+"""
+
+
+@pytest.mark.parametrize('name', COMMANDS)
+def test_every_command_parses_before_torch_is_imported(name):
+    """--help and a mistyped option answer from the standard library alone, for every console script."""
+    result = subprocess.run([sys.executable, '-c', WITHOUT_TORCH, name, '--help'], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith(f'usage: {name}'), result.stderr[-800:]
+    if name == 'wbsr-infer':
+        assert '-t TILE, --tile TILE' in result.stdout
+    result = subprocess.run([sys.executable, '-c', WITHOUT_TORCH, name, '--tlie'], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2 and f'{name}: error: ' in result.stderr, result.stderr[-800:]  # argparse's line
 
 
 def test_an_onnx_export_copied_alone_loads_and_matches(tmp_path, trained_wbsr, export):
@@ -150,17 +170,20 @@ def test_a_time_budget_on_an_image_too_small_to_time_says_so(tmp_path, trained_w
 
 def test_console_scripts_are_installed():
     bin_folder = os.path.dirname(sys.executable)
-    for name in ('wbsr-infer', 'wbsr-export', 'wbsr-calibrate', 'wbsr-plot-frontier', 'wbsr-train', 'wbsr-test',
-                 'wbsr-prepare-div2k', 'wbsr-prepare-benchmarks'):
+    for name in COMMANDS:
         result = subprocess.run([os.path.join(bin_folder, name), '--help'], capture_output=True, text=True, timeout=120)
         assert result.returncode == 0 and 'usage' in result.stdout.lower(), (name, result.stderr[-500:])
 
 
 def test_the_parsers_choices_are_the_packages():
-    """wbsr_cli names the ladders and the default units without importing the routers (which import
-    torch): they must agree."""
+    """wbsr_cli names the ladders, the default units, the scopes and the plot's axes without importing the
+    routers (which import torch): they must agree."""
     from wbsr_basicsr.routing.gradient_router import LADDERS
     from wbsr_basicsr.plans.plan_row import DEFAULT_UNITS
+    from wbsr_basicsr.routing.scopes import SCOPES
+    from wbsr_cli import plot_frontier
     from wbsr_cli.infer import LADDERS as PARSED, parser
+    from wbsr_cli.jobs.plot_frontier import AXES
     assert PARSED == LADDERS
     assert f'(default: {",".join(DEFAULT_UNITS)};' in ' '.join(parser().format_help().split())
+    assert plot_frontier.SCOPES == tuple(SCOPES) and plot_frontier.X_AXES == tuple(AXES)

@@ -7,12 +7,12 @@ from torch.nn import functional as F
 from conftest import make_row, photo_rgb
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
 from wbsr_basicsr.inference.engine import Engine
-from wbsr_basicsr.runtime.runner import Runner
-from wbsr_basicsr.runtime.patches import GTPatches, Merger, PatchLayout, chop
 from wbsr_basicsr.inference.rows import parse_rows
 from wbsr_basicsr.routing import RoutingData
 from wbsr_basicsr.routing.budget import allocate_to_target, alpha_for_target, lagrangian_allocation, route_budget
 from wbsr_basicsr.routing.gradient_router import DifficultyClasses, route_ceil
+from wbsr_basicsr.runtime.patches import GTPatches, Merger, PatchLayout, chop
+from wbsr_basicsr.runtime.runner import Runner
 from wbsr_basicsr.utils.gradient_stats import (assign_classes, class_thresholds, difficulty_scores,
                                                patch_gradient_vectors)
 
@@ -221,14 +221,18 @@ def test_inference_rows_from_options():
                           ({'mode': 'target_flops', 'target': 0.5, 'scope': 'epoch'}, 'scope must be one of'),
                           ({'mode': 'arm', 'target': 0.5, 'scope': 'train'}, 'scope must be one of'),
                           ({'mode': 'ceil', 'scope': 'image'}, 'unknown option scope'),
-                          ({'mode': 'classifier', 'scope': 'image'}, 'takes no scope or unit without a target'),
-                          ({'mode': 'arm', 'target': 0.5, 'unit': 'seconds'}, 'unit must be one of'),
+                          ({'mode': 'classifier', 'scope': 'image'}, 'takes no scope or budget_unit without a target'),
+                          ({'mode': 'arm', 'target': 0.5, 'budget_unit': 'seconds'}, 'budget_unit must be one of'),
                           ({'mode': 'classifier', 'alpha': 1}, 'option alpha; the known ones are scope, target'),
                           ({'mode': 'classifier', 'target': 0.5, 'ladder': 'pareto'}, 'unknown option ladder'),
                           ({'mode': 'fixed'}, 'takes a subnet'),
-                          ({'mode': 'fixed', 'subnet': [50, 8]}, 'Unknown subnet')]:
+                          ({'mode': 'fixed', 'subnet': [50, 8]}, 'Unknown subnet'),
+                          ({'mode': 'arm', 'target': 0.5, 'unit': 'time', 'budget_unit': 'time'},
+                           "'unit' is the old name of 'budget_unit'; give only 'budget_unit'")]:
         with pytest.raises(ValueError, match=message):
             parse_rows([spec], net)
+    with pytest.warns(FutureWarning, match="arm row: the option 'unit' is now called 'budget_unit'"):
+        assert parse_rows([{'mode': 'arm', 'target': 0.5, 'unit': 'image_flops'}], net)[0].budget_unit == 'image_flops'
     with pytest.raises(ValueError, match='repeat'):
         parse_rows([{'mode': 'ceil'}, {'mode': 'ceil'}], net)
 

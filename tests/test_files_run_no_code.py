@@ -11,8 +11,8 @@ import torch
 import yaml
 
 import basicsr.train
-import wbsr_basicsr.test
 import wbsr_basicsr.train
+from wbsr_cli import pipelines
 from conftest import newest_log, reset_basicsr_logger, train_options, wbsr_train_options
 
 
@@ -36,7 +36,7 @@ def run_main(main, monkeypatch, root, option_file, *flags):
         reset_basicsr_logger()
 
 
-@pytest.mark.parametrize('main', [wbsr_basicsr.train.main, wbsr_basicsr.test.main], ids=['train', 'test'])
+@pytest.mark.parametrize('main', [pipelines.train, pipelines.test], ids=['train', 'test'])
 def test_an_option_file_with_a_python_tag_runs_nothing(tmp_path, monkeypatch, capsys, main):
     monkeypatch.chdir(tmp_path)
     marker = tmp_path / 'pwned'
@@ -59,7 +59,7 @@ def test_an_option_file_with_a_python_tag_runs_nothing(tmp_path, monkeypatch, ca
 def test_option_files_basicsr_cannot_read_are_one_line(tmp_path, monkeypatch, capsys, text, message):
     option_file = tmp_path / 'bad.yml'
     option_file.write_text(text)
-    assert run_main(wbsr_basicsr.test.main, monkeypatch, tmp_path, option_file) == 2
+    assert run_main(pipelines.test, monkeypatch, tmp_path, option_file) == 2
     error = capsys.readouterr().err
     assert f'{option_file}' in error and message in error and len(error.strip().splitlines()) == 1, error
 
@@ -67,7 +67,7 @@ def test_option_files_basicsr_cannot_read_are_one_line(tmp_path, monkeypatch, ca
 def test_a_training_option_file_needs_train_and_logger(tmp_path, monkeypatch, capsys):
     option_file = tmp_path / 'bad.yml'
     option_file.write_text('name: x\nmodel_type: SRModel\nnum_gpu: 0\ndatasets: {}\npath: {}\n')
-    assert run_main(wbsr_basicsr.train.main, monkeypatch, tmp_path, option_file) == 2
+    assert run_main(pipelines.train, monkeypatch, tmp_path, option_file) == 2
     assert f'{option_file}: missing train, logger (a training option file needs' in capsys.readouterr().err
 
 

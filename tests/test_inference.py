@@ -13,8 +13,8 @@ import basicsr.test
 from basicsr.archs import build_network
 from conftest import NETWORK, PSNR, REPO, SCALE, load_script, photo_rgb
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
-from wbsr_basicsr.cli.output_folder import LEDGER, OutputFolder
 from wbsr_basicsr.utils.atomic import is_partial
+from wbsr_cli.jobs.output_folder import LEDGER, OutputFolder
 
 INFERENCE = REPO / 'inference' / 'inference_wbsr.py'
 EXPORT = REPO / 'scripts' / 'export_subnet.py'

@@ -18,8 +18,8 @@ import basicsr.test
 import basicsr.train
 from conftest import (NETWORK, PSNR, REPO, SCALE, load_script, paired_dataset, photo_rgb, reset_basicsr_logger,
                       wbsr_train_options, write_paired_folder)
-from wbsr_basicsr.cli.output_folder import LEDGER
 from wbsr_basicsr.option_schema import check_options
+from wbsr_cli.jobs.output_folder import LEDGER
 
 INFERENCE = REPO / 'inference' / 'inference_wbsr.py'
 

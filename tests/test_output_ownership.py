@@ -12,8 +12,8 @@ import pytest
 
 from conftest import REPO, load_script, reset_basicsr_logger
 from test_nothing_lost import dead_pid, photo_bgr
-from wbsr_basicsr.cli.output_folder import LEDGER, LOCK
 from wbsr_basicsr.utils.atomic import is_partial
+from wbsr_cli.jobs.output_folder import LEDGER, LOCK
 
 INFERENCE = REPO / 'inference' / 'inference_wbsr.py'
 
@@ -106,7 +106,7 @@ def test_an_input_named_explicitly_is_upscaled_even_if_it_is_an_earlier_output(t
 HOLDER = textwrap.dedent('''
     import sys, time
     from pathlib import Path
-    from wbsr_basicsr.cli.output_folder import OutputFolder
+    from wbsr_cli.jobs.output_folder import OutputFolder
     OutputFolder.claim(Path(sys.argv[1]))
     print('held', flush=True)
     time.sleep(60)

@@ -162,8 +162,8 @@ def test_plan_rows_in_test_py_and_the_command_with_a_unit_added_from_its_own_fil
 
 def test_plan_rows_refuse_what_is_not_theirs():
     plan = router_class('plan')
-    with pytest.raises(ValueError, match="plan rows count time; unit 'image_flops' is not theirs"):
-        plan(target=0.5, unit='image_flops')
+    with pytest.raises(ValueError, match="plan rows count time; budget_unit 'image_flops' is not theirs"):
+        plan(target=0.5, budget_unit='image_flops')
     with pytest.raises(ValueError, match='Unknown routing unit'):
         plan(target=0.5, units=['tiles'])
     with pytest.raises(ValueError, match='takes a target'):

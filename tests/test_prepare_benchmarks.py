@@ -1,4 +1,4 @@
-"""prepare_benchmarks (wbsr_basicsr/prepare/benchmarks.py; script: datasets_prep/prepare_benchmarks.py): BasicSR
+"""wbsr-prepare-benchmarks (wbsr_cli/prepare.py, wbsr_basicsr/prepare/benchmarks.py; script: datasets_prep/prepare_benchmarks.py): BasicSR
 layout, mod-crop, bicubic LR, DIV8K split, bad input."""
 import os
 from pathlib import Path
@@ -9,7 +9,8 @@ import numpy as np
 from basicsr.data import build_dataset
 from conftest import photo_rgb
 from skimage import data as skimage_data
-from wbsr_basicsr.prepare import benchmarks as prepare_benchmarks
+from wbsr_basicsr.prepare.common import bicubic_downsample
+from wbsr_cli.prepare import benchmarks as prepare_benchmarks
 
 
 def write_set(folder: Path) -> None:
@@ -21,7 +22,7 @@ def write_set(folder: Path) -> None:
 
 
 def run(*argv: str) -> int:
-    return prepare_benchmarks.main(['--workers', '2', *argv])
+    return prepare_benchmarks(['--workers', '2', *argv])
 
 
 def test_standard_set_layout_modcrop_bicubic_and_grayscale(tmp_path, capsys):
@@ -36,7 +37,7 @@ def test_standard_set_layout_modcrop_bicubic_and_grayscale(tmp_path, capsys):
     assert gt.shape == (96, 84, 3) and np.array_equal(gt, source[:96, :84])
     for scale in (2, 3, 4):
         lr = cv2.imread(str(out / f'LRbicx{scale}' / 'astronaut.png'))
-        assert np.array_equal(lr, prepare_benchmarks.bicubic_downsample(gt, scale))
+        assert np.array_equal(lr, bicubic_downsample(gt, scale))
     gray = cv2.imread(str(out / 'GTmod12' / 'camera.png'), cv2.IMREAD_UNCHANGED)
     assert gray.shape == (60, 72, 3)
     dataset = build_dataset(dict(name='Set5', type='PairedImageDataset', phase='val', scale=4,
@@ -63,7 +64,7 @@ def test_div8k_split_follows_classsr(tmp_path):
         files = sorted(os.listdir(tmp_path / 'out' / name / 'GTmod12'))
         assert len(files) == 100 and files[0] == f'{first}.png'
         source = cv2.imread(str(div8k / f'{first}.png'))
-        expected = source if factor == 1 else prepare_benchmarks.bicubic_downsample(source, factor)
+        expected = source if factor == 1 else bicubic_downsample(source, factor)
         expected = expected[:expected.shape[0] // 12 * 12, :expected.shape[1] // 12 * 12]
         assert np.array_equal(cv2.imread(str(tmp_path / 'out' / name / 'GTmod12' / files[0])), expected)
 

@@ -1,4 +1,4 @@
-"""prepare_div2k (wbsr_basicsr/prepare/div2k.py, the script datasets_prep/prepare_div2k.py) on scikit-image's photos arranged as a miniature DIV2K."""
+"""wbsr-prepare-div2k (wbsr_cli/prepare.py, wbsr_basicsr/prepare/div2k.py; script datasets_prep/prepare_div2k.py) on scikit-image's photos arranged as a miniature DIV2K."""
 import functools
 import json
 import os
@@ -16,11 +16,12 @@ import torch
 from basicsr.data import build_dataset
 from basicsr.utils import FileClient, imfrombytes
 from conftest import COLOUR_PHOTOS, PREPARE_DIV2K as SCRIPT, photo_rgb, write_mini_div2k
-from wbsr_basicsr.losses.bdloss_prior import load_prior
 from wbsr_basicsr.data.hes_statistics import HESStatistics
-from wbsr_basicsr.prepare import div2k as prepare_div2k
+from wbsr_basicsr.losses.bdloss_prior import load_prior
+from wbsr_basicsr.prepare.common import bicubic_downsample
 from wbsr_basicsr.utils.atomic import is_partial
 from wbsr_basicsr.utils.gradient_stats import grid_gradient_vectors
+from wbsr_cli.prepare import div2k as prepare_div2k
 
 SMALL = ['--crop-size', '96', '--step', '48', '--thresh-size', '12', '--gt-size', '48', '--gmm-samples', '6000',
          '--gmm-components', '4', '--routing-patch', '16', '--routing-stride', '12', '--workers', '2']
@@ -28,7 +29,7 @@ SMALL = ['--crop-size', '96', '--step', '48', '--thresh-size', '12', '--gt-size'
 
 
 def prepare(input_root: Path, output: Path, *extra: str) -> int:
-    return prepare_div2k.main(['--input', str(input_root), '--output', str(output), *SMALL, *extra])
+    return prepare_div2k(['--input', str(input_root), '--output', str(output), *SMALL, *extra])
 
 
 @functools.lru_cache(maxsize=None)
@@ -92,7 +93,7 @@ def test_generated_lr_is_bicubic_of_the_hr_crop(prepared):
     for key in ('0001_s001', '0003_s007'):
         hr_sub = lmdb_image(output / 'DIV2K_train_HR_sub.lmdb', key)
         lr_sub = lmdb_image(output / 'DIV2K_train_LR_bicubic_X2_sub.lmdb', key)
-        assert np.array_equal(lr_sub, prepare_div2k.bicubic_downsample(hr_sub, 2))
+        assert np.array_equal(lr_sub, bicubic_downsample(hr_sub, 2))
 
 
 def test_official_lr_is_cut_at_the_aligned_position(prepared):
@@ -194,7 +195,7 @@ def test_an_image_replaced_by_one_of_the_same_size_is_refused(tmp_path, capsys):
 def test_run_options_and_an_unwritable_output_are_one_line_errors(tmp_path, capsys):
     source = write_mini_div2k(tmp_path / 'DIV2K')
     with pytest.raises(SystemExit):
-        prepare_div2k.main(['--input', str(source), '--output', str(tmp_path / 'out'), '--workers', '0'])
+        prepare_div2k(['--input', str(source), '--output', str(tmp_path / 'out'), '--workers', '0'])
     assert "argument --workers: 0 must be at least 1" in capsys.readouterr().err
     assert prepare(source, Path('/proc/wbsr_out'), '--scales', '2') == 1  # a read-only file system
     assert capsys.readouterr().err.startswith('error: /proc/wbsr_out: ')
@@ -317,6 +318,6 @@ def test_killed_run_leaves_nothing_that_looks_complete(tmp_path):
 ])
 def test_bad_settings_are_refused(tmp_path, capsys, options, message):
     source = write_mini_div2k(tmp_path / 'DIV2K', names=COLOUR_PHOTOS[:1])
-    assert prepare_div2k.main(['--input', str(source), '--output', str(tmp_path / 'out'), *options]) == 1
+    assert prepare_div2k(['--input', str(source), '--output', str(tmp_path / 'out'), *options]) == 1
     assert message in capsys.readouterr().err
     assert not (tmp_path / 'out').exists()

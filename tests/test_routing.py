@@ -13,14 +13,14 @@ import basicsr.train
 from conftest import (COLOUR_PHOTOS, NETWORK, PSNR, REPO, SCALE, load_script, make_row, paired_dataset, photo_rgb,
                       wbsr_train_options, write_paired_folder)
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
-from wbsr_basicsr.inference.calibrate import calibrate
 from wbsr_basicsr.inference.engine import Engine
-from wbsr_basicsr.runtime.patches import PatchLayout, chop
 from wbsr_basicsr.routing import RoutingData
-from wbsr_basicsr.routing.edges import GREY_WEIGHTS, EdgeTable, edge_scores
 from wbsr_basicsr.routing.calibration import Calibration
+from wbsr_basicsr.routing.edges import GREY_WEIGHTS, EdgeTable, edge_scores
 from wbsr_basicsr.routing.frontier import compare_rows, upper_frontier
 from wbsr_basicsr.routing.gradient_router import DifficultyClasses
+from wbsr_basicsr.routing.measure_calibration import measure_calibration
+from wbsr_basicsr.runtime.patches import PatchLayout, chop
 from wbsr_basicsr.utils.gradient_stats import difficulty_scores, patch_gradient_vectors
 
 CALIBRATE = REPO / 'scripts' / 'calibrate_routing.py'
@@ -108,7 +108,7 @@ def test_arm_and_pareto_budgets_hold_on_images_they_were_not_calibrated_on():
     net = WBSRMSRResNet(num_feat=16, num_block=4, upscale=2, widths=(8, 12, 16), depths=(1, 2, 4)).eval()
     hr = image_tensor(photo_rgb('astronaut')[:256, :256])
     lq = F.interpolate(hr, scale_factor=0.5, mode='bicubic', antialias=True).clamp(0, 1)
-    measured = calibrate(net, [(lq, hr)], 2, 32, 28, 'abc', 'astronaut')
+    measured = measure_calibration(net, [(lq, hr)], 2, 32, 28, 'abc', 'astronaut')
     router = DifficultyClasses.from_scores(difficulty_scores(patch_gradient_vectors(
         chop(lq, PatchLayout.cover(128, 128, 32, 28)))).numpy(), 10, 32, 28)
     engine = Engine(net, RoutingData.of(router, measured), 32, 28)
@@ -141,7 +141,7 @@ def test_the_oracle_beats_arm_and_both_ladders_at_equal_flops():
     calibration_lq, calibration_hr = pair('astronaut', np.s_[:256, :256])
     engine = Engine(net, RoutingData.of(DifficultyClasses.from_scores(difficulty_scores(patch_gradient_vectors(
         chop(calibration_lq, PatchLayout.cover(128, 128, 32, 28)))).numpy(), 10, 32, 28),
-        calibrate(net, [(calibration_lq, calibration_hr)], 2, 32, 28, 'abc', 'astronaut')), 32, 28)
+        measure_calibration(net, [(calibration_lq, calibration_hr)], 2, 32, 28, 'abc', 'astronaut')), 32, 28)
     lq, hr = pair('chelsea', np.s_[:128, :192])
     costs = engine.runner.costs
     rows = [make_row('oracle', target=0.6, scope='image'), make_row('arm', target=0.6, scope='image'),

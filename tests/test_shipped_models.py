@@ -6,7 +6,7 @@ import cv2
 import pytest
 
 from conftest import REPO, load_script, photo_rgb, reset_basicsr_logger
-from wbsr_basicsr.inference.checkpoint import SupernetEntry, load_supernet
+from wbsr_basicsr.inference.supernet_entry import SupernetEntry, load_supernet
 from wbsr_basicsr.zoo import DEFAULT_MODEL, INDEX, model_path, models_table, shipped_models
 from wbsr_basicsr.zoo.recipes import RECIPES
 

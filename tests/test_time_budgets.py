@@ -14,16 +14,16 @@ from torch.nn import functional as F
 import basicsr.test
 from conftest import REPO, load_script, make_row, photo_rgb, rows_test_options
 from wbsr_basicsr.archs.wbsr_msrresnet_arch import WBSRMSRResNet
-from wbsr_basicsr.cli.inference import BUDGET_SLACK
 from wbsr_basicsr.budgets import BUDGET_UNITS
-from wbsr_basicsr.inference.calibrate import calibrate
-from wbsr_basicsr.inference.checkpoint import SupernetEntry
 from wbsr_basicsr.inference.engine import Engine
+from wbsr_basicsr.inference.supernet_entry import SupernetEntry
 from wbsr_basicsr.routing import RoutingData
 from wbsr_basicsr.routing.gradient_router import DifficultyClasses
+from wbsr_basicsr.routing.measure_calibration import measure_calibration
 from wbsr_basicsr.runtime.runner import Runner
 from wbsr_basicsr.runtime.timing import TimeProfile, device_name, host_name, measure_time_profile
 from wbsr_basicsr.utils.gradient_stats import difficulty_scores, patch_gradient_vectors
+from wbsr_cli.jobs.infer import BUDGET_SLACK
 
 
 def image_tensor(rgb: np.ndarray) -> torch.Tensor:
@@ -127,7 +127,7 @@ def test_a_time_budget_holds_on_images_it_never_saw(target):
     patch = 1e-3 * np.array([1.0, 1.2, 1.9, 1.6, 2.0, 2.4, 2.2, 2.9, 3.5])  # not in FLOPs order (1.9 > 1.6)
     timing = profile(patch, patch / 700)  # per LR pixel the whole image costs 0.68 of a patch (overlap)
     engine = Engine(net, RoutingData.of(router_of(image_tensor(photo_rgb('astronaut'))), timing), 32, 28)
-    row = make_row('target_flops', target=target, scope='image', unit='time')
+    row = make_row('target_flops', target=target, scope='image', budget_unit='time')
     assert row.label == f'target_{target:g}_image_time'
     for name in ('chelsea', 'coffee', 'rocket', 'hubble_deep_field'):
         image = engine.measure([row], image_tensor(photo_rgb(name)[:200, :300]))
@@ -142,9 +142,9 @@ def test_routing_falls_back_to_a_subnet_on_the_whole_image_where_it_cannot_win()
     net = WBSRMSRResNet(num_feat=16, num_block=2, upscale=2, widths=(8, 16), depths=(1, 2)).eval()
     hr = image_tensor(photo_rgb('chelsea')[:128, :192])
     lq = F.interpolate(hr, scale_factor=0.5, mode='bicubic', antialias=True).clamp(0, 1)
-    measured = calibrate(net, [(lq, hr)], 2, 32, 28, 'abc', 'chelsea')
+    measured = measure_calibration(net, [(lq, hr)], 2, 32, 28, 'abc', 'chelsea')
     patch = 1e-3 * np.array([1., 1.3, 2.5, 3.])
-    row = make_row('target_flops', target=0.6, scope='image', unit='time')
+    row = make_row('target_flops', target=0.6, scope='image', budget_unit='time')
     # whole images 3x cheaper per pixel than patches: a subnet on the whole image gets more per second
     cheap_whole = Engine(net, RoutingData.of(router_of(lq), measured, profile(patch, patch / 3072)), 32, 28)
     result = cheap_whole.infer(lq, row)
@@ -189,7 +189,7 @@ def test_time_rows_in_the_command_and_in_test_py(tmp_path, tiny_pairs, trained_w
                         '--target', '0.65', '--ladder', 'full']) == 0
     assert re.search(r'dot.png: 12x10 -> 24x20, .*% of the full FLOPs .*; over the budget: 0.65 cannot be met on '
                      'this image', capsys.readouterr().out)  # one 32 x 32 patch for 120 pixels
-    rows = [dict(mode='target_flops', target=0.5, scope='image', unit='time', ladder='full'),
+    rows = [dict(mode='target_flops', target=0.5, scope='image', budget_unit='time', ladder='full'),
             dict(mode='fixed', subnet='full')]
     opt = rows_test_options('time_rows', trained_wbsr, tiny_pairs, rows)
     with pytest.raises(ValueError, match=r"rows \['target_0.5_image_time'\] need a time profile of this supernet on "

@@ -1,7 +1,8 @@
-"""The commands' entry points (``wbsr-infer``, ``wbsr-train``, ...), kept light: each parses its
-arguments before torch and BasicSR are imported, so ``--help`` and a mistyped option answer at
-once; the work is then imported from ``wbsr_basicsr`` (its ``cli`` package, ``train``, ``test``,
-``prepare``). Error lines start with the program's own name (:func:`program`)."""
+"""The console scripts (``setup.py``), one module per command: ``infer``, ``export``, ``calibrate``,
+``plot_frontier``, ``pipelines`` (``wbsr-train``, ``wbsr-test``), ``prepare`` (``wbsr-prepare-div2k``,
+``wbsr-prepare-benchmarks``). Each parses its arguments with the standard library alone, so ``--help``
+and a mistyped option answer before torch and BasicSR load, then imports its work (:mod:`wbsr_cli.jobs`,
+or ``wbsr_basicsr.prepare``). Error lines start with the program's own name (:func:`program`)."""
 import os
 import sys
 from typing import Optional

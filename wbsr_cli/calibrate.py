@@ -11,7 +11,7 @@ of images with the same names); each patch's PSNR under each subnet gives ARM's 
 table (rows ``{mode: arm, target: R}``) and the Pareto ladder (``ladder: pareto``). Use pairs
 disjoint from the sets you will test on: the training LMDBs of ``prepare_div2k.py`` are. Then
 each subnet is timed on ``--device`` (a time profile, for budgets in time: ``--target-time``,
-``unit: time``); ``--time-only`` adds or renews that device's profile alone. Both go into the
+``budget_unit: time``); ``--time-only`` adds or renews that device's profile alone. Both go into the
 checkpoint's ``wbsr`` entry (``--output``, default: the checkpoint itself, rewritten
 atomically; a shipped model, ``-n``, needs ``--output``); the calibration is valid for those
 parameters only, the profile for that device.
@@ -48,7 +48,7 @@ def main(argv: Optional[List[str]] = None, prog: Optional[str] = None) -> int:
     args = command.parse_args(argv)
     if not args.time_only and not (args.gt and args.lq):
         command.error('--gt and --lq are required (unless --time-only).')
-    from wbsr_basicsr.cli.calibrate import run
+    from wbsr_cli.jobs.calibrate import run
     return run(args, program(prog))
 
 

@@ -36,7 +36,7 @@ def parser(prog: Optional[str] = None) -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None, prog: Optional[str] = None) -> int:
     args = parser(prog).parse_args(argv)
-    from wbsr_basicsr.cli.export import run
+    from wbsr_cli.jobs.export import run
     return run(args, program(prog))
 
 

@@ -87,7 +87,7 @@ def main(argv: Optional[List[str]] = None, prog: Optional[str] = None) -> int:
     args = parser(prog).parse_args(argv)
     if not args.list_models and args.input is None:
         parser(prog).error('the following arguments are required: -i/--input (or --list-models)')
-    from wbsr_basicsr.cli.inference import run
+    from wbsr_cli.jobs.infer import run
     return run(args, program(prog))
 
 

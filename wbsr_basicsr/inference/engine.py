@@ -140,7 +140,7 @@ class Engine:
         group = Group(features, sum(image.count for image in images), costs, tuple(self.runner.net.subnets), target)
         if row.target is None:
             return row.allocate(group, self.data)
-        return BUDGET_UNITS[row.unit].fitted(self.runner, row.target, [image.layout for image in images], target,
+        return BUDGET_UNITS[row.budget_unit].fitted(self.runner, row.target, [image.layout for image in images], target,
                                              lambda lowered: row.allocate(replace(group, target=lowered), self.data))
 
     def budget(self, row: Router, images: Sequence[MeasuredImage]) -> Tuple[np.ndarray, Optional[float]]:
@@ -148,7 +148,7 @@ class Engine:
         ratio of the full network's cost on the patches of ``images`` (:mod:`wbsr_basicsr.budgets`)."""
         if row.target is None:
             return self.runner.costs, None
-        return BUDGET_UNITS[row.unit].patch_budget(self.runner, row.target, [image.layout for image in images])
+        return BUDGET_UNITS[row.budget_unit].patch_budget(self.runner, row.target, [image.layout for image in images])
 
     @staticmethod
     def allocated_first(rows: Sequence[Router], count: int) -> List[Router]:
@@ -215,7 +215,7 @@ class Engine:
         if not row.patchwise:
             return self._whole(lq, self.runner.net.subnets.index(row.subnet), None, started, synchronize)
         runner, calibration = self.runner, self.data.get(Calibration)
-        unit = BUDGET_UNITS[row.unit] if row.target is not None else None
+        unit = BUDGET_UNITS[row.budget_unit] if row.target is not None else None
         layout = runner.layout(lq)
         if subnet_ids is None:
             instead = unit.before_routing(runner, row.target, layout, calibration) if unit else None

@@ -32,7 +32,7 @@ from wbsr_basicsr.utils.allocation_map import allocation_map
 from wbsr_basicsr.utils.atomic import write_json
 from wbsr_basicsr.utils.options import check_keys
 
-from .checkpoint import LoadedRouting, RoutingGeometry, SupernetEntry
+from .supernet_entry import LoadedRouting, RoutingGeometry, SupernetEntry
 from .engine import Engine, RowResult
 from .report import RowTotals, format_table
 from .rows import DEFAULT_ROWS, default_ladder, parse_rows
@@ -172,7 +172,7 @@ class Evaluator:
                     if save_img:
                         self._save_images(sr_img, result, row, dataset_name, img_name, current_iter)
         summary = [dict(row=row.label, mode=row.mode, scope=row.scope, ladder=getattr(row, 'ladder', None),
-                        units=getattr(row, 'units', None), target=row.target, unit=row.unit,
+                        units=getattr(row, 'units', None), target=row.target, budget_unit=row.budget_unit,
                         **totals[row.label].summary()) for row in self.rows]
         self._report_class_shares(dataset_name, summary)
         self._report(model, dataset_name, summary, metric_opts, current_iter, tb_logger)

@@ -21,7 +21,7 @@ from wbsr_basicsr.plans.planner import Plan
 from wbsr_basicsr.routing import Router
 from wbsr_basicsr.runtime.timing import TimeProfile, device_name, measure_time_profile
 
-from .checkpoint import LoadedRouting, fingerprint, load_supernet
+from .supernet_entry import LoadedRouting, fingerprint, load_supernet
 from .engine import Allocations, Engine
 
 
@@ -33,7 +33,7 @@ class Upscaled:
     subnet_ids: Optional[np.ndarray]  # per patch (routed rows)
     corners: Optional[List[Tuple[int, int]]]
     flops: float  # FLOPs run, overlapping patches and a pre-pad border included, router apart
-    whole_flops: float  # the full network's on the whole image (without its pre-pad border)
+    full_flops: float  # the full network's on the whole image (without its pre-pad border)
     flops_percent: float  # the paper's convention: per patch, of the full network on the same patches
     seconds: float
     whole_subnet: Optional[Subnet] = None  # a time budget's fallback: this subnet ran on the whole image
@@ -43,7 +43,7 @@ class Upscaled:
 
     @property
     def honest_percent(self) -> float:
-        return 100. * self.flops / self.whole_flops
+        return 100. * self.flops / self.full_flops
 
 
 DEVICE = re.compile(r'^(auto|cpu|cuda(:[0-9]+)?)$')

@@ -22,8 +22,8 @@ from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet
-from wbsr_basicsr.inference.checkpoint import SupernetEntry, fingerprint
 from wbsr_basicsr.inference.evaluation import Evaluator
+from wbsr_basicsr.inference.supernet_entry import SupernetEntry, fingerprint
 from wbsr_basicsr.routing.classsr_router import (Classifier, class_subnets, classifier_entry, load_classifier,
                                                  with_checksums)
 from wbsr_basicsr.utils.checkpoints import network_file, write_network_file

@@ -9,7 +9,7 @@
   (:class:`wbsr_basicsr.inference.evaluation.Evaluator`) and report PSNR / SSIM, FLOPs per patch,
   subnet usage and time;
 - network files carry a ``wbsr`` entry next to ``params``
-  (:class:`wbsr_basicsr.inference.checkpoint.SupernetEntry`): the routing thresholds, the BDLoss
+  (:class:`wbsr_basicsr.inference.supernet_entry.SupernetEntry`): the routing thresholds, the BDLoss
   prior and sigma, so a checkpoint alone is enough to test or resume.
 """
 import contextlib
@@ -26,8 +26,8 @@ from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet
-from wbsr_basicsr.inference.checkpoint import SupernetEntry, fingerprint
 from wbsr_basicsr.inference.evaluation import Evaluator
+from wbsr_basicsr.inference.supernet_entry import SupernetEntry, fingerprint
 from wbsr_basicsr.routing.gradient_router import DifficultyClasses
 from wbsr_basicsr.training.subnet_sampling import SubnetSampling
 from wbsr_basicsr.utils.checkpoints import network_file, write_network_file

@@ -28,9 +28,9 @@ class PlanRouter(BudgetedRouter):
     planned: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        if self.unit not in (None, 'time'):
-            raise ValueError(f'plan rows count time; unit {self.unit!r} is not theirs.')
-        object.__setattr__(self, 'unit', 'time')
+        if self.budget_unit not in (None, 'time'):
+            raise ValueError(f'plan rows count time; budget_unit {self.budget_unit!r} is not theirs.')
+        object.__setattr__(self, 'budget_unit', 'time')
         super().__post_init__()
         units = DEFAULT_UNITS if self.units is None else tuple(self.units)
         units_of(units)  # every name known

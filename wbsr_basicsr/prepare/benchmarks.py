@@ -24,16 +24,15 @@ Grayscale images become 3 channels (logged). Each set is built under a hidden pa
 import argparse
 import multiprocessing
 import os
-import sys
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import cv2
 from tqdm import tqdm
 
-from wbsr_basicsr.data.preparation import (BadInput, LmdbWriter, add_run_options, bicubic_downsample, folder_bytes,
+from wbsr_basicsr.prepare.common import (BadInput, LmdbWriter, bicubic_downsample, folder_bytes,
                                            inputs_fingerprint, list_images, manifest_settings, mod_crop, read_bgr,
-                                           run_cli, settings_mismatch, write_manifest)
+                                           settings_mismatch, write_manifest)
 from wbsr_basicsr.utils.atomic import remove_partial, write_atomically
 
 STANDARD_SETS = ('Set5', 'Set14', 'B100', 'Urban100', 'Manga109')
@@ -181,23 +180,3 @@ def run(args: argparse.Namespace) -> int:
         for problem in skipped:
             print(f'[bench]   {problem}')
     return 0
-
-
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Benchmark sets -> GTmod12 / LRbicx{s} folders (BasicSR layout).',
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument('--input', help=f'folder holding any of {", ".join(STANDARD_SETS)} (HR images)')
-    parser.add_argument('--div8k', help='DIV8K HR folder (1201.png ... 1500.png) for Test2K / Test4K / Test8K')
-    parser.add_argument('--output', default='datasets', help='where the sets are written')
-    parser.add_argument('--scales', type=int, nargs='+', default=[2, 3, 4])
-    parser.add_argument('--lmdb', action='store_true', help='also pack every folder into a BasicSR LMDB')
-    add_run_options(parser)
-    return parser.parse_args(argv)
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    return run_cli(run, parse_args(argv))
-
-
-if __name__ == '__main__':
-    sys.exit(main())

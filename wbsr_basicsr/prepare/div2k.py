@@ -28,7 +28,6 @@ import json
 import math
 import multiprocessing
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -40,9 +39,9 @@ import torch
 from tqdm import tqdm
 
 from wbsr_basicsr.data.hes_statistics import HESStatistics
-from wbsr_basicsr.data.preparation import (BadInput, LmdbWriter, add_run_options, bicubic_downsample, folder_bytes,
+from wbsr_basicsr.prepare.common import (BadInput, LmdbWriter, bicubic_downsample, folder_bytes,
                                            inputs_fingerprint, list_images, manifest_settings, mod_crop, read_bgr,
-                                           run_cli, settings_mismatch)
+                                           settings_mismatch)
 from wbsr_basicsr.losses.bdloss_prior import SPACES, fit_prior, save_priors, to_space
 from wbsr_basicsr.utils.atomic import remove_partial, write_atomically
 from wbsr_basicsr.utils.gradient_stats import grid_gradient_vectors, grid_positions
@@ -504,39 +503,3 @@ def print_summary(done: List[Tuple[str, int]], bad: List[str], outputs: Outputs,
         print(f'[prep] skipped {len(bad)} bad input(s):')
         for problem in bad:
             print(f'[prep]   {problem}')
-
-
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='DIV2K -> BasicSR LMDBs + HES statistics + BDLoss prior.',
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument('--input', required=True, help='DIV2K root holding the HR (and optional LR) folders')
-    parser.add_argument('--output', default='datasets/DIV2K', help='folder for the LMDBs and statistics')
-    parser.add_argument('--scales', type=int, nargs='+', default=[4], help='SR scales (2, 3, 4)')
-    parser.add_argument('--hr-folder', default='DIV2K_train_HR', help='HR folder inside --input')
-    parser.add_argument('--lr-folder', default='DIV2K_train_LR_bicubic',
-                        help='official LR folder inside --input (X2/, X3/, X4/); absent scales are generated')
-    parser.add_argument('--crop-size', type=int, default=480, help='HR sub-image side')
-    parser.add_argument('--step', type=int, default=240, help='HR sub-image step')
-    parser.add_argument('--thresh-size', type=int, default=48,
-                        help='add a border sub-image when more than this many pixels remain')
-    parser.add_argument('--compress-level', type=int, default=1, help='PNG compression inside the LMDBs')
-    parser.add_argument('--gt-size', type=int, default=128, help='training GT patch; HES patches are gt/scale')
-    parser.add_argument('--hes-stride', type=int, default=None, help='HES candidate grid stride in LR pixels '
-                        '(default: half the LR patch)')
-    parser.add_argument('--routing-patch', type=int, default=32, help='LR patch side that dynamic inference routes')
-    parser.add_argument('--routing-stride', type=int, default=28, help='LR stride of the routed patches')
-    parser.add_argument('--num-classes', type=int, default=10, help='K of Eq. 7')
-    parser.add_argument('--gmm-components', type=int, default=8, help='Gaussian components of the prior')
-    parser.add_argument('--gmm-samples', type=int, default=200_000, help='HR values the prior is fitted on')
-    parser.add_argument('--seed', type=int, default=0)
-    add_run_options(parser)
-    return parser.parse_args(argv)
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    return run_cli(run, parse_args(argv))
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -21,7 +21,7 @@ import numpy as np
 from torch import Tensor
 
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet, Subnet
-from wbsr_basicsr.utils.options import check_keys
+from wbsr_basicsr.utils.options import check_keys, renamed_keys
 
 from wbsr_basicsr.budgets import BUDGET_UNITS, DEFAULT_BUDGET_UNIT
 from .scopes import DEFAULT_SCOPE, SCOPES
@@ -58,6 +58,10 @@ class RoutingData:
     def with_item(self, item: object) -> 'RoutingData':
         """This data with ``item`` in place of any of its type."""
         return replace(self, items=tuple(old for old in self.items if type(old) is not type(item)) + (item,))
+
+
+RENAMED_KEYS = {'unit': 'budget_unit'}
+"""Row options renamed (old: new); the old names are still read, with a warning."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,7 @@ class Router:
     @classmethod
     def from_options(cls, spec: Dict, net: SlimmableSupernet, ladder: str) -> List['Router']:
         """The rows one option entry (without ``mode``) asks for; ``ladder``: the default ladder."""
+        spec = renamed_keys(f'{cls.mode} row', spec, RENAMED_KEYS)
         check_keys(f'{cls.mode} row', spec, [field.name for field in fields(cls)])
         return [cls(**spec)]
 
@@ -145,19 +150,19 @@ class Router:
         return None
 
     @property
-    def unit(self) -> Optional[str]:
+    def budget_unit(self) -> Optional[str]:
         return None
 
 
 @dataclass(frozen=True)
 class BudgetedRouter(Router):
-    """A router held to a ``target`` ratio of the full network's cost (in a ``unit`` of
+    """A router held to a ``target`` ratio of the full network's cost (in a ``budget_unit`` of
     :data:`.budget_units.BUDGET_UNITS`, default ``patch_flops``) over the groups of a ``scope`` (:mod:`.scopes`; default
     ``dataset``)."""
 
     target: Optional[float] = None
     scope: Optional[str] = None
-    unit: Optional[str] = None
+    budget_unit: Optional[str] = None
     target_optional: ClassVar[bool] = False
     own_scopes: ClassVar[Tuple[str, ...]] = ()
     """Non-generic scopes this router also takes (``train``: Eq. 16's calibrated alpha)."""
@@ -168,13 +173,13 @@ class BudgetedRouter(Router):
         if self.target is None:
             if not self.target_optional:
                 raise ValueError(f'Inference mode {self.mode!r} takes a target (a ratio of the full FLOPs).')
-            if self.scope is not None or self.unit is not None:
-                raise ValueError(f'Inference mode {self.mode!r} takes no scope or unit without a target.')
+            if self.scope is not None or self.budget_unit is not None:
+                raise ValueError(f'Inference mode {self.mode!r} takes no scope or budget_unit without a target.')
             return
-        if self.unit is None:
-            object.__setattr__(self, 'unit', DEFAULT_BUDGET_UNIT)
-        if self.unit not in BUDGET_UNITS:
-            raise ValueError(f'{self.mode} unit must be one of {tuple(BUDGET_UNITS)}, got {self.unit!r}.')
+        if self.budget_unit is None:
+            object.__setattr__(self, 'budget_unit', DEFAULT_BUDGET_UNIT)
+        if self.budget_unit not in BUDGET_UNITS:
+            raise ValueError(f'{self.mode} budget_unit must be one of {tuple(BUDGET_UNITS)}, got {self.budget_unit!r}.')
         if not 0 < self.target <= 1:
             raise ValueError(f'{self.mode} target must lie in (0, 1], got {self.target}.')
         if self.scope is None:
@@ -195,13 +200,13 @@ class BudgetedRouter(Router):
         return rows
 
     def requirements(self) -> Tuple[type, ...]:
-        return self.needs() + (BUDGET_UNITS[self.unit].needs if self.target is not None else ())
+        return self.needs() + (BUDGET_UNITS[self.budget_unit].needs if self.target is not None else ())
 
     @property
     def label(self) -> str:
         if self.target is None:
             return self.mode
-        return f'{self.label_name or self.mode}_{self.target:g}_{self.scope}{BUDGET_UNITS[self.unit].label_suffix}'
+        return f'{self.label_name or self.mode}_{self.target:g}_{self.scope}{BUDGET_UNITS[self.budget_unit].label_suffix}'
 
 
 ROUTER_REGISTRY: Dict[str, Type[Router]] = {}

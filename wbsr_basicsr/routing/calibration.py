@@ -1,7 +1,7 @@
 """Routing calibration: what routing learns about one trained supernet on LR/HR pairs disjoint
 from the test sets, stored in its checkpoint by ``scripts/calibrate_routing.py``.
 
-Every subnet runs on every calibration patch (:func:`wbsr_basicsr.inference.calibrate.calibrate`);
+Every subnet runs on every calibration patch (:func:`wbsr_basicsr.routing.measure_calibration.measure_calibration`);
 the patch PSNRs give
 
 - ARM's edge-score table (:class:`.edges.EdgeTable`);

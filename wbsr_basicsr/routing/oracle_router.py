@@ -5,7 +5,7 @@ allocation that minimises the total error at a target average cost
 (:func:`.budget.lagrangian_allocation`; docs/routing.md, "The oracle"):
 ``{mode: oracle, target: R[, scope: image|dataset]}``. A router that sees only the LR patch cannot
 beat it at equal FLOPs. The same errors, measured on a calibration set, give ARM's table and the
-Pareto ladder (:func:`wbsr_basicsr.inference.calibrate.calibrate`).
+Pareto ladder (:func:`wbsr_basicsr.routing.measure_calibration.measure_calibration`).
 """
 from dataclasses import dataclass
 from typing import ClassVar, Optional

@@ -11,7 +11,7 @@ device in the checkpoint; the inference command keeps one in the user's cache fo
 - whether subnet ``m`` runs a large image faster in tiles (:meth:`TimeProfile.faster_tile`): the
   largest image timed was also run in tiles of a few sizes, side by side with the whole.
 
-A row with ``unit: time`` spends ``target`` x the full network's predicted seconds on the whole
+A row with ``budget_unit: time`` spends ``target`` x the full network's predicted seconds on the whole
 image (docs/routing.md, "Budgets in time").
 
 Measuring: the values of the inputs do not change the time of a convolution, so random images are

@@ -7,7 +7,7 @@
   reads one without running any code it may hold.
 - :func:`read_checkpoint` loads a network file or says in one line what is wrong with it;
   :func:`verify_checksums` finds damaged tensor bytes; :func:`read_entry` checks the entry a
-  WBSR file carries (a supernet's ``wbsr``: :class:`wbsr_basicsr.inference.checkpoint.SupernetEntry`;
+  WBSR file carries (a supernet's ``wbsr``: :class:`wbsr_basicsr.inference.supernet_entry.SupernetEntry`;
   a classifier's ``classsr``).
 """
 import collections

@@ -1,6 +1,7 @@
 """Option files and blocks: a typo in a user's option is an error, not a silent default, and an option
 file holds plain values only: it is read with YAML's safe loader, so a Python tag
 (``!!python/object/apply:...``) is refused with one line naming the file and the line instead of run."""
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Dict, Iterable, Mapping, Optional, Tuple, Type
@@ -74,6 +75,20 @@ def check_keys(section: str, given: Mapping, known: Iterable[str]) -> None:
     if unknown:
         raise ValueError(f'{section}: unknown option{"s" if len(unknown) > 1 else ""} {", ".join(unknown)}; '
                          f'the known ones are {", ".join(known)}.')
+
+
+def renamed_keys(section: str, given: Mapping, renames: Mapping[str, str]) -> Dict:
+    """``given`` with each key renamed ``old -> new`` in ``renames`` taking its new name, a
+    ``FutureWarning`` naming ``section`` for each old name used; ``ValueError`` if both names are given."""
+    given = dict(given)
+    for old, new in renames.items():
+        if old in given:
+            if new in given:
+                raise ValueError(f'{section}: {old!r} is the old name of {new!r}; give only {new!r}.')
+            warnings.warn(f'{section}: the option {old!r} is now called {new!r}; the old name will stop working in a '
+                          'later release.', FutureWarning, stacklevel=3)
+            given[new] = given.pop(old)
+    return given
 
 
 def network_options(option_file: Optional[str]) -> Optional[Dict]:

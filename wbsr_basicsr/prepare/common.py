@@ -23,24 +23,6 @@ class BadInput(Exception):
     """A problem with one input file or the output folder; the message names it."""
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not a whole number') from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'{value} must be at least 1')
-    return value
-
-
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """The options every preparation script takes: worker processes and skipping bad images."""
-    parser.add_argument('--workers', type=positive_int, default=max(1, min(4, os.cpu_count() or 1)),
-                        help='worker processes')
-    parser.add_argument('--skip-bad', action='store_true', help='log and skip bad images instead of stopping')
-
-
 def run_cli(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Run a script; a :class:`BadInput` or a file-system error becomes one ``error:`` line on stderr and
     exit status 1, Ctrl-C one line and 130 (complete outputs stay, partial ones are removed)."""

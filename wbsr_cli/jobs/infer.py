@@ -12,12 +12,9 @@ from tqdm import tqdm
 import wbsr_basicsr  # noqa: F401  (compatibility fixes and registries before basicsr)
 from basicsr.utils import tensor2img
 from wbsr_basicsr.budgets import BUDGET_UNITS
-from wbsr_basicsr.cli.errors import one_line_errors
-from wbsr_basicsr.cli.output_folder import OutputFolder
-from wbsr_basicsr.cli.outputs import OutputPlan, check_naming, input_files, plan_outputs
-from wbsr_basicsr.inference.checkpoint import fingerprint
 from wbsr_basicsr.inference.engine import Allocations
 from wbsr_basicsr.inference.rows import default_ladder, parse_rows
+from wbsr_basicsr.inference.supernet_entry import fingerprint
 from wbsr_basicsr.inference.upscaler import Runtime, Upscaled, Upscaler
 from wbsr_basicsr.plans import units_of
 from wbsr_basicsr.routing import Router, router_class
@@ -28,6 +25,9 @@ from wbsr_basicsr.utils.atomic import write_atomically
 from wbsr_basicsr.utils.image_io import UserImage, check_format, read_image, resize_output, write_image
 from wbsr_basicsr.utils.options import load_yaml, network_options
 from wbsr_basicsr.zoo import model_path, models_table
+from wbsr_cli.jobs.errors import one_line_errors
+from wbsr_cli.jobs.output_folder import OutputFolder
+from wbsr_cli.jobs.outputs import OutputPlan, check_naming, input_files, plan_outputs
 
 SCOPE_OPTIONS = {'image': 'image', 'folder': 'dataset'}
 FLOPS_UNITS = {'image': 'image_flops', 'patch': 'patch_flops'}
@@ -41,10 +41,12 @@ def row_spec(args: argparse.Namespace) -> Dict:
             raise ValueError(f'--row {args.row}: expected a YAML mapping such as "{{mode: arm, target: 0.5}}".')
         if args.flops is not None and 'target' not in spec:
             raise ValueError(f'--flops is what a FLOPs target counts; the row {args.row} has no target.')
-        return dict({'unit': FLOPS_UNITS[args.flops or 'image']}, **spec) if 'target' in spec else spec
+        if 'target' not in spec or {'unit', 'budget_unit'} & spec.keys():
+            return spec
+        return dict(spec, budget_unit=FLOPS_UNITS[args.flops or 'image'])
     if args.target is not None:
         return dict(mode='target_flops', target=args.target, scope=SCOPE_OPTIONS[args.scope or 'image'],
-                    unit=FLOPS_UNITS[args.flops or 'image'])
+                    budget_unit=FLOPS_UNITS[args.flops or 'image'])
     if args.target_time is not None:
         units = {} if args.units is None else {'units': args.units.split(',')}
         return dict(mode='plan', target=args.target_time, scope=SCOPE_OPTIONS[args.scope or 'image'], **units)
@@ -131,7 +133,7 @@ def budget_note(result: Upscaled, row: Router, smallest: Optional[int], subnets:
                  '(docs/inference.md, "Time budgets")')
     spent = None  # over a folder, images spend more or less than the target by design
     if row.target is not None and not SCOPES[row.scope].spans_images(2):
-        spent = BUDGET_UNITS[row.unit].spent(result)
+        spent = BUDGET_UNITS[row.budget_unit].spent(result)
     if spent is not None and spent > row.target + BUDGET_SLACK:
         note += f'; over the budget: {row.target:g} cannot be met on this image'
     return note
@@ -310,7 +312,7 @@ def upscale_all(args: argparse.Namespace, plan: OutputPlan, upscaler: Upscaler, 
         tqdm.write(f'{path.name}: {image.size} -> {out_w}x{out_h}, {result.seconds:.2f} s, '
                    f'{result.honest_percent:.1f}% of the full FLOPs (per patch: {result.flops_percent:.1f}%)'
                    f'{budget_note(result, row, smallest, upscaler.net.subnets)} -> {target}')
-        for key, value in (('seconds', result.seconds), ('flops', result.flops), ('whole', result.whole_flops),
+        for key, value in (('seconds', result.seconds), ('flops', result.flops), ('whole', result.full_flops),
                            ('patch_percent', result.flops_percent), ('images', 1)):
             totals[key] += value
     if totals['images']:

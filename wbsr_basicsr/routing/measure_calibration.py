@@ -15,7 +15,7 @@ from wbsr_basicsr.runtime.runner import Runner
 
 
 @torch.no_grad()
-def calibrate(net: SlimmableSupernet, pairs: Iterable[Tuple[Tensor, Tensor]], scale: int, patch_size: int,
+def measure_calibration(net: SlimmableSupernet, pairs: Iterable[Tuple[Tensor, Tensor]], scale: int, patch_size: int,
               stride: int, fingerprint: str, source: str, max_batch: int = 256,
               num_bins: int = NUM_BINS) -> Calibration:
     """Run every subnet on every patch of the ``(lq, gt)`` pairs (``(1, C, h, w)`` and

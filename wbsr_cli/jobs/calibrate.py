@@ -14,17 +14,17 @@ from tqdm import tqdm
 import wbsr_basicsr  # noqa: F401  (compatibility fixes and registries before basicsr's data)
 from basicsr.data.paired_image_dataset import PairedImageDataset
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet
-from wbsr_basicsr.cli.errors import one_line_errors
-from wbsr_basicsr.inference.calibrate import calibrate
-from wbsr_basicsr.inference.checkpoint import LoadedRouting, RoutingGeometry, SupernetEntry, load_supernet
+from wbsr_basicsr.inference.supernet_entry import LoadedRouting, RoutingGeometry, SupernetEntry, load_supernet
 from wbsr_basicsr.inference.upscaler import Runtime, Upscaler
 from wbsr_basicsr.routing import RoutingData
 from wbsr_basicsr.routing.calibration import Calibration
+from wbsr_basicsr.routing.measure_calibration import measure_calibration
 from wbsr_basicsr.runtime.timing import TimeProfile
 from wbsr_basicsr.utils.atomic import write_atomically
 from wbsr_basicsr.utils.checkpoints import state_checksum
 from wbsr_basicsr.utils.options import network_options
 from wbsr_basicsr.zoo import check_outside_package, model_path
+from wbsr_cli.jobs.errors import one_line_errors
 
 
 def paired_dataset(gt: str, lq: str, scale: int) -> PairedImageDataset:
@@ -70,7 +70,7 @@ def calibrate_checkpoint(args: argparse.Namespace) -> None:
     if entry.thresholds is None:
         raise ValueError(f'{checkpoint}: no routing thresholds, so no patch size and stride to calibrate for.')
     if not args.time_only:
-        entry = entry.with_calibration(measure_calibration(args, net, entry, content))
+        entry = entry.with_calibration(calibrate_on_pairs(args, net, entry, content))
         print(describe(entry.calibration, net.subnet_costs((entry.thresholds.patch_size,) * 2)))
     upscaler = Upscaler(net, LoadedRouting(RoutingData.of(entry.thresholds), RoutingGeometry(
         entry.thresholds.patch_size, entry.thresholds.stride)), entry.scale or net.upscale,
@@ -83,8 +83,8 @@ def calibrate_checkpoint(args: argparse.Namespace) -> None:
     print(f'{"time profile" if args.time_only else "calibration and time profile"} written to {output}')
 
 
-def measure_calibration(args: argparse.Namespace, net: SlimmableSupernet, entry: SupernetEntry,
-                        content: dict) -> Calibration:
+def calibrate_on_pairs(args: argparse.Namespace, net: SlimmableSupernet, entry: SupernetEntry,
+                       content: dict) -> Calibration:
     """Every subnet on every patch of ``--max-images`` pairs of ``--gt`` / ``--lq``."""
     thresholds, scale = entry.thresholds, entry.scale or net.upscale
     dataset = paired_dataset(args.gt, args.lq, scale)
@@ -93,8 +93,9 @@ def measure_calibration(args: argparse.Namespace, net: SlimmableSupernet, entry:
         raise ValueError(f'{args.gt}: no image pairs.')
     indices = np.unique(np.linspace(0, len(dataset) - 1, count).round().astype(int))
     with torch.no_grad():
-        return calibrate(net, pairs(dataset, indices), scale, thresholds.patch_size, thresholds.stride,
-                         state_checksum(content[args.param_key]), f'{args.gt} ({len(indices)} images)', args.max_batch)
+        return measure_calibration(net, pairs(dataset, indices), scale, thresholds.patch_size, thresholds.stride,
+                                   state_checksum(content[args.param_key]), f'{args.gt} ({len(indices)} images)',
+                                   args.max_batch)
 
 
 def describe_timing(profile: TimeProfile, net: SlimmableSupernet) -> str:

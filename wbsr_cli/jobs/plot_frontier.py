@@ -1,17 +1,4 @@
-"""PSNR (or another metric) against % of the full FLOPs, or against measured milliseconds per image
-(``--x time``), from the tables test.py writes.
-
-    wbsr-plot-frontier results/<name>/wbsr_table_<set>.json [...] [--metric psnr] [--output F.png]
-    (or python scripts/plot_frontier.py ...)
-
-One curve per router and scope (WBSR per ladder, ARM, ClassSR, the oracle) through its rows,
-sorted by FLOPs; the fixed subnets as labelled points and their frontier (the ``vs fixed``
-reference) dotted; other rows (``ceil``, ``budget``, ClassSR's argmax) as single markers. Each PNG
-lands next to its JSON (``wbsr_table_<set>.png``) unless ``--output`` is given for a single
-table. Sweep rows (``target: [0.3, 0.4, ...]``) give the curves their points. With ``--x time`` the
-x axis is the measured seconds per image (the table's ``seconds``, first passes included), and the
-reference points are the ``whole`` rows (each subnet on the whole image) when the table has them.
-"""
+"""The work of ``wbsr-plot-frontier`` (arguments and usage: ``wbsr_cli/plot_frontier.py``)."""
 import argparse
 import json
 import sys
@@ -26,8 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from wbsr_basicsr.routing import ROUTER_REGISTRY  # noqa: E402
 from wbsr_basicsr.routing.frontier import upper_frontier  # noqa: E402
-from wbsr_basicsr.routing.scopes import SCOPES  # noqa: E402
 from wbsr_basicsr.utils.atomic import write_atomically  # noqa: E402
+
 
 def curve_name(row: Dict) -> Optional[str]:
     """The legend entry of the curve ``row`` belongs to: rows held to a target in a scope, by router
@@ -36,7 +23,8 @@ def curve_name(row: Dict) -> Optional[str]:
         return None
     title = ROUTER_REGISTRY[row['mode']].title if row['mode'] in ROUTER_REGISTRY else row['mode']
     ladder = f", {row['ladder'].replace('pareto', 'Pareto')} ladder" if row.get('ladder') else ''
-    unit = f", {row['unit'].replace('_', ' ')}" if row.get('unit', 'patch_flops') != 'patch_flops' else ''
+    budget_unit = row.get('budget_unit', row.get('unit', 'patch_flops'))  # 'unit' in tables before the rename
+    unit = f", {budget_unit.replace('_', ' ')}" if budget_unit != 'patch_flops' else ''
     units = f", {'+'.join(row['units'])}" if row.get('units') else ''
     return f"{title} ({row['scope']} scope{ladder}{unit}{units})"
 
@@ -87,32 +75,19 @@ def plot_table(table: Dict, metric: str, output: Path, scopes: Optional[List[str
     plt.close(figure)
 
 
-def main(argv: Optional[list] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('tables', nargs='+', type=Path, help='wbsr_table_<set>.json files from test.py')
-    parser.add_argument('--metric', default='psnr', help='the metric on the y axis (default: psnr)')
-    parser.add_argument('--output', type=Path, help='the PNG (one table only; default: next to the JSON)')
-    parser.add_argument('--scope', action='append', choices=tuple(SCOPES),
-                        help='draw only the curves of this scope (repeatable; default: all)')
-    parser.add_argument('--x', choices=tuple(AXES), default='flops',
-                        help='the x axis: %% of the full FLOPs (default) or measured milliseconds per image')
-    args = parser.parse_args(argv)
-    if args.output and len(args.tables) > 1:
-        parser.error('--output takes one table; without it each PNG lands next to its JSON.')
+def run(args: argparse.Namespace, name: str) -> int:
+    """``wbsr-plot-frontier`` with parsed ``args``: one PNG per table; a table that cannot be drawn is
+    one line starting with ``name`` (exit status 2)."""
     for path in args.tables:
         try:
             table = json.loads(path.read_text())
             output = args.output or path.with_name(f'{path.stem}{"_time" if args.x == "time" else ""}.png')
             plot_table(table, args.metric, output, args.scope, args.x)
         except (OSError, ValueError) as error:
-            print(f'plot_frontier: {path}: {error}', file=sys.stderr)
+            print(f'{name}: {path}: {error}', file=sys.stderr)
             return 2
         except KeyError as error:
-            print(f'plot_frontier: {path}: not a table written by test.py (no {error} entry).', file=sys.stderr)
+            print(f'{name}: {path}: not a table written by test.py (no {error} entry).', file=sys.stderr)
             return 2
         print(f'{path} -> {output}')
     return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -6,12 +6,12 @@ import yaml
 
 import wbsr_basicsr  # noqa: F401  (compatibility fixes and registries before basicsr)
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet, Subnet
-from wbsr_basicsr.cli.errors import one_line_errors
-from wbsr_basicsr.inference.checkpoint import load_supernet
 from wbsr_basicsr.inference.export import export, format_of
 from wbsr_basicsr.inference.export import network_options as plain_network
+from wbsr_basicsr.inference.supernet_entry import load_supernet
 from wbsr_basicsr.utils.options import network_options
 from wbsr_basicsr.zoo import check_outside_package, model_path
+from wbsr_cli.jobs.errors import one_line_errors
 
 
 def run(args: argparse.Namespace, name: str) -> int:
