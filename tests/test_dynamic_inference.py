@@ -223,7 +223,7 @@ def test_inference_rows_from_options():
                           ({'mode': 'ceil', 'scope': 'image'}, 'unknown option scope'),
                           ({'mode': 'classifier', 'scope': 'image'}, 'takes no scope or budget_unit without a target'),
                           ({'mode': 'arm', 'target': 0.5, 'budget_unit': 'seconds'}, 'budget_unit must be one of'),
-                          ({'mode': 'classifier', 'alpha': 1}, 'option alpha; the known ones are scope, target'),
+                          ({'mode': 'classifier', 'alpha': 1}, 'option alpha; the known ones are budget_unit, scope, target'),
                           ({'mode': 'classifier', 'target': 0.5, 'ladder': 'pareto'}, 'unknown option ladder'),
                           ({'mode': 'fixed'}, 'takes a subnet'),
                           ({'mode': 'fixed', 'subnet': [50, 8]}, 'Unknown subnet'),

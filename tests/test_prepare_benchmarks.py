@@ -87,10 +87,15 @@ def test_missing_div8k_images_and_corrupt_images_are_refused(tmp_path, capsys):
     assert sorted(os.listdir(tmp_path / 'out2' / 'Set14' / 'GTmod12')) == ['astronaut.png', 'camera.png']
 
 
-def test_no_sets_found_is_a_clear_error(tmp_path, capsys):
+def test_no_sets_found_is_a_clear_error_and_any_folder_of_images_is_a_set(tmp_path, capsys):
     (tmp_path / 'raw' / 'Holiday').mkdir(parents=True)
     assert run('--input', str(tmp_path / 'raw'), '--output', str(tmp_path / 'out')) == 1
     assert 'No benchmark sets found' in capsys.readouterr().err
+    write_set(tmp_path / 'raw' / 'Holiday')
+    write_set(tmp_path / 'raw' / '.cache')
+    assert run('--input', str(tmp_path / 'raw'), '--output', str(tmp_path / 'out'), '--scales', '4') == 0
+    assert os.listdir(tmp_path / 'out') == ['Holiday']
+    assert sorted(os.listdir(tmp_path / 'out' / 'Holiday' / 'LRbicx4')) == ['astronaut.png', 'camera.png', 'coffee.png']
 
 
 def test_two_images_with_one_name_are_refused(tmp_path, capsys):

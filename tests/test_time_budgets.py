@@ -172,7 +172,7 @@ def test_time_rows_in_the_command_and_in_test_py(tmp_path, tiny_pairs, trained_w
     monkeypatch.chdir(tmp_path)
     script = load_script('inference_wbsr', REPO / 'inference' / 'inference_wbsr.py')
     assert script.main(['-i', str(tiny_pairs[0]), '-o', str(tmp_path / 'out'), '--model', str(trained_wbsr),
-                        '--target-time', '0.5']) == 0
+                        '--target-time', '0.5', '--scope', 'image']) == 0
     printed = capsys.readouterr()
     assert f'holds no time profile for {device_name(torch.device("cpu"))}: measuring one' in printed.err
     assert '3 images, target time 0.5 (image scope, units image,tile160), cpu' in printed.out
@@ -182,6 +182,10 @@ def test_time_rows_in_the_command_and_in_test_py(tmp_path, tiny_pairs, trained_w
     for line in lines:  # within the budget, or said not to be (measured times: this tiny network may not fit it)
         share = float(re.search(r"(\d+)% of the full network's predicted time", line).group(1))
         assert share <= 50 + 100 * BUDGET_SLACK or 'over the budget: 0.5 cannot be met on this image' in line, line
+        assert re.search(r'\(\d+\.\d\d s predicted\)', line), line  # beside the measured seconds
+    assert script.main(['-i', str(tiny_pairs[0]), '-o', str(tmp_path / 'out_folder'), '--model', str(trained_wbsr),
+                        '--target-time', '0.5']) == 0
+    assert '3 images, target time 0.5 (folder scope, units image,tile160)' in capsys.readouterr().out  # the default
     tiny = tmp_path / 'tiny'
     tiny.mkdir()
     cv2.imwrite(str(tiny / 'dot.png'), cv2.cvtColor(photo_rgb('coffee')[:10, :12], cv2.COLOR_RGB2BGR))

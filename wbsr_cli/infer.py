@@ -45,7 +45,8 @@ def parser(prog: Optional[str] = None) -> argparse.ArgumentParser:
     mode.add_argument('--alpha', type=float, help='Eq. 16 with this alpha')
     mode.add_argument('--row', help='any inference row as YAML, e.g. "{mode: arm, target: 0.5}" (docs/routing.md)')
     parser.add_argument('--scope', choices=('image', 'folder'),
-                        help='where --target or --target-time holds: every image (default) or the whole folder')
+                        help='where --target or --target-time holds: every image or the whole folder (default: '
+                             'image; for --target-time on a folder, folder)')
     parser.add_argument('--units', help='the routing units --target-time weighs, comma-separated: image, tile<T> '
                                         '(tiles of T LR pixels), patch (default: image,tile160; '
                                         'docs/routing.md, "Plans")')

@@ -20,6 +20,7 @@ from wbsr_basicsr.archs.slimmable import SlimmableSupernet
 from wbsr_basicsr.budgets import BUDGET_UNITS
 from wbsr_basicsr.plans import units_of
 from wbsr_basicsr.plans.planner import Plan, Planner
+from wbsr_basicsr.plans.spending import Corrections, EachImage, FolderSpending, Spending, Turn
 from wbsr_basicsr.routing.base import Features, Group, Router, RoutingData, check_routing
 from wbsr_basicsr.routing.calibration import Calibration
 from wbsr_basicsr.routing.gradient_router import DifficultyClasses
@@ -61,8 +62,8 @@ class MeasuredImage:
         return self.layout.count
 
 
-Allocation = Union[np.ndarray, Plan]
-"""One image's allocation: its patches' subnet ids, or (plan rows) its plan."""
+Allocation = Union[np.ndarray, Turn]
+"""One image's allocation: its patches' subnet ids, or (plan rows) its turn in the folder's spending."""
 
 
 @dataclass
@@ -97,8 +98,9 @@ class Engine:
 
     @data.setter
     def data(self, data: RoutingData) -> None:
-        """New routing data; the runner prices by its time profile."""
+        """New routing data; the runner prices by its time profile, corrected afresh (:meth:`corrections`)."""
         self._data, self.runner.timing = data, data.get(TimeProfile)
+        self._corrections: Dict[str, Corrections] = {}
 
     def check(self, rows: Sequence[Router], where: str) -> None:
         """``ValueError`` naming ``where`` if a row needs routing data the engine lacks, or the
@@ -112,6 +114,10 @@ class Engine:
     def planner(self, row: Router) -> Planner:
         """The planner of a plan row (:attr:`Router.planned`) over its units."""
         return Planner(self.runner, units_of(row.units), self.data.get(Calibration))
+
+    def corrections(self, row: Router) -> Corrections:
+        """A plan row's corrections of the time profile, carried from image to image (closed loop)."""
+        return self._corrections.setdefault(row.label, Corrections(self.runner.num_subnets))
 
     @torch.no_grad()
     def measure(self, rows: Sequence[Router], lq: Tensor, gt: Optional[Tensor] = None) -> MeasuredImage:
@@ -178,8 +184,12 @@ class Engine:
         allocations = Allocations()
         for row in planned:
             images_priced = priced[row.label]
-            allocations.ids[row.label] = [plan for group in SCOPES[row.scope].groups(len(images_priced)) for plan in
-                                          planners[row.label].plan([images_priced[i] for i in group], row.target)]
+            allocations.ids[row.label] = [None] * len(images_priced)
+            for group in SCOPES[row.scope].groups(len(images_priced)):
+                spending = FolderSpending(planners[row.label], [images_priced[i] for i in group], row.target,
+                                          self.corrections(row))
+                for turn, index in enumerate(group):
+                    allocations.ids[row.label][index] = Turn(spending, turn)
             allocations.seconds[row.label] = sum(image.pricing_seconds for image in images_priced) / max(
                 1, len(images_priced))
         for row in routed:
@@ -202,16 +212,15 @@ class Engine:
               gt: Optional[Tensor] = None) -> RowResult:
         """Run ``row`` on ``lq`` ``(1, C, H, W)`` in [0, 1]: route every patch (or take the given
         ``subnet_ids``, as a first pass allocates them; without them this image is the row's whole
-        group), run, merge; plan rows price and plan the image (or take the first pass's plan) and run
-        it. ``gt``: rows that need it."""
+        group), run, merge; plan rows plan the image (on its own, or its turn in the folder's spending)
+        and run it. ``gt``: rows that need it."""
         self.check([row], 'Dynamic inference')
         synchronize = torch.cuda.synchronize if lq.is_cuda else (lambda: None)
         synchronize()
         started = time.perf_counter()
         if row.planned:
-            planner = self.planner(row)
-            plan = subnet_ids if subnet_ids is not None else planner.plan([planner.price(lq)], row.target)[0]
-            return self.run_plan(lq, plan, started, synchronize)
+            spending = subnet_ids or EachImage(self.planner(row), row.target, self.corrections(row))
+            return self.run_plan(lq, spending, started, synchronize)
         if not row.patchwise:
             return self._whole(lq, self.runner.net.subnets.index(row.subnet), None, started, synchronize)
         runner, calibration = self.runner, self.data.get(Calibration)
@@ -243,12 +252,15 @@ class Engine:
             result.time_share = unit.share(runner, layout, subnet_ids)
         return result
 
-    def run_plan(self, lq: Tensor, plan: Plan, started: float, synchronize) -> RowResult:
-        """Run ``plan`` on ``lq``; its usage and FLOPs per patch counted over the image's routing patches."""
-        runner = self.runner
+    def run_plan(self, lq: Tensor, spending: Spending, started: float, synchronize) -> RowResult:
+        """Plan ``lq`` by ``spending``, run the plan and record its seconds; its usage and FLOPs per patch
+        counted over the image's routing patches."""
+        runner, plan = self.runner, spending.plan(lq)
+        run_started = time.perf_counter()
         sr = plan.unit.run(lq, plan.priced.pieces, plan.ids, runner)
         synchronize()
         seconds = time.perf_counter() - started
+        spending.record(plan, seconds - (run_started - started), seconds)
         ids, layout = plan.patch_ids, runner.layout(lq)
         unmeasured = not runner.timing.times(layout.height * layout.width)
         flops = plan.unit.flops(plan.priced.pieces, plan.ids, runner)

@@ -140,7 +140,11 @@ class Planner:
         within :data:`TOLERANCE` over it runs instead if predicted better."""
         full = sum(image.full_seconds for image in images)
         pricing = sum(image.pricing_seconds for image in images)
-        budget = target * full - pricing
+        return self.plan_within(images, target * full - pricing, full, pricing)
+
+    def plan_within(self, images: Sequence[PricedImage], budget: float, full: float, pricing: float) -> List[Plan]:
+        """One plan per image within ``budget`` seconds over ``images`` (:meth:`plan`); ``full`` and
+        ``pricing``: the full network's and the pricing's seconds the plans' shares are of."""
         best = self._best(images, budget)
         if best.seconds < (1 - TOLERANCE) * budget:
             loose = self._best(images, (1 + TOLERANCE) * budget)

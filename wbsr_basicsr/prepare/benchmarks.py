@@ -3,8 +3,9 @@
     python datasets_prep/prepare_benchmarks.py --input datasets/raw --output datasets \\
         [--div8k datasets/raw/DIV8K] [--scales 2 3 4] [--lmdb]
 
-``--input`` holds one folder of HR images per set: any of Set5, Set14, B100, Urban100,
-Manga109 (others are ignored). ``--div8k`` is the DIV8K HR folder (``1201.png`` ...); from it,
+``--input`` holds one folder of HR images per set, named as the set: the standard ones (Set5,
+Set14, B100, Urban100, Manga109) or any of your own (hidden folders and folders without images are
+passed over). ``--div8k`` is the DIV8K HR folder (``1201.png`` ...); from it,
 following ClassSR's split:
 
 - Test2K: images 1201-1300, bicubic-downsampled by 4 (to about 2K),
@@ -45,10 +46,13 @@ def collect_sets(input_root: Optional[str], div8k: Optional[str]) -> Dict[str, T
     """Set name -> (HR image paths, pre-downsampling factor)."""
     sets: Dict[str, Tuple[List[str], int]] = {}
     if input_root is not None:
-        for name in STANDARD_SETS:
+        for name in sorted(os.listdir(input_root)):
             folder = os.path.join(input_root, name)
-            if os.path.isdir(folder):
-                sets[name] = (list_images(folder), 1)
+            if name.startswith('.') or not os.path.isdir(folder) or (div8k and os.path.samefile(folder, div8k)):
+                continue
+            images = list_images(folder)
+            if images:
+                sets[name] = (images, 1)
     if div8k is not None:
         by_index = {}
         for path in list_images(div8k):
@@ -62,8 +66,8 @@ def collect_sets(input_root: Optional[str], div8k: Optional[str]) -> Dict[str, T
                                + (' ...' if len(missing) > 5 else '') + '.')
             sets[name] = ([by_index[i] for i in range(first, last + 1)], factor)
     if not sets:
-        raise BadInput(f'No benchmark sets found: --input needs folders named {", ".join(STANDARD_SETS)}; '
-                       'or give --div8k.')
+        raise BadInput(f'No benchmark sets found: --input needs folders of HR images (e.g. {", ".join(STANDARD_SETS)}, '
+                       'or your own); or give --div8k.')
     return sets
 
 

@@ -33,6 +33,12 @@ SCOPE_OPTIONS = {'image': 'image', 'folder': 'dataset'}
 FLOPS_UNITS = {'image': 'image_flops', 'patch': 'patch_flops'}
 
 
+def time_scope(args: argparse.Namespace) -> str:
+    """Where ``--target-time`` holds: ``--scope``, else over the folder when the input is one (the
+    budget then lands on the folder's total, closed-loop), else on the image."""
+    return args.scope or ('folder' if Path(args.input).is_dir() else 'image')
+
+
 def row_spec(args: argparse.Namespace) -> Dict:
     """The ``val.rows`` entry the options ask for."""
     if args.row is not None:
@@ -49,7 +55,7 @@ def row_spec(args: argparse.Namespace) -> Dict:
                     budget_unit=FLOPS_UNITS[args.flops or 'image'])
     if args.target_time is not None:
         units = {} if args.units is None else {'units': args.units.split(',')}
-        return dict(mode='plan', target=args.target_time, scope=SCOPE_OPTIONS[args.scope or 'image'], **units)
+        return dict(mode='plan', target=args.target_time, scope=SCOPE_OPTIONS[time_scope(args)], **units)
     if args.ceil:
         return dict(mode='ceil')
     if args.alpha is not None:
@@ -100,7 +106,8 @@ def plan_note(result: Upscaled, subnets: List[Tuple[int, int]], smallest: Option
     if result.unmeasured:
         return (f'; too small for a time budget: under {smallest} LR pixels (the smallest image timed) its time is '
                 f'mostly fixed costs, so the budget does not hold; plan {plan.describe(subnets)} ran')
-    note = f"; plan {plan.describe(subnets)}, {100 * plan.share:.0f}% of the full network's predicted time"
+    note = (f"; plan {plan.describe(subnets)}, {100 * plan.share:.0f}% of the full network's predicted time "
+            f'({plan.seconds + plan.pricing:.2f} s predicted)')
     if plan.calibrated:
         note += f', {plan.quality:.2f} dB predicted'
         others = [f'{label}: {quality:.2f} dB at {100 * share:.0f}%' for label, (quality, share) in plan.others.items()]
@@ -244,7 +251,7 @@ def request_of(args: argparse.Namespace, row: Router) -> str:
     if args.target is not None:
         return f'target {args.target} ({args.flops or "image"} FLOPs, {args.scope or "image"} scope, {args.ladder} ladder)'
     if args.target_time is not None:
-        return f'target time {args.target_time} ({args.scope or "image"} scope, units {",".join(row.units)})'
+        return f'target time {args.target_time} ({time_scope(args)} scope, units {",".join(row.units)})'
     return row.label
 
 

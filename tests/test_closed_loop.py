@@ -1,0 +1,64 @@
+"""Time budgets spent closed-loop (wbsr_basicsr/plans/spending.py): a folder whose time profile is
+deliberately off lands on its budget because each image is planned with the seconds measured so far.
+The machine is simulated by a second profile (the true seconds), so that the figures are exact."""
+import numpy as np
+import pytest
+import torch
+
+from test_plans import per_pixel_profile, tiny_net
+from wbsr_basicsr.plans import unit_of
+from wbsr_basicsr.plans.planner import Planner, PricedImage
+from wbsr_basicsr.plans.spending import Corrections, FolderSpending
+from wbsr_basicsr.runtime.runner import Runner
+
+TRUE = (1e-6, 1.5e-6, 2e-6, 3e-6)
+"""Seconds per LR pixel of each subnet on the simulated machine."""
+OFF = (0.5e-6, 0.75e-6, 1e-6, 3e-6)
+"""The stored profile: every subnet but the full network 50% off (predicted twice as fast as it runs)."""
+
+
+def folder() -> list:
+    generator = torch.Generator().manual_seed(0)
+    return [torch.rand(1, 3, 48 + 8 * (k % 4), 64 + 8 * (k % 3), generator=generator) for k in range(10)]
+
+
+def true_seconds(plan, net) -> float:
+    """What the plan takes on the simulated machine."""
+    truth = plan.unit.seconds(plan.priced.pieces, per_pixel_profile(TRUE), Runner(net, 32, 28, timing=per_pixel_profile(TRUE)))
+    return float(truth[np.arange(len(plan.ids)), plan.ids].sum())
+
+
+def priced_folder(runner: Runner) -> list:
+    planner = Planner(runner, [unit_of('image'), unit_of('tile24')], None)
+    priced = [planner.price(image) for image in folder()]
+    return planner, [PricedImage(p.options, p.full_seconds, 0.) for p in priced]  # no pricing time: exact
+
+
+@pytest.mark.parametrize('target', [0.5, 0.65, 0.8])
+def test_a_folder_whose_profile_is_half_off_lands_on_its_budget(target):
+    runner = Runner(tiny_net(), 32, 28, timing=per_pixel_profile(OFF))
+    planner, priced = priced_folder(runner)
+    full = sum(h * w for h, w in (image.shape[-2:] for image in folder())) * TRUE[-1]  # --full, measured
+    open_loop = sum(true_seconds(plan, runner.net) for plan in planner.plan(priced, target))
+    assert open_loop > 1.1 * target * full  # the stored profile alone overspends: the test can fail
+
+    corrections = Corrections(len(TRUE), probed=True)  # the probe as it would measure on the simulated machine:
+    probed = [0, len(TRUE) - 1]  # the cheapest subnet and the full network on a 48 x 48 crop
+    corrections.predicted[probed] = np.asarray(OFF)[probed] * 48 * 48
+    corrections.measured[probed] = np.asarray(TRUE)[probed] * 48 * 48
+    spending = FolderSpending(planner, priced, target, corrections)
+    spent = 0.
+    for index, image in enumerate(folder()):
+        plan = spending.plan(index, image)
+        seconds = true_seconds(plan, runner.net)
+        spending.record(index, plan, seconds, seconds)
+        spent += seconds
+    assert spent == pytest.approx(target * full, rel=0.1)
+    assert corrections.factors()[:3] == pytest.approx([2., 2., 2.], rel=0.35)  # what it learnt of the subnets run
+
+
+def test_corrections_interpolate_between_the_subnets_measured():
+    corrections = Corrections(4)
+    assert corrections.factors().tolist() == [1., 1., 1., 1.]
+    corrections.predicted[[0, 3]], corrections.measured[[0, 3]] = (1., 2.), (3., 2.)
+    assert corrections.factors().tolist() == pytest.approx([3., 7 / 3, 5 / 3, 1.])

@@ -1,0 +1,142 @@
+"""Closed-loop spending of a time budget (docs/routing.md, "Closed loop"): the time profile predicts
+seconds measured once, on a quiet machine; a run corrects them by what it measures.
+
+:class:`Corrections` compares, per subnet, the seconds measured running plans on this run with
+the seconds the profile predicted for the same pieces, and scales the profile's predictions by
+that ratio (a subnet not run yet takes the ratio interpolated between its neighbours that have).
+Before the first plan, a probe times the cheapest subnet and the full network on a crop of the
+first image (:meth:`Corrections.probe`), so that the full network's ratio, the base of every
+budget, is measured and not assumed. Per image, the corrections carry from image to image. Over a folder (:class:`FolderSpending`), each image is
+planned just before it runs: the budget left is ``target`` x the folder's corrected full-network
+seconds, less the pricing's seconds and the seconds measured so far, and the rest of the folder is
+planned within it, so the folder's total lands near its budget even when the profile is off.
+"""
+from dataclasses import dataclass, field, replace
+from typing import List, Optional, Sequence, Union
+
+import numpy as np
+from torch import Tensor
+
+from wbsr_basicsr.runtime.runner import Runner
+from wbsr_basicsr.utils.clock import time_once
+
+from .planner import Plan, Planner, PricedImage
+
+PROBE_SIDE = 96
+"""The side, in LR pixels, of the crop the probe times (:meth:`Corrections.probe`)."""
+
+
+@dataclass
+class Corrections:
+    """Per subnet (``count`` of them, cheapest first), the seconds measured running plans and the
+    seconds the profile predicted for the same pieces."""
+
+    count: int
+    measured: np.ndarray = field(init=False)
+    predicted: np.ndarray = field(init=False)
+
+    probed: bool = False
+
+    def __post_init__(self) -> None:
+        self.measured, self.predicted = np.zeros(self.count), np.zeros(self.count)
+
+    def probe(self, runner: Runner, lq: Tensor) -> None:
+        """Once: time the cheapest subnet and the full network on a crop of ``lq`` (:data:`PROBE_SIDE`)
+        against the profile's seconds for that crop; nothing on an image smaller than the profile timed."""
+        height, width = (min(PROBE_SIDE, side) for side in lq.shape[-2:])
+        if self.probed or not runner.timing.times(height * width):
+            return
+        self.probed = True
+        crop = lq[..., :height, :width]
+        for index in (0, self.count - 1):
+            runner.prepared(index)
+            seconds = min(time_once(lambda: runner.run_whole(index, crop), lq.device) for _ in range(2))
+            self.predicted[index] += runner.subnet_image_seconds(index, height, width)
+            self.measured[index] += seconds
+
+    def record(self, image: PricedImage, plan: Plan, seconds: float) -> None:
+        """``plan``, made for ``image`` (as priced, uncorrected), ran in ``seconds`` (measured, without
+        pricing): they are shared among its subnets in proportion to the profile's seconds for them."""
+        option = next(option for option in image.options if option.unit is plan.unit)
+        rows = np.arange(len(plan.ids))
+        predicted = np.bincount(plan.ids, weights=option.seconds[rows, plan.ids], minlength=self.count)
+        if predicted.sum() > 0:
+            self.predicted += predicted
+            self.measured += seconds * predicted / predicted.sum()
+
+    def factors(self) -> np.ndarray:
+        """``(count,)``: each subnet's measured over predicted seconds; a subnet not run yet takes the
+        factor interpolated between the nearest that have, cheaper and dearer (1 before any has)."""
+        ran = np.flatnonzero(self.predicted > 0)
+        if not len(ran):
+            return np.ones(self.count)
+        return np.interp(np.arange(self.count), ran, self.measured[ran] / self.predicted[ran])
+
+    def corrected(self, image: PricedImage, factors: np.ndarray) -> PricedImage:
+        """``image`` with every predicted second scaled by its subnet's factor (the full network's last)."""
+        options = tuple(replace(option, seconds=option.seconds * factors) for option in image.options)
+        return replace(image, options=options, full_seconds=image.full_seconds * factors[-1])
+
+
+class FolderSpending:
+    """A folder's time budget spent closed-loop: ``target`` x the full network's corrected seconds over
+    the priced ``images``, each image planned by ``planner`` just before it runs (:meth:`plan`)."""
+
+    def __init__(self, planner: Planner, images: Sequence[PricedImage], target: float,
+                 corrections: Corrections) -> None:
+        self.planner, self.images, self.target, self.corrections = planner, list(images), target, corrections
+        self.spent = 0.
+        self.pricing = sum(image.pricing_seconds for image in self.images)
+
+    def plan(self, index: int, lq: Tensor) -> Plan:
+        """Image ``index``'s plan (``lq``: the image): the rest of the folder planned within the budget left."""
+        self.corrections.probe(self.planner.runner, lq)
+        factors = self.corrections.factors()
+        corrected = [self.corrections.corrected(image, factors) for image in self.images]
+        full = sum(image.full_seconds for image in corrected)
+        budget = self.target * full - self.pricing - self.spent
+        rest: List[PricedImage] = corrected[index:]
+        return self.planner.plan_within(rest, budget, sum(image.full_seconds for image in rest),
+                                        sum(image.pricing_seconds for image in rest))[0]
+
+    def record(self, index: int, plan: Plan, run_seconds: float, seconds: float) -> None:
+        """Image ``index`` ran ``plan`` in ``run_seconds`` and took ``seconds`` in all (its planning too)."""
+        self.corrections.record(self.images[index], plan, run_seconds)
+        self.spent += seconds
+
+
+@dataclass(frozen=True)
+class Turn:
+    """Image ``index`` of a folder's closed-loop ``spending``: planned when its turn comes."""
+
+    spending: FolderSpending
+    index: int
+
+    def plan(self, lq: Tensor) -> Plan:
+        return self.spending.plan(self.index, lq)
+
+    def record(self, plan: Plan, run_seconds: float, seconds: float) -> None:
+        self.spending.record(self.index, plan, run_seconds, seconds)
+
+
+class EachImage:
+    """A time budget held on every image: each priced and planned on its own, with the predicted seconds
+    corrected by what the images before it measured."""
+
+    def __init__(self, planner: Planner, target: float, corrections: Corrections) -> None:
+        self.planner, self.target, self.corrections = planner, target, corrections
+        self.priced: Optional[PricedImage] = None
+
+    def plan(self, lq: Tensor) -> Plan:
+        self.corrections.probe(self.planner.runner, lq)
+        self.priced = self.planner.price(lq)
+        corrected = self.corrections.corrected(self.priced, self.corrections.factors())
+        return self.planner.plan([corrected], self.target)[0]
+
+    def record(self, plan: Plan, run_seconds: float, seconds: float) -> None:
+        self.corrections.record(self.priced, plan, run_seconds)
+
+
+Spending = Union[Turn, EachImage]
+"""How one image's plan is made and its seconds recorded: ``plan(lq)``, then ``record(plan, run_seconds,
+seconds)`` once it ran (``run_seconds`` running it, ``seconds`` in all)."""
