@@ -21,7 +21,7 @@ from wbsr_basicsr.routing import RoutingData
 from wbsr_basicsr.routing.gradient_router import DifficultyClasses
 from wbsr_basicsr.routing.measure_calibration import measure_calibration
 from wbsr_basicsr.runtime.runner import Runner
-from wbsr_basicsr.runtime.timing import TimeProfile, device_name, host_name, measure_time_profile
+from wbsr_basicsr.runtime.timing import TimeProfile, device_name, host_name, measure_time_profile, rescale_profile
 from wbsr_basicsr.utils.gradient_stats import difficulty_scores, patch_gradient_vectors
 from wbsr_cli.jobs.infer import BUDGET_SLACK
 
@@ -251,3 +251,30 @@ def test_a_profile_measured_for_a_new_device_or_thread_count_is_kept_in_the_cach
     kept = sorted(cache.rglob('*.json'))
     assert len(kept) == len(names) and {json.loads(path.read_text())['device'] for path in kept} == set(names)
     assert not [path for path in tmp_path.rglob('*.json') if cache not in path.parents]  # nothing beside the images
+
+
+def test_a_profile_of_another_thread_count_is_rescaled_in_seconds_not_measured(tmp_path, tiny_pairs, trained_wbsr,
+                                                                             monkeypatch, capsys):
+    """A checkpoint holding only another thread count's profile: the command times three subnets on one
+    image and scales that profile by them (each subnet by one factor), measures nothing in full, and
+    keeps the result in the cache."""
+    import wbsr_basicsr.inference.upscaler as upscaler_module
+    monkeypatch.setattr(upscaler_module, 'measure_time_profile', lambda *args: pytest.fail('measured in full'))
+    monkeypatch.setenv('WBSR_CACHE_DIR', str(tmp_path / 'cache'))
+    upscaler = upscaler_module.Upscaler.from_checkpoint(str(trained_wbsr))
+    other = measure_time_profile(upscaler.engine.runner, 'cpu 7 threads, float32', sides=(32, 64, 160), repeats=1,
+                                 batch=16, tile_sides=())
+    rescaled = rescale_profile(upscaler.engine.runner, other, 'cpu here, float32', repeats=1)
+    for before, after in zip(other.whole, rescaled.whole):
+        assert np.allclose(np.asarray(after) / before, after[0] / before[0])
+    assert rescaled.device == 'cpu here, float32' and rescaled.rescaled_from.startswith('cpu 7 threads, float32')
+    assert TimeProfile.from_dict(rescaled.to_dict()) == rescaled
+
+    entry = SupernetEntry.read(str(trained_wbsr))
+    torch.save(replace(entry, timing=(other,)).store(torch.load(trained_wbsr, weights_only=True)), tmp_path / 'o.pth')
+    script = load_script('inference_wbsr', REPO / 'inference' / 'inference_wbsr.py')
+    assert script.main(['-i', str(tiny_pairs[1]), '-o', str(tmp_path / 'out'), '--model', str(tmp_path / 'o.pth'),
+                        '--target-time', '0.5']) == 0
+    assert 'its profile for cpu 7 threads, float32 on ' in capsys.readouterr().err
+    (kept,) = (tmp_path / 'cache').rglob('*.json')
+    assert json.loads(kept.read_text())['rescaled_from'].startswith('cpu 7 threads, float32')

@@ -10,7 +10,7 @@ full network on the whole image: the paper's (per patch, overlaps not counted) a
 import contextlib
 import re
 from dataclasses import dataclass, replace
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -19,7 +19,7 @@ from torch import Tensor
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet, Subnet
 from wbsr_basicsr.plans.planner import Plan
 from wbsr_basicsr.routing import Router
-from wbsr_basicsr.runtime.timing import TimeProfile, device_name, measure_time_profile
+from wbsr_basicsr.runtime.timing import TimeProfile, device_name, measure_time_profile, rescale_profile
 
 from .supernet_entry import LoadedRouting, fingerprint, load_supernet
 from .engine import Allocations, Engine
@@ -90,10 +90,12 @@ class Upscaler:
     """A supernet with its routing, ready to super-resolve as ``runtime`` says."""
 
     def __init__(self, net: SlimmableSupernet, loaded: LoadedRouting, scale: int, runtime: Runtime = Runtime(),
-                 where: str = 'the network') -> None:
+                 where: str = 'the network', profiles: Sequence[TimeProfile] = ()) -> None:
         runtime = runtime.resolved()
         self.net = net.eval().to(runtime.device, memory_format=torch.channels_last)  # see patches.channels_last
         self.routing, self.scale, self.where = loaded.data, scale, where
+        self.profiles = tuple(profiles)
+        """Every time profile the checkpoint holds (each of its own device)."""
         self.device, self.fp16 = torch.device(runtime.device), runtime.fp16
         self.patch_size, self.stride = loaded.geometry.patch_size, loaded.geometry.stride
         self.engine = Engine(self.net, loaded.data, self.patch_size, self.stride, runtime.max_batch, runtime.tile,
@@ -108,7 +110,7 @@ class Upscaler:
         net, _, entry = load_supernet(checkpoint, network_opt)
         loaded = entry.routing(net, fingerprint(net), checkpoint,
                                device=device_name(torch.device(runtime.device), runtime.fp16))
-        return cls(net, loaded, entry.scale or net.upscale, runtime, checkpoint)
+        return cls(net, loaded, entry.scale or net.upscale, runtime, checkpoint, entry.timing)
 
     @property
     def device_name(self) -> str:
@@ -118,6 +120,19 @@ class Upscaler:
         """Measure and use this device's time profile (for checkpoints that have none for it)."""
         with self.autocast():
             profile = measure_time_profile(self.engine.runner, self.device_name)
+        self.use_time_profile(profile)
+        return profile
+
+    def rescale_time_profile(self) -> Optional[TimeProfile]:
+        """The checkpoint's profile of another device of this kind and precision (another thread count or
+        processor) re-scaled to this one in seconds (:func:`rescale_profile`), and used; None if it holds none."""
+        kind, precision = self.device_name.split()[0], self.device_name.rsplit(', ', 1)[-1]
+        source = next((profile for profile in self.profiles
+                       if profile.device.split()[0] == kind and profile.device.endswith(precision)), None)
+        if source is None:
+            return None
+        with self.autocast():
+            profile = rescale_profile(self.engine.runner, source, self.device_name)
         self.use_time_profile(profile)
         return profile
 

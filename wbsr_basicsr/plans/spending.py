@@ -4,9 +4,9 @@ seconds measured once, on a quiet machine; a run corrects them by what it measur
 :class:`Corrections` compares, per subnet, the seconds measured running plans on this run with
 the seconds the profile predicted for the same pieces, and scales the profile's predictions by
 that ratio (a subnet not run yet takes the ratio interpolated between its neighbours that have).
-Before the first plan, a probe times the cheapest subnet and the full network on a crop of the
-first image (:meth:`Corrections.probe`), so that the full network's ratio, the base of every
-budget, is measured and not assumed. Per image, the corrections carry from image to image. Over a folder (:class:`FolderSpending`), each image is
+Over a folder, before the first plan, a probe times the cheapest subnet and the full network on a
+crop of the first image (:meth:`Corrections.probe`), so that the full network's ratio, the base of
+the budget, is measured and not assumed. Per image, the corrections carry from image to image. Over a folder (:class:`FolderSpending`), each image is
 planned just before it runs: the budget left is ``target`` x the folder's corrected full-network
 seconds, less the pricing's seconds and the seconds measured so far, and the rest of the folder is
 planned within it, so the folder's total lands near its budget even when the profile is off.
@@ -18,12 +18,14 @@ import numpy as np
 from torch import Tensor
 
 from wbsr_basicsr.runtime.runner import Runner
-from wbsr_basicsr.utils.clock import time_once
+from wbsr_basicsr.utils.clock import interleaved_medians
 
 from .planner import Plan, Planner, PricedImage
 
 PROBE_SIDE = 96
-"""The side, in LR pixels, of the crop the probe times (:meth:`Corrections.probe`)."""
+"""The side, in LR pixels, of the crop the probe times (:meth:`Corrections.probe`; one the profiles time)."""
+PROBE_REPEATS = 3
+"""Timed runs of each subnet the probe takes the median of."""
 
 
 @dataclass
@@ -41,18 +43,19 @@ class Corrections:
         self.measured, self.predicted = np.zeros(self.count), np.zeros(self.count)
 
     def probe(self, runner: Runner, lq: Tensor) -> None:
-        """Once: time the cheapest subnet and the full network on a crop of ``lq`` (:data:`PROBE_SIDE`)
-        against the profile's seconds for that crop; nothing on an image smaller than the profile timed."""
+        """Once: time the cheapest subnet and the full network on a crop of ``lq`` (:data:`PROBE_SIDE`),
+        interleaved, the median of :data:`PROBE_REPEATS` runs each after a warm-up, against the profile's
+        seconds for that crop; nothing on an image smaller than the profile timed."""
         height, width = (min(PROBE_SIDE, side) for side in lq.shape[-2:])
         if self.probed or not runner.timing.times(height * width):
             return
         self.probed = True
-        crop = lq[..., :height, :width]
-        for index in (0, self.count - 1):
-            runner.prepared(index)
-            seconds = min(time_once(lambda: runner.run_whole(index, crop), lq.device) for _ in range(2))
+        crop, probed = lq[..., :height, :width], (0, self.count - 1)
+        seconds = interleaved_medians([lambda index=index: runner.run_whole(index, crop) for index in probed],
+                                      lq.device, PROBE_REPEATS)
+        for index, measured in zip(probed, seconds):
             self.predicted[index] += runner.subnet_image_seconds(index, height, width)
-            self.measured[index] += seconds
+            self.measured[index] += measured
 
     def record(self, image: PricedImage, plan: Plan, seconds: float) -> None:
         """``plan``, made for ``image`` (as priced, uncorrected), ran in ``seconds`` (measured, without
@@ -121,14 +124,14 @@ class Turn:
 
 class EachImage:
     """A time budget held on every image: each priced and planned on its own, with the predicted seconds
-    corrected by what the images before it measured."""
+    corrected by what the images before it measured (no probe: on one image its seconds would be
+    spent twice over)."""
 
     def __init__(self, planner: Planner, target: float, corrections: Corrections) -> None:
         self.planner, self.target, self.corrections = planner, target, corrections
         self.priced: Optional[PricedImage] = None
 
     def plan(self, lq: Tensor) -> Plan:
-        self.corrections.probe(self.planner.runner, lq)
         self.priced = self.planner.price(lq)
         corrected = self.corrections.corrected(self.priced, self.corrections.factors())
         return self.planner.plan([corrected], self.target)[0]

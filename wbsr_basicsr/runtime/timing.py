@@ -26,7 +26,7 @@ the next).
 import hashlib
 import json
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Dict, List, Optional, Sequence, Tuple
 
@@ -70,6 +70,7 @@ class TimeProfile:
     tile_sides: Tuple[int, ...] = ()  # the tile sizes timed on the largest image, in LR pixels
     tiled: Tuple[Tuple[float, ...], ...] = ()  # tiled[m][j]: subnet m in tiles of tile_sides[j], over the whole
     host: str = ''  # the processor it was measured on (CPUs)
+    rescaled_from: str = ''  # not measured in full: another device's profile re-scaled (:func:`rescale_profile`)
     provide: ClassVar[str] = ('a time profile of this supernet on this device: wbsr-calibrate --time-only '
                               '--model <checkpoint> --device <the device> (or calibrate it)')
 
@@ -114,7 +115,7 @@ class TimeProfile:
         return dict(device=self.device, patch_size=self.patch_size, call=list(self.call), patch=list(self.patch),
                     overhead=self.overhead, pixels=list(self.pixels), whole=[list(row) for row in self.whole],
                     tile_pad=self.tile_pad, tile_sides=list(self.tile_sides), tiled=[list(row) for row in self.tiled],
-                    host=self.host)
+                    host=self.host, rescaled_from=self.rescaled_from)
 
     @classmethod
     def from_dict(cls, state: Dict) -> 'TimeProfile':
@@ -122,7 +123,8 @@ class TimeProfile:
                    tuple(map(float, state['patch'])), float(state['overhead']), tuple(map(int, state['pixels'])),
                    tuple(tuple(map(float, row)) for row in state['whole']), int(state.get('tile_pad', 0)),
                    tuple(map(int, state.get('tile_sides', ()))),
-                   tuple(tuple(map(float, row)) for row in state.get('tiled', ())), str(state.get('host', '')))
+                   tuple(tuple(map(float, row)) for row in state.get('tiled', ())), str(state.get('host', '')),
+                   str(state.get('rescaled_from', '')))
 
 
 WHOLE_SIDES = (48, 96, 160, 256, 512)
@@ -131,6 +133,8 @@ TILE_SIDES = (128, 256)
 """LR sides of the tiles the largest whole image is also timed in."""
 LARGE_REPEATS = 3
 """Runs of the largest image (whole and tiled): each takes seconds on a CPU, so noise weighs less."""
+RESCALE_SIDE = 160
+"""The LR side of the one image :func:`rescale_profile` times (one of :data:`WHOLE_SIDES`)."""
 
 
 def host_name(device: torch.device) -> str:
@@ -239,6 +243,29 @@ def patch_overhead(runner: 'Runner', image: torch.Tensor, device: torch.device, 
 
     (seconds,) = interleaved_medians([work], device, repeats, min)
     return seconds / layout.count
+
+
+@torch.no_grad()
+def rescale_profile(runner: 'Runner', profile: TimeProfile, name: str, repeats: int = 3) -> TimeProfile:
+    """``profile``, measured on another device or thread count, carried to this one (``name``) in
+    seconds, not minutes: the cheapest, a middle and the full subnet timed on one whole image of
+    :data:`RESCALE_SIDE` against the profile's seconds for it, every subnet's seconds scaled by its
+    ratio (interpolated between the three), the tiles' shares kept. It predicts less well than a
+    measured profile; time budgets correct it further as they run (docs/routing.md, "Closed loop")."""
+    device = next(runner.net.parameters()).device
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(1, runner.net.num_in_ch, RESCALE_SIDE, RESCALE_SIDE, generator=generator).to(device)
+    timed = sorted({0, runner.num_subnets // 2, runner.num_subnets - 1})
+    seconds = interleaved_medians([lambda index=index: runner.run(index, image) for index in timed], device, repeats,
+                                  min)
+    predicted = [profile.whole_seconds(index, RESCALE_SIDE ** 2) for index in timed]
+    factors = np.interp(np.arange(runner.num_subnets), timed, np.asarray(seconds) / predicted)
+    source = profile.device + (f' on {profile.host}' if profile.host else '')
+    return replace(profile, device=name, call=tuple(map(float, np.asarray(profile.call) * factors)),
+                   patch=tuple(map(float, np.asarray(profile.patch) * factors)),
+                   overhead=profile.overhead * float(factors.mean()),
+                   whole=tuple(tuple(float(factor * s) for s in row) for factor, row in zip(factors, profile.whole)),
+                   host=host_name(device), rescaled_from=profile.rescaled_from or source)
 
 
 def cached_profile_path(checksum: str, name: str, host: str) -> Path:

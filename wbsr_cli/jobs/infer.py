@@ -226,7 +226,8 @@ def setup(args: argparse.Namespace, runtime: Runtime, spec: Dict, checkpoint: st
 
 def check_time_profile(upscaler: Upscaler, checkpoint: str) -> None:
     """Where the checkpoint holds no time profile for the device, use the one kept in the user's cache
-    folder for this supernet, device, thread count and processor, or measure it and keep it there; say
+    folder for this supernet, device, thread count and processor, or re-scale the checkpoint's profile of
+    another thread count or processor (seconds), or else measure one (minutes), and keep it there; say
     so where the checkpoint's was measured on another processor."""
     profile, here = upscaler.routing.get(TimeProfile), host_name(upscaler.device)
     if profile is None:
@@ -236,6 +237,13 @@ def check_time_profile(upscaler: Upscaler, checkpoint: str) -> None:
             print(f'{checkpoint} holds no time profile for {upscaler.device_name}: using the one measured here '
                   f'earlier ({kept})', file=sys.stderr)
             upscaler.use_time_profile(profile)
+            return
+        rescaled = upscaler.rescale_time_profile()
+        if rescaled is not None:
+            print(f'{checkpoint} holds no time profile for {upscaler.device_name}: its profile for '
+                  f'{rescaled.rescaled_from} re-scaled by timing three subnets on one image (kept in {kept}; '
+                  f'wbsr-calibrate --time-only measures one in full: {PROFILE_MINUTES})', file=sys.stderr)
+            keep_profile(kept, rescaled)
             return
         print(f'{checkpoint} holds no time profile for {upscaler.device_name}: measuring one (once: it is kept in '
               f'{kept}; {PROFILE_MINUTES} on a quiet CPU)', file=sys.stderr, flush=True)
