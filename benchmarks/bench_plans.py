@@ -11,29 +11,28 @@ at folder (``dataset``) scope with the default units, and with ``--units-alone``
 (``image``, ``tile160``, ``patch``) at both scopes. Images run row after row, so every row meets the
 same machine noise. ``--max-images N`` keeps N images of each set, evenly spaced. ``--load K`` runs K
 competing processes beside ``test.py`` for the whole run, as a busy desktop would: each a single
-thread multiplying 512 x 512 matrices without pause (:data:`LOAD`). Printed per set and row: the measured seconds over the full network's (each round),
+thread multiplying 512 x 512 matrices without pause (``wbsr_basicsr.utils.clock.LOAD``). Printed per
+set and row: the measured seconds over the full network's (each round),
 PSNR-Y, the row's margin over the whole-image subnets' frontier at its time (the upper concave
 hull of their (time, PSNR) points: what mixing them image by image gives), and the units its
 plans used; a markdown table of the same into ``<work>/plans.md``.
 """
 import argparse
-import contextlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
 from wbsr_basicsr.inference.supernet_entry import SupernetEntry
 from wbsr_basicsr.routing.frontier import frontier_at
+from wbsr_basicsr.utils.clock import competing
 from wbsr_basicsr.zoo import model_path
 
 SINGLE_UNITS = ('image', 'tile160', 'patch')
-LOAD = 'import numpy as np\na = np.random.rand(512, 512)\nwhile True:\n    a = a @ a\n    a /= np.abs(a).max()\n'
-"""The competing process of ``--load`` (run with one thread)."""
 
 
 def rows(targets: Sequence[float], alone: bool) -> List[Dict]:
@@ -97,19 +96,6 @@ def report(tables: List[Dict], dataset: str) -> List[str]:
     subnets = '; '.join(f"{w[6:]} {rounds[0][w]['seconds'] / rounds[0][full]['seconds']:.2f} "
                         f"{rounds[0][w]['psnr']:.3f}" for w in whole)
     return lines + [f'| {dataset} | whole subnets (share, PSNR-Y; full {fulls} ms per image) | {subnets} | | | |']
-
-
-@contextlib.contextmanager
-def competing(count: int) -> Iterator[None]:
-    """``count`` processes running :data:`LOAD` while the block runs."""
-    env = dict(os.environ, OMP_NUM_THREADS='1', OPENBLAS_NUM_THREADS='1', MKL_NUM_THREADS='1')
-    loads = [subprocess.Popen([sys.executable, '-c', LOAD], env=env) for _ in range(count)]
-    try:
-        yield
-    finally:
-        for load in loads:
-            load.kill()
-            load.wait()
 
 
 def main() -> int:

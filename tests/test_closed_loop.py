@@ -8,7 +8,8 @@ import torch
 from test_plans import per_pixel_profile, tiny_net
 from wbsr_basicsr.plans import unit_of
 from wbsr_basicsr.plans.planner import Planner, PricedImage
-from wbsr_basicsr.plans.spending import Corrections, FolderSpending
+from wbsr_basicsr.plans.spending import Corrections, folder_spendings
+from wbsr_basicsr.routing import router_class
 from wbsr_basicsr.runtime.runner import Runner
 
 TRUE = (1e-6, 1.5e-6, 2e-6, 3e-6)
@@ -39,22 +40,25 @@ def test_a_folder_whose_profile_is_half_off_lands_on_its_budget(target):
     runner = Runner(tiny_net(), 32, 28, timing=per_pixel_profile(OFF))
     planner, priced = priced_folder(runner)
     full = sum(h * w for h, w in (image.shape[-2:] for image in folder())) * TRUE[-1]  # --full, measured
-    open_loop = sum(true_seconds(plan, runner.net) for plan in planner.plan(priced, target))
+    opened = folder_spendings(planner, priced, target, None)  # closed_loop: false
+    open_loop = sum(true_seconds(spending.plan(image), runner.net) for spending, image in zip(opened, folder()))
     assert open_loop > 1.1 * target * full  # the stored profile alone overspends: the test can fail
 
     corrections = Corrections(len(TRUE), probed=True)  # the probe as it would measure on the simulated machine:
-    probed = [0, len(TRUE) - 1]  # the cheapest subnet and the full network on a 48 x 48 crop
-    corrections.predicted[probed] = np.asarray(OFF)[probed] * 48 * 48
-    corrections.measured[probed] = np.asarray(TRUE)[probed] * 48 * 48
-    spending = FolderSpending(planner, priced, target, corrections)
+    corrections.predicted[-1], corrections.measured[-1] = OFF[-1] * 48 * 48, TRUE[-1] * 48 * 48  # the full network
     spent = 0.
-    for index, image in enumerate(folder()):
-        plan = spending.plan(index, image)
+    for spending, image in zip(folder_spendings(planner, priced, target, corrections), folder()):
+        plan = spending.plan(image)
         seconds = true_seconds(plan, runner.net)
-        spending.record(index, plan, seconds, seconds)
+        spending.record(plan, seconds, seconds)
         spent += seconds
     assert spent == pytest.approx(target * full, rel=0.1)
     assert corrections.factors()[:3] == pytest.approx([2., 2., 2.], rel=0.35)  # what it learnt of the subnets run
+
+
+def test_an_open_loop_plan_row_is_its_own_row():
+    row = router_class('plan')(target=0.5, scope='image', closed_loop=False)
+    assert row.label == 'plan_0.5_image_open' and router_class('plan')(target=0.5, scope='image').closed_loop
 
 
 def test_corrections_interpolate_between_the_subnets_measured():

@@ -186,6 +186,9 @@ def test_time_rows_in_the_command_and_in_test_py(tmp_path, tiny_pairs, trained_w
     assert script.main(['-i', str(tiny_pairs[0]), '-o', str(tmp_path / 'out_folder'), '--model', str(trained_wbsr),
                         '--target-time', '0.5']) == 0
     assert '3 images, target time 0.5 (folder scope, units image,tile160)' in capsys.readouterr().out  # the default
+    assert script.main(['-i', str(tiny_pairs[0]), '-o', str(tmp_path / 'out_open'), '--model', str(trained_wbsr),
+                        '--row', '{mode: plan, target: 0.5, scope: dataset, closed_loop: false}']) == 0
+    assert '3 images, plan_0.5_dataset_open' in capsys.readouterr().out
     tiny = tmp_path / 'tiny'
     tiny.mkdir()
     cv2.imwrite(str(tiny / 'dot.png'), cv2.cvtColor(photo_rgb('coffee')[:10, :12], cv2.COLOR_RGB2BGR))

@@ -20,7 +20,7 @@ from wbsr_basicsr.archs.slimmable import SlimmableSupernet
 from wbsr_basicsr.budgets import BUDGET_UNITS
 from wbsr_basicsr.plans import units_of
 from wbsr_basicsr.plans.planner import Plan, Planner
-from wbsr_basicsr.plans.spending import Corrections, EachImage, FolderSpending, Spending, Turn
+from wbsr_basicsr.plans.spending import Corrections, EachImage, Spending, folder_spendings
 from wbsr_basicsr.routing.base import Features, Group, Router, RoutingData, check_routing
 from wbsr_basicsr.routing.calibration import Calibration
 from wbsr_basicsr.routing.gradient_router import DifficultyClasses
@@ -62,8 +62,8 @@ class MeasuredImage:
         return self.layout.count
 
 
-Allocation = Union[np.ndarray, Turn]
-"""One image's allocation: its patches' subnet ids, or (plan rows) its turn in the folder's spending."""
+Allocation = Union[np.ndarray, Spending]
+"""One image's allocation: its patches' subnet ids, or (plan rows) how the folder's budget plans it."""
 
 
 @dataclass
@@ -115,9 +115,10 @@ class Engine:
         """The planner of a plan row (:attr:`Router.planned`) over its units."""
         return Planner(self.runner, units_of(row.units), self.data.get(Calibration))
 
-    def corrections(self, row: Router) -> Corrections:
-        """A plan row's corrections of the time profile, carried from image to image (closed loop)."""
-        return self._corrections.setdefault(row.label, Corrections(self.runner.num_subnets))
+    def corrections(self, row: Router) -> Optional[Corrections]:
+        """A plan row's corrections of the time profile, carried from image to image (None: open loop)."""
+        return self._corrections.setdefault(row.label, Corrections(self.runner.num_subnets)) \
+            if row.closed_loop else None
 
     @torch.no_grad()
     def measure(self, rows: Sequence[Router], lq: Tensor, gt: Optional[Tensor] = None) -> MeasuredImage:
@@ -186,10 +187,10 @@ class Engine:
             images_priced = priced[row.label]
             allocations.ids[row.label] = [None] * len(images_priced)
             for group in SCOPES[row.scope].groups(len(images_priced)):
-                spending = FolderSpending(planners[row.label], [images_priced[i] for i in group], row.target,
-                                          self.corrections(row))
-                for turn, index in enumerate(group):
-                    allocations.ids[row.label][index] = Turn(spending, turn)
+                spendings = folder_spendings(planners[row.label], [images_priced[i] for i in group], row.target,
+                                             self.corrections(row))
+                for index, spending in zip(group, spendings):
+                    allocations.ids[row.label][index] = spending
             allocations.seconds[row.label] = sum(image.pricing_seconds for image in images_priced) / max(
                 1, len(images_priced))
         for row in routed:

@@ -23,6 +23,9 @@ DEFAULT_UNITS = ('image', 'tile160')
 @dataclass(frozen=True)
 class PlanRouter(BudgetedRouter):
     units: Optional[Tuple[str, ...]] = None
+    closed_loop: bool = True
+    """False: plans from the time profile alone, not corrected by what the run measures (outputs then
+    do not depend on the machine's timing; docs/routing.md, "Plans")."""
 
     mode: ClassVar[str] = 'plan'
     planned: ClassVar[bool] = True
@@ -39,4 +42,4 @@ class PlanRouter(BudgetedRouter):
     @property
     def label(self) -> str:
         units = '' if self.units == DEFAULT_UNITS else '_' + '+'.join(self.units)
-        return f'plan_{self.target:g}_{self.scope}{units}'
+        return f'plan_{self.target:g}_{self.scope}{units}{"" if self.closed_loop else "_open"}'

@@ -1,15 +1,16 @@
-"""Closed-loop spending of a time budget (docs/routing.md, "Closed loop"): the time profile predicts
-seconds measured once, on a quiet machine; a run corrects them by what it measures.
+"""Closed-loop spending of a time budget (docs/routing.md, "Plans", closed loop): the time profile
+predicts seconds measured once, on a quiet machine; a run corrects them by what it measures.
 
 :class:`Corrections` compares, per subnet, the seconds measured running plans on this run with
 the seconds the profile predicted for the same pieces, and scales the profile's predictions by
 that ratio (a subnet not run yet takes the ratio interpolated between its neighbours that have).
-Over a folder, before the first plan, a probe times the cheapest subnet and the full network on a
-crop of the first image (:meth:`Corrections.probe`), so that the full network's ratio, the base of
-the budget, is measured and not assumed. Per image, the corrections carry from image to image. Over a folder (:class:`FolderSpending`), each image is
-planned just before it runs: the budget left is ``target`` x the folder's corrected full-network
-seconds, less the pricing's seconds and the seconds measured so far, and the rest of the folder is
-planned within it, so the folder's total lands near its budget even when the profile is off.
+Per image (:class:`EachImage`), the corrections carry from image to image. Over a folder
+(:class:`FolderSpending`), a probe first times the full network on a crop of the first image
+(:meth:`Corrections.probe`), so that the full network's ratio, the base of the
+budget, is measured and not assumed; then each image is planned just before it runs: the budget
+left is ``target`` x the folder's corrected full-network seconds, less the pricing's seconds and
+the seconds measured so far, and the rest of the folder is planned within it, so the folder's
+total lands near its budget even when the profile is off.
 """
 from dataclasses import dataclass, field, replace
 from typing import List, Optional, Sequence, Union
@@ -18,14 +19,12 @@ import numpy as np
 from torch import Tensor
 
 from wbsr_basicsr.runtime.runner import Runner
-from wbsr_basicsr.utils.clock import interleaved_medians
+from wbsr_basicsr.utils.clock import time_once
 
 from .planner import Plan, Planner, PricedImage
 
 PROBE_SIDE = 96
 """The side, in LR pixels, of the crop the probe times (:meth:`Corrections.probe`; one the profiles time)."""
-PROBE_REPEATS = 3
-"""Timed runs of each subnet the probe takes the median of."""
 
 
 @dataclass
@@ -36,26 +35,22 @@ class Corrections:
     count: int
     measured: np.ndarray = field(init=False)
     predicted: np.ndarray = field(init=False)
-
     probed: bool = False
 
     def __post_init__(self) -> None:
         self.measured, self.predicted = np.zeros(self.count), np.zeros(self.count)
 
     def probe(self, runner: Runner, lq: Tensor) -> None:
-        """Once: time the cheapest subnet and the full network on a crop of ``lq`` (:data:`PROBE_SIDE`),
-        interleaved, the median of :data:`PROBE_REPEATS` runs each after a warm-up, against the profile's
-        seconds for that crop; nothing on an image smaller than the profile timed."""
+        """Once: time the full network on a crop of ``lq`` (:data:`PROBE_SIDE`), one run after a warm-up,
+        against the profile's seconds for that crop; nothing on an image smaller than the profile timed."""
         height, width = (min(PROBE_SIDE, side) for side in lq.shape[-2:])
         if self.probed or not runner.timing.times(height * width):
             return
         self.probed = True
-        crop, probed = lq[..., :height, :width], (0, self.count - 1)
-        seconds = interleaved_medians([lambda index=index: runner.run_whole(index, crop) for index in probed],
-                                      lq.device, PROBE_REPEATS)
-        for index, measured in zip(probed, seconds):
-            self.predicted[index] += runner.subnet_image_seconds(index, height, width)
-            self.measured[index] += measured
+        crop, full = lq[..., :height, :width], self.count - 1
+        runner.run_whole(full, crop)
+        self.measured[full] += time_once(lambda: runner.run_whole(full, crop), lq.device)
+        self.predicted[full] += runner.subnet_image_seconds(full, height, width)
 
     def record(self, image: PricedImage, plan: Plan, seconds: float) -> None:
         """``plan``, made for ``image`` (as priced, uncorrected), ran in ``seconds`` (measured, without
@@ -122,24 +117,50 @@ class Turn:
         self.spending.record(self.index, plan, run_seconds, seconds)
 
 
+@dataclass(frozen=True)
+class Fixed:
+    """A plan made before the run (open loop): run as planned, its seconds not fed back."""
+
+    planned: Plan
+
+    def plan(self, lq: Tensor) -> Plan:
+        return self.planned
+
+    def record(self, plan: Plan, run_seconds: float, seconds: float) -> None:
+        """Nothing: an open loop does not look back."""
+
+
 class EachImage:
     """A time budget held on every image: each priced and planned on its own, with the predicted seconds
     corrected by what the images before it measured (no probe: on one image its seconds would be
-    spent twice over)."""
+    spent twice over; ``corrections`` None: the profile as it is, open loop)."""
 
-    def __init__(self, planner: Planner, target: float, corrections: Corrections) -> None:
+    def __init__(self, planner: Planner, target: float, corrections: Optional[Corrections]) -> None:
         self.planner, self.target, self.corrections = planner, target, corrections
         self.priced: Optional[PricedImage] = None
 
     def plan(self, lq: Tensor) -> Plan:
         self.priced = self.planner.price(lq)
+        if self.corrections is None:
+            return self.planner.plan([self.priced], self.target)[0]
         corrected = self.corrections.corrected(self.priced, self.corrections.factors())
         return self.planner.plan([corrected], self.target)[0]
 
     def record(self, plan: Plan, run_seconds: float, seconds: float) -> None:
-        self.corrections.record(self.priced, plan, run_seconds)
+        if self.corrections is not None:
+            self.corrections.record(self.priced, plan, run_seconds)
 
 
-Spending = Union[Turn, EachImage]
+def folder_spendings(planner: Planner, images: Sequence[PricedImage], target: float,
+                     corrections: Optional[Corrections]) -> List['Spending']:
+    """How each of a folder's priced ``images`` is planned: its turn in one closed-loop
+    :class:`FolderSpending`, or (``corrections`` None: open loop) its plan made now for all of them."""
+    if corrections is None:
+        return [Fixed(plan) for plan in planner.plan(images, target)]
+    spending = FolderSpending(planner, images, target, corrections)
+    return [Turn(spending, index) for index in range(len(images))]
+
+
+Spending = Union[Turn, EachImage, Fixed]
 """How one image's plan is made and its seconds recorded: ``plan(lq)``, then ``record(plan, run_seconds,
 seconds)`` once it ran (``run_seconds`` running it, ``seconds`` in all)."""

@@ -47,8 +47,8 @@ def row_spec(args: argparse.Namespace) -> Dict:
             raise ValueError(f'--row {args.row}: expected a YAML mapping such as "{{mode: arm, target: 0.5}}".')
         if args.flops is not None and 'target' not in spec:
             raise ValueError(f'--flops is what a FLOPs target counts; the row {args.row} has no target.')
-        if 'target' not in spec or {'unit', 'budget_unit'} & spec.keys():
-            return spec
+        if 'target' not in spec or {'unit', 'budget_unit'} & spec.keys() or router_class(spec.get('mode')).planned:
+            return spec  # a plan row counts time
         return dict(spec, budget_unit=FLOPS_UNITS[args.flops or 'image'])
     if args.target is not None:
         return dict(mode='target_flops', target=args.target, scope=SCOPE_OPTIONS[args.scope or 'image'],
