@@ -61,8 +61,10 @@ def test_an_open_loop_plan_row_is_its_own_row():
     assert row.label == 'plan_0.5_image_open' and router_class('plan')(target=0.5, scope='image').closed_loop
 
 
-def test_corrections_interpolate_between_the_subnets_measured():
-    corrections = Corrections(4)
-    assert corrections.factors().tolist() == [1., 1., 1., 1.]
-    corrections.predicted[[0, 3]], corrections.measured[[0, 3]] = (1., 2.), (3., 2.)
-    assert corrections.factors().tolist() == pytest.approx([3., 7 / 3, 5 / 3, 1.])
+def test_a_subnet_not_run_takes_the_larger_factor_of_its_nearest_neighbours_run():
+    corrections = Corrections(5)
+    assert corrections.factors().tolist() == [1.] * 5
+    corrections.predicted[[1, 4]], corrections.measured[[1, 4]] = (1., 2.), (3., 2.)
+    assert corrections.factors().tolist() == pytest.approx([3., 3., 3., 3., 1.])
+    corrections.predicted[2], corrections.measured[2] = 1., 0.5
+    assert corrections.factors().tolist() == pytest.approx([3., 3., 0.5, 1., 1.])

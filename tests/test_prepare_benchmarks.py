@@ -91,8 +91,10 @@ def test_no_sets_found_is_a_clear_error_and_any_folder_of_images_is_a_set(tmp_pa
     (tmp_path / 'raw' / 'Holiday').mkdir(parents=True)
     assert run('--input', str(tmp_path / 'raw'), '--output', str(tmp_path / 'out')) == 1
     assert 'No benchmark sets found' in capsys.readouterr().err
+    (tmp_path / 'raw' / 'Holiday').rmdir()
     write_set(tmp_path / 'raw' / 'Holiday')
     write_set(tmp_path / 'raw' / '.cache')
+    (tmp_path / 'raw' / 'empty').mkdir()
     assert run('--input', str(tmp_path / 'raw'), '--output', str(tmp_path / 'out'), '--scales', '4') == 0
     assert os.listdir(tmp_path / 'out') == ['Holiday']
     assert sorted(os.listdir(tmp_path / 'out' / 'Holiday' / 'LRbicx4')) == ['astronaut.png', 'camera.png', 'coffee.png']

@@ -171,7 +171,7 @@ def test_bad_model_options_raise_clear_errors(tmp_path, mini_div2k_x2):
     with pytest.raises(ValueError, match='routing: unknown option num_clases; the known ones are max_batch, '):
         build_model(model_options(tmp_path, routing=dict(num_clases=5)))
     with pytest.raises(ValueError, match=r'val.rows\[1\]: target_flops row: unknown option targt; the known ones are '
-                                         'ladder, scope, target'):
+                                         'budget_unit, ladder, scope, target'):
         build_model(model_options(tmp_path, val=dict(rows=[dict(mode='fixed', subnet='full'),
                                                           dict(mode='target_flops', targt=0.5)])))
     with pytest.raises(ValueError, match='train.subnet_sampling: unknown option strategie'):

@@ -82,10 +82,9 @@ class Allocations:
 
 
 class Engine:
-    """Runs inference rows with ``net`` (in eval mode) and its routing ``data`` on LR images, on a
-    :class:`~wbsr_basicsr.runtime.runner.Runner` made from the other arguments (``patch_size``
-    patches every ``stride`` pixels, at most ``max_batch`` per forward, whole images in tiles of
-    ``tile`` with ``tile_pad`` of margin) and the data's time profile."""
+    """Runs inference rows with ``net`` (in eval mode) and its routing ``data`` on LR images, on a :class:`Runner`
+    made from the other arguments (``patch_size`` patches every ``stride`` pixels, at most ``max_batch`` per
+    forward, whole images in tiles of ``tile`` with ``tile_pad`` of margin) and the data's time profile."""
 
     def __init__(self, net: SlimmableSupernet, data: RoutingData, patch_size: int, stride: int,
                  max_batch: int = 256, tile: Optional[int] = None, tile_pad: int = 10) -> None:
@@ -114,6 +113,10 @@ class Engine:
     def planner(self, row: Router) -> Planner:
         """The planner of a plan row (:attr:`Router.planned`) over its units."""
         return Planner(self.runner, units_of(row.units), self.data.get(Calibration))
+
+    def each_image(self, row: Router) -> EachImage:
+        """A plan row's spending on an image planned on its own, corrected by the images before it."""
+        return EachImage(self.planner(row), row.target, self.corrections(row))
 
     def corrections(self, row: Router) -> Optional[Corrections]:
         """A plan row's corrections of the time profile, carried from image to image (None: open loop)."""
@@ -220,8 +223,7 @@ class Engine:
         synchronize()
         started = time.perf_counter()
         if row.planned:
-            spending = subnet_ids or EachImage(self.planner(row), row.target, self.corrections(row))
-            return self.run_plan(lq, spending, started, synchronize)
+            return self.run_plan(lq, subnet_ids or self.each_image(row), started, synchronize)
         if not row.patchwise:
             return self._whole(lq, self.runner.net.subnets.index(row.subnet), None, started, synchronize)
         runner, calibration = self.runner, self.data.get(Calibration)

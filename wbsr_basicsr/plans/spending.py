@@ -3,7 +3,7 @@ predicts seconds measured once, on a quiet machine; a run corrects them by what 
 
 :class:`Corrections` compares, per subnet, the seconds measured running plans on this run with
 the seconds the profile predicted for the same pieces, and scales the profile's predictions by
-that ratio (a subnet not run yet takes the ratio interpolated between its neighbours that have).
+that ratio (a subnet not run yet takes the larger ratio of its nearest neighbours that have).
 Per image (:class:`EachImage`), the corrections carry from image to image. Over a folder
 (:class:`FolderSpending`), a probe first times the full network on a crop of the first image
 (:meth:`Corrections.probe`), so that the full network's ratio, the base of the
@@ -64,11 +64,16 @@ class Corrections:
 
     def factors(self) -> np.ndarray:
         """``(count,)``: each subnet's measured over predicted seconds; a subnet not run yet takes the
-        factor interpolated between the nearest that have, cheaper and dearer (1 before any has)."""
+        larger factor of the nearest that have, cheaper and dearer (1 before any has): a guess that
+        errs towards time left over rather than an overspent budget."""
         ran = np.flatnonzero(self.predicted > 0)
         if not len(ran):
             return np.ones(self.count)
-        return np.interp(np.arange(self.count), ran, self.measured[ran] / self.predicted[ran])
+        ratios = self.measured[ran] / self.predicted[ran]
+        position = np.searchsorted(ran, np.arange(self.count))
+        factors = np.maximum(ratios[np.minimum(position, len(ran) - 1)], ratios[np.maximum(position - 1, 0)])
+        factors[ran] = ratios
+        return factors
 
     def corrected(self, image: PricedImage, factors: np.ndarray) -> PricedImage:
         """``image`` with every predicted second scaled by its subnet's factor (the full network's last)."""

@@ -31,7 +31,7 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 from tqdm import tqdm
 
-from wbsr_basicsr.prepare.common import (BadInput, LmdbWriter, bicubic_downsample, folder_bytes,
+from wbsr_basicsr.prepare.common import (BadInput, LmdbWriter, bicubic_downsample, folder_bytes, image_files,
                                            inputs_fingerprint, list_images, manifest_settings, mod_crop, read_bgr,
                                            settings_mismatch, write_manifest)
 from wbsr_basicsr.utils.atomic import remove_partial, write_atomically
@@ -50,9 +50,8 @@ def collect_sets(input_root: Optional[str], div8k: Optional[str]) -> Dict[str, T
             folder = os.path.join(input_root, name)
             if name.startswith('.') or not os.path.isdir(folder) or (div8k and os.path.samefile(folder, div8k)):
                 continue
-            images = list_images(folder)
-            if images:
-                sets[name] = (images, 1)
+            if image_files(folder):
+                sets[name] = (list_images(folder), 1)
     if div8k is not None:
         by_index = {}
         for path in list_images(div8k):

@@ -86,13 +86,18 @@ def manifest_settings(folder: str) -> Optional[dict]:
         return None
 
 
+def image_files(folder: str) -> List[str]:
+    """Sorted paths of the image files directly in ``folder`` (hidden ones apart)."""
+    return sorted(os.path.join(folder, name) for name in os.listdir(folder)
+                  if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith('.'))
+
+
 def list_images(folder: str) -> List[str]:
     """Sorted image paths directly in ``folder``; a clear error if there are none, or if two share a
     name without extension (``0001.png`` and ``0001.jpg``: outputs are keyed by that name)."""
     if not os.path.isdir(folder):
         raise BadInput(f'{folder}: input folder does not exist.')
-    paths = sorted(os.path.join(folder, name) for name in os.listdir(folder)
-                   if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith('.'))
+    paths = image_files(folder)
     if not paths:
         raise BadInput(f'{folder}: input folder holds no images ({", ".join(IMAGE_EXTENSIONS)}).')
     seen: Dict[str, str] = {}
