@@ -100,9 +100,9 @@ def main() -> int:
                                      args.threads) for closed in ('true', 'false')]
                     runs.append((error, target, loops))
             full = (full_before + seconds(paths[args.errors[0]], args.images, out, ['--full'], args.threads)) / 2
-            for error, target, (closed, opened) in runs:
-                lines.append(f'| {round_index} | {error} | {target:g} | {closed / full:.2f} '
-                             f'({closed / full / target - 1:+.0%}) | {opened / full:.2f} ({opened / full / target - 1:+.0%}) |')
+            for error, target, loops in runs:
+                shares = [f'{seconds / full:.2f} ({seconds / full / target - 1:+.0%})' for seconds in loops]
+                lines.append(f'| {round_index} | {error} | {target:g} | {shares[0]} | {shares[1]} |')
             lines.append(f'| {round_index} | --full | | {full:.1f} s | |')
             print('\n'.join(lines[-len(runs) - 1:]), flush=True)
     (args.work / 'closed_loop.md').write_text('\n'.join(lines) + '\n')

@@ -25,7 +25,8 @@ def folder() -> list:
 
 def true_seconds(plan, net) -> float:
     """What the plan takes on the simulated machine."""
-    truth = plan.unit.seconds(plan.priced.pieces, per_pixel_profile(TRUE), Runner(net, 32, 28, timing=per_pixel_profile(TRUE)))
+    machine = per_pixel_profile(TRUE)
+    truth = plan.unit.seconds(plan.priced.pieces, machine, Runner(net, 32, 28, timing=machine))
     return float(truth[np.arange(len(plan.ids)), plan.ids].sum())
 
 

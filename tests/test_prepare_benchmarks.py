@@ -1,5 +1,6 @@
-"""wbsr-prepare-benchmarks (wbsr_cli/prepare.py, wbsr_basicsr/prepare/benchmarks.py; script: datasets_prep/prepare_benchmarks.py): BasicSR
-layout, mod-crop, bicubic LR, DIV8K split, bad input."""
+"""wbsr-prepare-benchmarks (wbsr_cli/prepare.py, wbsr_basicsr/prepare/benchmarks.py; script:
+datasets_prep/prepare_benchmarks.py): BasicSR layout, mod-crop, bicubic LR, DIV8K split, any folder
+as a set, bad input."""
 import os
 from pathlib import Path
 

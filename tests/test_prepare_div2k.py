@@ -1,4 +1,5 @@
-"""wbsr-prepare-div2k (wbsr_cli/prepare.py, wbsr_basicsr/prepare/div2k.py; script datasets_prep/prepare_div2k.py) on scikit-image's photos arranged as a miniature DIV2K."""
+"""wbsr-prepare-div2k (wbsr_cli/prepare.py, wbsr_basicsr/prepare/div2k.py; script datasets_prep/prepare_div2k.py)
+on scikit-image's photos arranged as a miniature DIV2K."""
 import functools
 import json
 import os

@@ -60,7 +60,8 @@ def test_a_router_registered_here_runs_in_test_py_and_in_the_inference_command(t
     assert len(list(out.glob('*_wbsr.png'))) == 3
     assert script.main(['-i', str(photos), '-o', str(out), '--model', str(trained_wbsr),
                         '--row', '{mode: random, targt: 0.6}']) == 2
-    assert 'random row: unknown option targt; the known ones are budget_unit, scope, seed, target' in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert 'random row: unknown option targt; the known ones are budget_unit, scope, seed, target' in error
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,8 @@ def benchmarks_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description='Benchmark sets -> GTmod12 / LRbicx{s} folders (BasicSR layout; '
                                                  'docs/data.md).',
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument('--input', help='folder of sets: each subfolder of HR images is one (Set5, Set14, ... or your own)')
+    parser.add_argument('--input', help='folder of sets: each subfolder of HR images is one (Set5, Set14, ... or '
+                                        'your own)')
     parser.add_argument('--div8k', help='DIV8K HR folder (1201.png ... 1500.png) for Test2K / Test4K / Test8K')
     parser.add_argument('--output', default='datasets', help='where the sets are written')
     parser.add_argument('--scales', type=int, nargs='+', default=[2, 3, 4])

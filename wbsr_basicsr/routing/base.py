@@ -206,7 +206,8 @@ class BudgetedRouter(Router):
     def label(self) -> str:
         if self.target is None:
             return self.mode
-        return f'{self.label_name or self.mode}_{self.target:g}_{self.scope}{BUDGET_UNITS[self.budget_unit].label_suffix}'
+        suffix = BUDGET_UNITS[self.budget_unit].label_suffix
+        return f'{self.label_name or self.mode}_{self.target:g}_{self.scope}{suffix}'
 
 
 ROUTER_REGISTRY: Dict[str, Type[Router]] = {}
