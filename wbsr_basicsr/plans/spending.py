@@ -89,16 +89,15 @@ class FolderSpending:
                  corrections: Corrections) -> None:
         self.planner, self.images, self.target, self.corrections = planner, list(images), target, corrections
         self.spent = 0.
+        self.full = sum(image.full_seconds for image in self.images)  # uncorrected
         self.pricing = sum(image.pricing_seconds for image in self.images)
 
     def plan(self, index: int, lq: Tensor) -> Plan:
         """Image ``index``'s plan (``lq``: the image): the rest of the folder planned within the budget left."""
         self.corrections.probe(self.planner.runner, lq)
         factors = self.corrections.factors()
-        corrected = [self.corrections.corrected(image, factors) for image in self.images]
-        full = sum(image.full_seconds for image in corrected)
-        budget = self.target * full - self.pricing - self.spent
-        rest: List[PricedImage] = corrected[index:]
+        budget = self.target * self.full * factors[-1] - self.pricing - self.spent
+        rest: List[PricedImage] = [self.corrections.corrected(image, factors) for image in self.images[index:]]
         return self.planner.plan_within(rest, budget, sum(image.full_seconds for image in rest),
                                         sum(image.pricing_seconds for image in rest))[0]
 
@@ -145,11 +144,10 @@ class EachImage:
         self.priced: Optional[PricedImage] = None
 
     def plan(self, lq: Tensor) -> Plan:
-        self.priced = self.planner.price(lq)
-        if self.corrections is None:
-            return self.planner.plan([self.priced], self.target)[0]
-        corrected = self.corrections.corrected(self.priced, self.corrections.factors())
-        return self.planner.plan([corrected], self.target)[0]
+        self.priced = priced = self.planner.price(lq)
+        if self.corrections is not None:
+            priced = self.corrections.corrected(priced, self.corrections.factors())
+        return self.planner.plan([priced], self.target)[0]
 
     def record(self, plan: Plan, run_seconds: float, seconds: float) -> None:
         if self.corrections is not None:
