@@ -23,9 +23,9 @@ reproduce:
 	bash scripts/setup_env.sh
 	"$${WBSR_VENV:-.venv}/bin/python" scripts/reproduce.py --train $(TRAIN) --bench $(BENCH) --preset $(PRESET) --seeds $(SEEDS)
 
-# The shipped checkpoints, rebuilt from the 291 photos (docs/models.md): make weights DATA=... SETS=...
+# The shipped checkpoints, rebuilt from the 291 photos (docs/models.md): make weights DATA=... SETS=... CALIBRATION=...
 DATA ?= datasets/train291
 SETS ?= datasets/raw
 weights:
 	bash scripts/setup_env.sh
-	"$${WBSR_VENV:-.venv}/bin/python" scripts/train_weights.py --data $(DATA) --sets $(SETS) --publish
+	"$${WBSR_VENV:-.venv}/bin/python" scripts/train_weights.py --data $(DATA) --sets $(SETS) --calibration $(CALIBRATION) --publish

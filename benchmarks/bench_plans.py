@@ -14,8 +14,9 @@ competing processes beside ``test.py`` for the whole run, as a busy desktop woul
 thread multiplying 512 x 512 matrices without pause (``wbsr_basicsr.utils.clock.LOAD``). Printed per
 set and row: the measured seconds over the full network's (each round),
 PSNR-Y, the row's margin over the whole-image subnets' frontier at its time (the upper concave
-hull of their (time, PSNR) points: what mixing them image by image gives), and the units its
-plans used; a markdown table of the same into ``<work>/plans.md``.
+hull of their (time, PSNR) points: what mixing them image by image gives), the units its
+plans used and how many subnets ran (1: one subnet everywhere, no mixed plan); a markdown table
+of the same into ``<work>/plans.md``.
 """
 import argparse
 import json
@@ -90,6 +91,7 @@ def report(tables: List[Dict], dataset: str) -> List[str]:
             points = [(r[w]['seconds'], r[w]['psnr']) for w in whole]
             margins.append(r[label]['psnr'] - frontier_at(points, r[label]['seconds']))
         plans = ', '.join(f'{unit} {count}' for unit, count in row.get('plans', {}).items())
+        plans += f"; {sum(share > 0 for share in row['usage'])} subnet(s)"  # 1: one subnet everywhere, not mixed
         lines.append(f"| {dataset} | {label} | {' / '.join(f'{s:.2f}' for s in shares)} | {row['psnr']:.3f} | "
                      f"{' / '.join(f'{m:+.3f}' for m in margins)} | {plans} |")
     fulls = ' / '.join(f"{1e3 * r[full]['seconds']:.0f}" for r in rounds)

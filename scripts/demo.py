@@ -4,7 +4,8 @@
    statistics, BDLoss prior) in ``datasets/demo/prepared``.
 2. Two other photos, mod-cropped with their bicubic x2 LR, as a held-out test set.
 3. ``wbsr_basicsr/train.py -opt options/demo/train_WBSR_demo.yml``: a small supernet, HES, L1.
-4. ``scripts/calibrate_routing.py`` on the training LMDBs: ARM's table and the Pareto ladder.
+4. ``scripts/calibrate_routing.py`` on the training LMDBs: ARM's table, the Pareto ladder and the quality
+   model (a demo's shortcut: a real calibration uses photos the network was not trained on).
 5. ``wbsr_basicsr/train.py -opt options/demo/train_ClassSR_demo.yml``: ClassSR's classifier on the
    frozen supernet.
 6. ``wbsr_basicsr/test.py -opt options/demo/test_WBSR_demo.yml``: every subnet and the routers

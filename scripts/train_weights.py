@@ -1,8 +1,8 @@
 """Rebuild the shipped checkpoints from the 291 photos: prepare, train, calibrate, test, publish.
 
-    make weights DATA=../data/train291 SETS=../data            # the same, through the Makefile
+    make weights DATA=../data/train291 SETS=../data CALIBRATION=<photos>   # the same, through the Makefile
     python scripts/train_weights.py --data <T91 + BSD200 photos> --sets <folder holding Set5/ and Set14/> \\
-        [--work weights_work] [--names WBSR_MSRResNet_x4_291 ...] [--publish]
+        --calibration <other photos> [--work weights_work] [--names WBSR_MSRResNet_x4_291 ...] [--publish]
 
 Per name (``wbsr_basicsr/zoo/recipes.py`` holds each recipe), every step is skipped when its output
 exists, so the same command resumes an interrupted rebuild:
@@ -11,15 +11,20 @@ exists, so the same command resumes an interrupted rebuild:
    and x4 (sub-images of 240 every 120, GT patches 96; photos smaller than a sub-image skipped),
    and Set5 / Set14 by ``prepare_benchmarks``;
 2. ``train.py --auto_resume`` with the recipe's options (2 CPU cores: docs/models.md);
-3. ``wbsr-calibrate`` on 300 training sub-images: the routing ladder, ARM's table and this
-   machine's CPU time profile (other devices measure their own on first use);
+3. ``wbsr-calibrate`` on ``--calibration``, photos neither trained nor tested on (prepared as a
+   benchmark set; :data:`CALIBRATION_IMAGES` of them): the routing ladder, ARM's table, the quality
+   model and this machine's CPU time profile (other devices measure their own on first use). On its
+   training photos a network's larger subnets gain what they memorised (docs/routing.md, "Predicting
+   quality");
 4. ``test.py`` on Set5 and Set14, PSNR / SSIM on Y (border = scale): every subnet on the whole
    image and ``--target-time 0.65`` (the ``plan`` row), with bicubic beside them;
 5. ``--publish``: the calibrated checkpoint, its recipe recorded in its ``wbsr`` entry, into
    ``wbsr_basicsr/zoo/weights/``, its entry in ``models.json`` and the table in ``models.md``.
 
 ``--retest`` runs step 4 on the shipped checkpoints themselves (no ``--data``, no training), and with
-``--publish`` rewrites their table only: the figures the current code measures.
+``--publish`` rewrites their table only: the figures the current code measures. With
+``--calibration`` too, step 3 renews their routing calibration first (their time profiles kept), and
+``--publish`` ships the checkpoints so calibrated.
 """
 import argparse
 import json
@@ -46,7 +51,8 @@ PREPARE = ['--scales', '2', '4', '--crop-size', '240', '--step', '120', '--thres
            '--workers', '2', '--skip-bad']
 TEST_ROWS = [dict(mode='whole', subnet='all'), dict(mode='plan', target=0.65, scope='image')]  # plan: --target-time
 TIME_ROW = 'plan_0.65_image'
-CALIBRATION_IMAGES = 300
+CALIBRATION_IMAGES = {2: 20, 4: 40}
+"""Calibration photos per scale: about 2,500 routing patches at either (x2 LR images hold 4 x the pixels)."""
 
 
 def run(step: str, command: List[str], work: Path) -> None:
@@ -95,17 +101,27 @@ def train(recipe: WeightRecipe, work: Path) -> Path:
     return final
 
 
-def calibrate(recipe: WeightRecipe, checkpoint: Path, work: Path) -> Path:
-    """Step 3: the routing calibration and this machine's CPU time profile, in a copy of the checkpoint."""
-    calibrated = work / 'calibrated' / f'{recipe.name}.pth'
+def prepare_calibration(photos: Path, work: Path) -> None:
+    """The calibration photos as a benchmark set (``work/calibration/Calibration``: GTmod12, LRbicx2, LRbicx4)."""
+    source = work / 'calibration_source' / 'Calibration'
+    if not source.exists():
+        source.parent.mkdir(parents=True, exist_ok=True)
+        source.symlink_to(photos)
+    run('calibration_photos', [sys.executable, str(REPO / 'datasets_prep' / 'prepare_benchmarks.py'), '--input',
+                               str(source.parent), '--output', str(work / 'calibration'), '--scales', '2', '4'], work)
+
+
+def calibrate(recipe: WeightRecipe, checkpoint: Path, work: Path, routing_only: bool = False) -> Path:
+    """Step 3: the routing calibration and (unless ``routing_only``) this machine's CPU time profile, in a
+    copy of the checkpoint."""
+    calibrated = work / ('recalibrated' if routing_only else 'calibrated') / f'{recipe.name}.pth'
     if not calibrated.exists():
         calibrated.parent.mkdir(parents=True, exist_ok=True)
-        train_data = work / 'train'
+        photos = work / 'calibration' / 'Calibration'
         run(f'calibrate_{recipe.name}', [
-            sys.executable, '-m', 'wbsr_cli.calibrate', '--model', str(checkpoint), '--gt',
-            str(train_data / 'DIV2K_train_HR_sub.lmdb'), '--lq',
-            str(train_data / f'DIV2K_train_LR_bicubic_X{recipe.scale}_sub.lmdb'), '--max-images',
-            str(CALIBRATION_IMAGES), '--output', str(calibrated)], work)
+            sys.executable, '-m', 'wbsr_cli.calibrate', '--model', str(checkpoint), '--gt', str(photos / 'GTmod12'),
+            '--lq', str(photos / f'LRbicx{recipe.scale}'), '--max-images', str(CALIBRATION_IMAGES[recipe.scale]),
+            '--output', str(calibrated)] + ['--routing-only'] * routing_only, work)
     return calibrated
 
 
@@ -174,7 +190,8 @@ def publish(recipe: WeightRecipe, checkpoint: Path, psnr: Dict[str, Dict[str, fl
     """Step 5: the checkpoint with its training recorded, into the package; its ``models.json`` entry."""
     net, content, entry = load_supernet(str(checkpoint))
     training = dict(recipe.to_dict(), commit=git_commit(),
-                    rebuild='python scripts/train_weights.py --data <T91 + BSD200> --sets <Set5, Set14> --publish')
+                    rebuild='python scripts/train_weights.py --data <T91 + BSD200> --sets <Set5, Set14> '
+                                                 '--calibration <other photos> --publish')
     content = replace(entry, training=training).store(content)
     WEIGHTS.mkdir(parents=True, exist_ok=True)
     target = WEIGHTS / f'{recipe.name}.pth'
@@ -183,12 +200,18 @@ def publish(recipe: WeightRecipe, checkpoint: Path, psnr: Dict[str, Dict[str, fl
                         round(net.flops(None, (1000, 1000)) / 1e9, 1), TRAINING_DATA, recipe.to_dict(), psnr, shares)
 
 
-def retest(recipe: WeightRecipe, work: Path) -> ShippedModel:
-    """Step 4 on the shipped checkpoint itself (no training): its ``models.json`` entry with the figures
-    the current code measures."""
+def retest(recipe: WeightRecipe, work: Path, checkpoint: Path) -> ShippedModel:
+    """Step 4 on a shipped ``checkpoint`` (no training; as shipped or recalibrated): its ``models.json``
+    entry with the figures the current code measures."""
     shipped = shipped_models()[recipe.name]
-    tables = test(recipe, shipped.path, work, 'retest')
+    tables = test(recipe, checkpoint, work, 'retest')
     return replace(shipped, psnr=psnr_summary(recipe, tables, work), time_share=time_shares(recipe, tables))
+
+
+def ship(checkpoint: Path, name: str) -> None:
+    """A recalibrated shipped checkpoint into the package, as it is."""
+    content = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    write_atomically(str(WEIGHTS / f'{name}.pth'), lambda tmp_path: torch.save(content, tmp_path))
 
 
 def git_commit() -> str:
@@ -212,6 +235,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data', type=Path, help='the training photos (T91 + BSD200), any layout')
     parser.add_argument('--sets', type=Path, required=True, help='a folder holding Set5/ and Set14/ (HR images)')
+    parser.add_argument('--calibration', type=Path, help='photos for the routing calibration, neither trained nor '
+                                                         'tested on (HR images)')
     parser.add_argument('--work', type=Path, default=REPO / 'weights_work', help='prepared data, runs and logs')
     parser.add_argument('--names', nargs='+', default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument('--publish', action='store_true', help='write the results into wbsr_basicsr/zoo/weights/')
@@ -222,18 +247,25 @@ def main() -> int:
     args = parser.parse_args()
     if args.iters is not None and args.publish:
         parser.error('--iters changes the recipes; the shipped checkpoints are published from the recipes as they are.')
-    if args.data is None and not args.retest:
-        parser.error('--data: the training photos are needed unless --retest.')
+    if not args.retest and (args.data is None or args.calibration is None):
+        parser.error('--data and --calibration: the training and calibration photos are needed unless --retest.')
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     if args.retest:
         prepare_benchmarks(args.sets.resolve(), work)
     else:
         prepare(args.data.resolve(), args.sets.resolve(), work)
+    if args.calibration is not None:
+        prepare_calibration(args.calibration.resolve(), work)
     published = []
     for name in args.names:
         if args.retest:
-            published.append(retest(RECIPES[name], work))
+            checkpoint = shipped_models()[name].path
+            if args.calibration is not None:
+                checkpoint = calibrate(RECIPES[name], checkpoint, work, routing_only=True)
+            published.append(retest(RECIPES[name], work, checkpoint))
+            if args.calibration is not None and args.publish:
+                ship(checkpoint, name)
             print(f'[weights] {name} measured again: {published[-1].psnr}; --target-time 0.65 took '
                   f'{published[-1].time_share} of the full network\'s time')
             continue

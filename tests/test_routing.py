@@ -1,6 +1,8 @@
 """Routing beside the paper's router: ARM's edge table, the calibration and its Pareto ladder, the
 fixed-frontier and oracle comparisons, the frontier plot; calibrate_routing.py and test.py end to end."""
 import json
+import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -192,11 +194,26 @@ def test_calibrate_then_route_with_arm_ladders_and_the_oracle_in_test_py(tmp_pat
     assert stored.scale == SCALE and stored.subnets == ((8, 1), (8, 2), (16, 1), (16, 2)) and stored.patches >= 12
     assert sum(stored.edge_table.counts) == stored.patches and stored.pareto_ladder()[0] == 0
     assert content['wbsr']['checksums'] == torch.load(trained, weights_only=True)['wbsr']['checksums']
+    assert stored.quality is not None and 0 <= stored.gain_error < 5  # dB, held out
+    assert stored.predict(torch.rand(3, 3, 32, 32)).shape == (3, 4)
     assert script.main(['--model', str(trained), '--gt', lmdbs[0], '--lq', str(held_out[1])]) == 2  # LMDB + folder
     from_folders = tmp_path / 'from_folders.pth'
     assert script.main(['--model', str(trained), '--gt', str(tiny_pairs[0]), '--lq', str(tiny_pairs[1]), '--output',
                         str(from_folders)]) == 0
     assert Calibration.from_dict(torch.load(from_folders, weights_only=True)['wbsr']['calibration']).patches == 3 * 4
+    fewer = tmp_path / 'fewer_lq'  # an LR folder missing one of the HR folder's images: named, nothing written
+    fewer.mkdir()
+    for photo in sorted(Path(tiny_pairs[1]).iterdir())[1:]:
+        shutil.copy(photo, fewer / photo.name)
+    assert script.main(['--model', str(trained), '--gt', str(tiny_pairs[0]), '--lq', str(fewer), '--output',
+                        str(tmp_path / 'unpaired.pth')]) == 2 and not (tmp_path / 'unpaired.pth').exists()
+    routed = tmp_path / 'routing_only.pth'  # the calibration renewed, the time profile kept
+    assert script.main(['--model', str(calibrated), '--gt', str(tiny_pairs[0]), '--lq', str(tiny_pairs[1]),
+                        '--routing-only', '--output', str(routed)]) == 0
+    renewed = torch.load(routed, weights_only=True)['wbsr']
+    assert renewed['timing'] == content['wbsr']['timing'] and renewed['calibration']['patches'] == 3 * 4
+    with pytest.raises(SystemExit):
+        script.main(['--model', str(calibrated), '--time-only', '--routing-only'])
 
     run_pipeline(basicsr.test.test_pipeline, tmp_path, test_options(calibrated))
     results = tmp_path / 'results' / 'wbsr_routing_test'

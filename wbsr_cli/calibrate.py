@@ -5,13 +5,16 @@
         [--max-images N] [--output calibrated.pth] [-opt train_options.yml] [--device cuda [--fp16]]
     wbsr-calibrate --model net_g_latest.pth --time-only --device cuda --fp16
     wbsr-calibrate -n WBSR_MSRResNet_x4_291 --time-only --output mine.pth     # a shipped model, this device
+    wbsr-calibrate --model net_g_latest.pth --gt HR/ --lq LR/ --routing-only   # keep the time profiles
 
 Every subnet runs on every LR patch of the pairs (``--gt`` / ``--lq``: two LMDBs, or two folders
 of images with the same names); each patch's PSNR under each subnet gives ARM's edge-score
-table (rows ``{mode: arm, target: R}``) and the Pareto ladder (``ladder: pareto``). Use pairs
-disjoint from the sets you will test on: the training LMDBs of ``prepare_div2k.py`` are. Then
-each subnet is timed on ``--device`` (a time profile, for budgets in time: ``--target-time``,
-``budget_unit: time``); ``--time-only`` adds or renews that device's profile alone. Both go into the
+table (rows ``{mode: arm, target: R}``), the Pareto ladder (``ladder: pareto``) and the quality model
+the time budgets plan with. Use photos disjoint from the sets you will test on and from the ones the
+network was trained on: on its training photos a network's larger subnets gain what they memorised
+(docs/routing.md, "Predicting quality"). Then each subnet is timed on ``--device`` (a time profile,
+for budgets in time: ``--target-time``, ``budget_unit: time``); ``--time-only`` adds or renews that
+device's profile alone, ``--routing-only`` the calibration alone. Both go into the
 checkpoint's ``wbsr`` entry (``--output``, default: the checkpoint itself, rewritten
 atomically; a shipped model, ``-n``, needs ``--output``); the calibration is valid for those
 parameters only, the profile for that device.
@@ -39,7 +42,10 @@ def parser(prog: Optional[str] = None) -> argparse.ArgumentParser:
     parser.add_argument('--max-batch', type=int, default=256, help='patches per forward')
     parser.add_argument('--device', default='cpu', help='where to time the subnets: cpu (default) or cuda[:N]')
     parser.add_argument('--fp16', action='store_true', help='time them in half precision (CUDA autocast)')
-    parser.add_argument('--time-only', action='store_true', help="only (re)measure --device's time profile")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument('--time-only', action='store_true', help="only (re)measure --device's time profile")
+    only.add_argument('--routing-only', action='store_true', help='only (re)measure the routing calibration; keep '
+                                                                   'the time profiles')
     return parser
 
 

@@ -3,13 +3,15 @@ network's predicted seconds, over one image or a folder, it prices every routing
 and runs the allocation predicted best.
 
 Per image, :meth:`Planner.price` predicts each subnet's PSNR on every routing patch by the
-calibration's edge table (ARM's, :class:`wbsr_basicsr.routing.edges.EdgeTable`; without a
+calibration (its quality model, :mod:`wbsr_basicsr.routing.quality_model`; without a
 calibration each subnet's share of the full network's FLOPs stands in for its quality), gives each
 piece of each unit the mean over the patches it owns, weighted by its share of the image, and its
 seconds by the time profile. :meth:`Planner.plan` then solves, per unit, the choice of a subnet per
 piece under the budget (:func:`wbsr_basicsr.routing.budget.greedy_choice`; at folder scope over
 every piece of every image, so hard images take larger subnets) and keeps the unit whose
-allocation is predicted best within the budget.
+allocation is predicted best within the budget; an allocation that mixes subnets only if it is
+predicted better than one subnet everywhere by more than the quality model's held-out error
+(:meth:`Planner.margin`).
 """
 import time
 from dataclasses import dataclass, field
@@ -163,12 +165,34 @@ class Planner:
         return plans
 
     def _best(self, images: Sequence[PricedImage], budget: float) -> 'Candidate':
-        """The unit predicted best within ``budget`` over ``images`` (else the fastest), the others beside it."""
+        """The unit predicted best within ``budget`` over ``images`` (else the fastest), the others beside it;
+        a mixed allocation only if predicted better than one subnet everywhere by more than :meth:`margin`."""
         candidates = [self._allocated(images, index, budget) for index in range(len(self.units))]
-        fitting = [c for c in candidates if c.seconds <= budget] or [min(candidates, key=lambda c: c.seconds)]
-        best = max(fitting, key=lambda c: (c.quality, -c.seconds))
+        best = _best_within(candidates, budget)
+        if best.mixed:
+            uniform = _best_within([self._uniform(images, index, budget) for index in range(len(self.units))], budget)
+            if best.quality - uniform.quality <= len(images) * self.margin(len(images)):
+                best = uniform
         best.others = [c for c in candidates if c is not best]
         return best
+
+    def margin(self, images: int) -> float:
+        """How much better (mean predicted PSNR over ``images`` images) a mixed plan must be predicted than one
+        subnet everywhere to be taken: the quality model's held-out error of an image's gain, over the
+        square root of the images (their errors taken as independent; 0 without a measured error)."""
+        error = self.calibration.gain_error if self.calibration is not None else None
+        return 0. if error is None else error / np.sqrt(images)
+
+    def _uniform(self, images: Sequence[PricedImage], index: int, budget: float) -> 'Candidate':
+        """Unit ``index`` with one subnet of the :attr:`ladder` on every piece of every image: the one predicted
+        best within ``budget`` (else the fastest)."""
+        options = [image.options[index] for image in images]
+        seconds = sum(option.seconds.sum(0) for option in options)
+        values = sum(option.value.sum(0) for option in options)
+        fitting = [m for m in self.ladder if seconds[m] <= budget] or [min(self.ladder, key=lambda m: seconds[m])]
+        chosen = max(fitting, key=lambda m: (values[m], -seconds[m]))
+        return Candidate(index, [np.full(option.pieces.count, chosen) for option in options], float(seconds[chosen]),
+                         float(values[chosen]))
 
     def _allocated(self, images: Sequence[PricedImage], index: int, budget: float) -> 'Candidate':
         """Unit ``index``'s allocation over ``images`` under ``budget``, among the :attr:`ladder`'s subnets."""
@@ -200,3 +224,14 @@ class Candidate:
     seconds: float
     quality: float
     others: List['Candidate'] = field(default_factory=list)
+
+    @property
+    def mixed(self) -> bool:
+        """Whether more than one subnet runs (on the pieces of an image or across the images)."""
+        return len(np.unique(np.concatenate(self.ids))) > 1
+
+
+def _best_within(candidates: Sequence[Candidate], budget: float) -> Candidate:
+    """The candidate predicted best among those within ``budget`` (else the fastest)."""
+    fitting = [c for c in candidates if c.seconds <= budget] or [min(candidates, key=lambda c: c.seconds)]
+    return max(fitting, key=lambda c: (c.quality, -c.seconds))

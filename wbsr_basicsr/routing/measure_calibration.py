@@ -9,6 +9,7 @@ from torch import Tensor
 from wbsr_basicsr.archs.slimmable import SlimmableSupernet
 from wbsr_basicsr.routing.calibration import Calibration
 from wbsr_basicsr.routing.edges import NUM_BINS, EdgeTable, edge_scores
+from wbsr_basicsr.routing.quality_model import QualityModel, patch_statistics
 from wbsr_basicsr.routing.oracle_router import patch_errors, psnr_of_errors
 from wbsr_basicsr.runtime.patches import GTPatches, chop
 from wbsr_basicsr.runtime.runner import Runner
@@ -20,9 +21,11 @@ def measure_calibration(net: SlimmableSupernet, pairs: Iterable[Tuple[Tensor, Te
               num_bins: int = NUM_BINS) -> Calibration:
     """Run every subnet on every patch of the ``(lq, gt)`` pairs (``(1, C, h, w)`` and
     ``(1, C, h*s, w*s)`` in [0, 1]), the patches of several images batched together, and
-    tabulate the patch PSNRs (ARM's edge table, each subnet's mean)."""
+    tabulate the patch PSNRs (ARM's edge table, each subnet's mean) and fit the quality model on them."""
     runner = Runner(net, patch_size, stride, max_batch)
     scores: List[np.ndarray] = []
+    statistics: List[np.ndarray] = []
+    images: List[np.ndarray] = []
     psnr: List[np.ndarray] = []
     waiting: List[Tuple[Tensor, Tensor]] = []
 
@@ -35,6 +38,8 @@ def measure_calibration(net: SlimmableSupernet, pairs: Iterable[Tuple[Tensor, Te
         layout = runner.layout(lq)
         patches = chop(lq, layout)
         scores.append(edge_scores(patches))
+        statistics.append(patch_statistics(patches))
+        images.append(np.full(len(patches), len(images)))
         waiting.append((patches, GTPatches(gt, layout)[:]))
         if sum(len(part) for part, _ in waiting) >= max_batch:
             run_waiting()
@@ -43,5 +48,6 @@ def measure_calibration(net: SlimmableSupernet, pairs: Iterable[Tuple[Tensor, Te
     if not scores:
         raise ValueError(f'{source}: no calibration images.')
     scores_all, psnr_all = np.concatenate(scores), np.concatenate(psnr)
+    quality = QualityModel.fit(np.concatenate(statistics), psnr_all, np.concatenate(images))
     return Calibration(tuple(net.subnets), scale, patch_size, fingerprint, source, len(scores_all),
-                       tuple(map(float, psnr_all.mean(0))), EdgeTable.build(scores_all, psnr_all, num_bins))
+                       tuple(map(float, psnr_all.mean(0))), EdgeTable.build(scores_all, psnr_all, num_bins), quality)

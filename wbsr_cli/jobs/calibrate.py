@@ -35,6 +35,12 @@ def paired_dataset(gt: str, lq: str, scale: int) -> PairedImageDataset:
     for path in (gt, lq):
         if not Path(path).is_dir():
             raise ValueError(f'{path}: no such folder or LMDB.')
+    if not lmdb[0]:
+        names = [{entry.name for entry in Path(path).iterdir() if entry.is_file()} for path in (gt, lq)]
+        unpaired = sorted(names[0] ^ names[1])
+        if unpaired:
+            raise ValueError(f'--gt {gt} and --lq {lq}: {len(unpaired)} image(s) in one folder only '
+                             f'(e.g. {unpaired[0]}); give the same names in both.')
     return PairedImageDataset({'name': 'calibration', 'dataroot_gt': gt, 'dataroot_lq': lq, 'phase': 'val',
                                'scale': scale, 'io_backend': {'type': 'lmdb' if lmdb[0] else 'disk'}})
 
@@ -53,6 +59,10 @@ def describe(calibration: Calibration, costs: np.ndarray) -> str:
         mark = '*' if index in ladder else ' '
         lines.append(f'  {mark} {subnet[0]}x{subnet[1]:<4} {100 * costs[index] / costs.max():5.1f}% FLOPs  '
                      f'{psnr:.3f} dB')
+    if calibration.gain_error is not None:
+        lines.append(f'quality model: an image\'s predicted gain of one subnet over another is off by '
+                     f'{calibration.gain_error:.3f} dB (RMS, on the images held out of '
+                     f'{calibration.quality.folds} fits)')
     return '\n'.join(lines)
 
 
@@ -72,15 +82,24 @@ def calibrate_checkpoint(args: argparse.Namespace) -> None:
     if not args.time_only:
         entry = entry.with_calibration(calibrate_on_pairs(args, net, entry, content))
         print(describe(entry.calibration, net.subnet_costs((entry.thresholds.patch_size,) * 2)))
+    if not args.routing_only:
+        entry = entry.with_timing(measure_profile(args, net, entry, checkpoint))
+    content = entry.store(content)
+    write_atomically(output, lambda tmp_path: torch.save(content, tmp_path))
+    stored = ('time profile' if args.time_only else 'calibration' if args.routing_only
+              else 'calibration and time profile')
+    print(f'{stored} written to {output}')
+
+
+def measure_profile(args: argparse.Namespace, net: SlimmableSupernet, entry: SupernetEntry,
+                    checkpoint: str) -> TimeProfile:
+    """Each subnet timed on ``--device`` (the time profile), described."""
     upscaler = Upscaler(net, LoadedRouting(RoutingData.of(entry.thresholds), RoutingGeometry(
         entry.thresholds.patch_size, entry.thresholds.stride)), entry.scale or net.upscale,
         Runtime(args.device, args.fp16, args.max_batch), checkpoint)
     profile = upscaler.measure_time_profile()
-    entry = entry.with_timing(profile)
     print(describe_timing(profile, net))
-    content = entry.store(content)
-    write_atomically(output, lambda tmp_path: torch.save(content, tmp_path))
-    print(f'{"time profile" if args.time_only else "calibration and time profile"} written to {output}')
+    return profile
 
 
 def calibrate_on_pairs(args: argparse.Namespace, net: SlimmableSupernet, entry: SupernetEntry,
