@@ -51,8 +51,7 @@ PREPARE = ['--scales', '2', '4', '--crop-size', '240', '--step', '120', '--thres
            '--workers', '2', '--skip-bad']
 TEST_ROWS = [dict(mode='whole', subnet='all'), dict(mode='plan', target=0.65, scope='image')]  # plan: --target-time
 TIME_ROW = 'plan_0.65_image'
-CALIBRATION_IMAGES = {2: 20, 4: 40}
-"""Calibration photos per scale: about 2,500 routing patches at either (x2 LR images hold 4 x the pixels)."""
+CALIBRATION_IMAGES = 40
 
 
 def run(step: str, command: List[str], work: Path) -> None:
@@ -120,7 +119,7 @@ def calibrate(recipe: WeightRecipe, checkpoint: Path, work: Path, routing_only: 
         photos = work / 'calibration' / 'Calibration'
         run(f'calibrate_{recipe.name}', [
             sys.executable, '-m', 'wbsr_cli.calibrate', '--model', str(checkpoint), '--gt', str(photos / 'GTmod12'),
-            '--lq', str(photos / f'LRbicx{recipe.scale}'), '--max-images', str(CALIBRATION_IMAGES[recipe.scale]),
+            '--lq', str(photos / f'LRbicx{recipe.scale}'), '--max-images', str(CALIBRATION_IMAGES),
             '--output', str(calibrated)] + ['--routing-only'] * routing_only, work)
     return calibrated
 

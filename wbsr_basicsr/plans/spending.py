@@ -6,8 +6,8 @@ the seconds the profile predicted for the same pieces, and scales the profile's 
 that ratio (a subnet not run yet takes the larger ratio of its nearest neighbours that have).
 Per image (:class:`EachImage`), the corrections carry from image to image. Over a folder
 (:class:`FolderSpending`), a probe first times the full network on a crop of the first image
-(:meth:`Corrections.probe`), so that the full network's ratio, the base of the
-budget, is measured and not assumed; then each image is planned just before it runs: the budget
+(:meth:`Corrections.probe`, where the folder's budget is large enough to pay for it), so that the
+full network's ratio, the base of the budget, is measured and not assumed; then each image is planned just before it runs: the budget
 left is ``target`` x the folder's corrected full-network seconds, less the pricing's seconds and
 the seconds measured so far, and the rest of the folder is planned within it, so the folder's
 total lands near its budget even when the profile is off.
@@ -25,6 +25,8 @@ from .planner import Plan, Planner, PricedImage
 
 PROBE_SIDE = 96
 """The side, in LR pixels, of the crop the probe times (:meth:`Corrections.probe`; one the profiles time)."""
+PROBE_SHARE = 0.05
+"""The most of a folder's budget the probe may take (by the profile); a folder too small for it is not probed."""
 
 
 @dataclass
@@ -40,17 +42,23 @@ class Corrections:
     def __post_init__(self) -> None:
         self.measured, self.predicted = np.zeros(self.count), np.zeros(self.count)
 
-    def probe(self, runner: Runner, lq: Tensor) -> None:
+    def probe(self, runner: Runner, lq: Tensor, budget: float) -> None:
         """Once: time the full network on a crop of ``lq`` (:data:`PROBE_SIDE`), one run after a warm-up,
-        against the profile's seconds for that crop; nothing on an image smaller than the profile timed."""
-        height, width = (min(PROBE_SIDE, side) for side in lq.shape[-2:])
-        if self.probed or not runner.timing.times(height * width):
+        against the profile's seconds for that crop; nothing on an image smaller than the profile timed,
+        nor where the two runs are predicted to take more than :data:`PROBE_SHARE` of ``budget`` seconds
+        (a folder of a few small images: the probe would spend the budget it is to correct)."""
+        if self.probed:
             return
         self.probed = True
-        crop, full = lq[..., :height, :width], self.count - 1
+        height, width = (min(PROBE_SIDE, side) for side in lq.shape[-2:])
+        full = self.count - 1
+        predicted = runner.subnet_image_seconds(full, height, width)
+        if not runner.timing.times(height * width) or 2 * predicted > PROBE_SHARE * budget:
+            return
+        crop = lq[..., :height, :width]
         runner.run_whole(full, crop)
         self.measured[full] += time_once(lambda: runner.run_whole(full, crop), lq.device)
-        self.predicted[full] += runner.subnet_image_seconds(full, height, width)
+        self.predicted[full] += predicted
 
     def record(self, image: PricedImage, plan: Plan, seconds: float) -> None:
         """``plan``, made for ``image`` (as priced, uncorrected), ran in ``seconds`` (measured, without
@@ -94,7 +102,7 @@ class FolderSpending:
 
     def plan(self, index: int, lq: Tensor) -> Plan:
         """Image ``index``'s plan (``lq``: the image): the rest of the folder planned within the budget left."""
-        self.corrections.probe(self.planner.runner, lq)
+        self.corrections.probe(self.planner.runner, lq, self.target * self.full)
         factors = self.corrections.factors()
         budget = self.target * self.full * factors[-1] - self.pricing - self.spent
         rest: List[PricedImage] = [self.corrections.corrected(image, factors) for image in self.images[index:]]
