@@ -69,3 +69,16 @@ def test_a_subnet_not_run_takes_the_larger_factor_of_its_nearest_neighbours_run(
     assert corrections.factors().tolist() == pytest.approx([3., 3., 3., 3., 1.])
     corrections.predicted[2], corrections.measured[2] = 1., 0.5
     assert corrections.factors().tolist() == pytest.approx([3., 3., 0.5, 1., 1.])
+
+
+def test_the_probe_runs_only_where_the_folders_budget_pays_for_it():
+    """The probe's two full-network runs on a 48 x 48 crop, by the profile, against 5% of the budget:
+    a folder budget 10 x their cost is too small (the probe would take 10%), 100 x is large enough."""
+    runner = Runner(tiny_net(), 32, 28, timing=per_pixel_profile(TRUE))
+    image = torch.rand(1, 3, 48, 48)
+    probe_cost = 2 * TRUE[-1] * 48 * 48
+    small, large = Corrections(len(TRUE)), Corrections(len(TRUE))
+    small.probe(runner, image, 10 * probe_cost)
+    large.probe(runner, image, 100 * probe_cost)
+    assert small.probed and small.predicted[-1] == 0 and small.measured[-1] == 0  # not run, not run again
+    assert large.predicted[-1] == pytest.approx(TRUE[-1] * 48 * 48) and large.measured[-1] > 0

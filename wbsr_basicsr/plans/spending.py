@@ -7,10 +7,10 @@ that ratio (a subnet not run yet takes the larger ratio of its nearest neighbour
 Per image (:class:`EachImage`), the corrections carry from image to image. Over a folder
 (:class:`FolderSpending`), a probe first times the full network on a crop of the first image
 (:meth:`Corrections.probe`, where the folder's budget is large enough to pay for it), so that the
-full network's ratio, the base of the budget, is measured and not assumed; then each image is planned just before it runs: the budget
-left is ``target`` x the folder's corrected full-network seconds, less the pricing's seconds and
-the seconds measured so far, and the rest of the folder is planned within it, so the folder's
-total lands near its budget even when the profile is off.
+full network's ratio, the base of the budget, is measured and not assumed; then each image is
+planned just before it runs: the budget left is ``target`` x the folder's corrected full-network
+seconds, less the pricing's seconds and the seconds measured so far, and the rest of the folder is
+planned within it, so the folder's total lands near its budget even when the profile is off.
 """
 from dataclasses import dataclass, field, replace
 from typing import List, Optional, Sequence, Union
