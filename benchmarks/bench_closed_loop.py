@@ -19,7 +19,6 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Sequence
 
@@ -36,10 +35,7 @@ TOTAL = re.compile(r'^\d+ images, .*: ([\d.]+) s \(', re.MULTILINE)
 
 def distorted(profile: TimeProfile, error: Sequence[float]) -> TimeProfile:
     """``profile`` with every subnet's seconds times ``error[0]``, the full network's times ``error[-1]``."""
-    factors = [error[0]] * (len(profile.patch) - 1) + [error[-1]]
-    return replace(profile, call=tuple(f * s for f, s in zip(factors, profile.call)),
-                   patch=tuple(f * s for f, s in zip(factors, profile.patch)),
-                   whole=tuple(tuple(f * s for s in row) for f, row in zip(factors, profile.whole)))
+    return profile.scaled([error[0]] * (len(profile.patch) - 1) + [error[-1]])
 
 
 def checkpoints(model: str, errors: List[str], name: str, work: Path) -> Dict[str, Path]:

@@ -12,6 +12,7 @@ over all of them: Spearman's rank correlation of predicted and measured gains, a
 """
 import argparse
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List
 
@@ -22,7 +23,7 @@ from scipy.stats import spearmanr
 
 import wbsr_basicsr  # noqa: F401  (compatibility fixes before basicsr)
 from basicsr.metrics import calculate_psnr
-from wbsr_basicsr.inference.supernet_entry import load_supernet
+from wbsr_basicsr.inference.supernet_entry import SupernetEntry
 from wbsr_basicsr.inference.upscaler import Upscaler
 from wbsr_basicsr.routing.calibration import Calibration
 from wbsr_basicsr.runtime.patches import chop
@@ -35,14 +36,15 @@ def predictors(checkpoints: List[str]) -> Dict[str, Calibration]:
     its edge table alone (``[k] edge``)."""
     found = {}
     for number, checkpoint in enumerate(checkpoints, start=1):
-        calibration = load_supernet(checkpoint)[2].calibration
+        entry = SupernetEntry.read(checkpoint)
+        calibration = entry.calibration if entry is not None else None
         if calibration is None:
             raise SystemExit(f'error: {checkpoint}: no routing calibration.')
         name = f'[{number}]'
         print(f'{name} {checkpoint}: {calibration.source}')
         found[name] = calibration
         if calibration.quality is not None:
-            found[f'{name} edge'] = Calibration.from_dict(dict(calibration.to_dict(), quality=None))
+            found[f'{name} edge'] = replace(calibration, quality=None)
     return found
 
 

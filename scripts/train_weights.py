@@ -29,6 +29,7 @@ exists, so the same command resumes an interrupted rebuild:
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -209,8 +210,7 @@ def retest(recipe: WeightRecipe, work: Path, checkpoint: Path) -> ShippedModel:
 
 def ship(checkpoint: Path, name: str) -> None:
     """A recalibrated shipped checkpoint into the package, as it is."""
-    content = torch.load(checkpoint, map_location='cpu', weights_only=True)
-    write_atomically(str(WEIGHTS / f'{name}.pth'), lambda tmp_path: torch.save(content, tmp_path))
+    write_atomically(str(WEIGHTS / f'{name}.pth'), lambda tmp_path: shutil.copyfile(checkpoint, tmp_path))
 
 
 def git_commit() -> str:

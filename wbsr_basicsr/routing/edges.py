@@ -18,13 +18,19 @@ LAPLACIAN = ((0., 1., 0.), (1., -4., 1.), (0., 1., 0.))  # cv2.Laplacian's defau
 def edge_scores(patches: Tensor) -> np.ndarray:
     """Mean absolute Laplacian of each ``(N, C, P, P)`` patch in [0, 1], on its grey levels 0-255
     (borders reflected, as OpenCV does)."""
-    if patches.shape[1] == 3:
-        grey = sum(w * patches[:, c] for c, w in enumerate(GREY_WEIGHTS))
-    else:
-        grey = patches[:, 0]
-    grey = F.pad(255 * grey[:, None], (1, 1, 1, 1), mode='reflect')
-    kernel = torch.tensor(LAPLACIAN, dtype=grey.dtype, device=grey.device)[None, None]
-    return F.conv2d(grey, kernel).abs().mean((1, 2, 3)).cpu().numpy()
+    return filtered(grey_levels(patches), LAPLACIAN).abs().mean((1, 2, 3)).cpu().numpy()
+
+
+def grey_levels(patches: Tensor) -> Tensor:
+    """``(N, 1, P, P)``: the grey levels 0-255 of ``(N, C, P, P)`` patches in [0, 1] (by :data:`GREY_WEIGHTS`)."""
+    grey = sum(w * patches[:, c] for c, w in enumerate(GREY_WEIGHTS)) if patches.shape[1] == 3 else patches[:, 0]
+    return 255 * grey[:, None]
+
+
+def filtered(grey: Tensor, kernel: Tuple[Tuple[float, ...], ...]) -> Tensor:
+    """``grey`` ``(N, 1, P, P)`` convolved with a 3 x 3 ``kernel``, borders reflected."""
+    weight = torch.tensor(kernel, dtype=grey.dtype, device=grey.device)[None, None]
+    return F.conv2d(F.pad(grey, (1, 1, 1, 1), mode='reflect'), weight)
 
 
 def edge_score_flops(patch_size: int, channels: int = 3) -> int:

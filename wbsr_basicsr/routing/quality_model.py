@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from .edges import GREY_WEIGHTS, LAPLACIAN
+from .edges import LAPLACIAN, filtered, grey_levels
 
 STATISTICS = ('edge', 'gradient', 'coherence', 'detail', 'texture', 'contrast', 'brightness')
 """What :func:`patch_statistics` measures, in its columns' order."""
@@ -32,10 +32,8 @@ def patch_statistics(patches: Tensor) -> np.ndarray:
     tensor (1: one direction, an edge; 0: none, texture or flat), log of the mean squared detail lost
     by a bicubic x2 down-and-up, log of the mean 3 x 3 variance, log of the standard deviation, and the
     mean."""
-    patches = patches.float()
-    grey = 255 * (sum(w * patches[:, c] for c, w in enumerate(GREY_WEIGHTS)) if patches.shape[1] == 3
-                  else patches[:, 0])[:, None]
-    laplacian, dx, dy = (_filtered(grey, kernel) for kernel in (LAPLACIAN, SOBEL_X, tuple(zip(*SOBEL_X))))
+    grey = grey_levels(patches.float())
+    laplacian, dx, dy = (filtered(grey, kernel) for kernel in (LAPLACIAN, SOBEL_X, tuple(zip(*SOBEL_X))))
     dx, dy = dx / 8, dy / 8
     jxx, jyy, jxy = (t.mean((1, 2, 3)) for t in (dx * dx, dy * dy, dx * dy))
     coherence = ((jxx - jyy) ** 2 + 4 * jxy ** 2).sqrt() / (jxx + jyy + 1e-6)
@@ -48,11 +46,6 @@ def patch_statistics(patches: Tensor) -> np.ndarray:
                ((grey - blurred) ** 2).mean((1, 2, 3)).log1p(), texture.clamp(min=0).mean((1, 2, 3)).log1p(),
                grey.std((1, 2, 3), unbiased=False).log1p(), grey.mean((1, 2, 3)) / 255)
     return torch.stack(columns, 1).cpu().numpy().astype(np.float64)
-
-
-def _filtered(grey: Tensor, kernel: Tuple[Tuple[float, ...], ...]) -> Tensor:
-    weight = torch.tensor(kernel, dtype=grey.dtype, device=grey.device)[None, None]
-    return F.conv2d(F.pad(grey, (1, 1, 1, 1), mode='reflect'), weight)
 
 
 @dataclass(frozen=True)
@@ -120,7 +113,7 @@ def _held_out_gain_error(statistics: np.ndarray, psnr: np.ndarray, images: np.nd
     names, image_of = np.unique(images, return_inverse=True)
     if len(names) < 2:
         return None
-    fold_of = np.arange(len(names))[image_of] % min(folds, len(names))
+    fold_of = image_of % min(folds, len(names))
     predicted = np.empty_like(psnr)
     for fold in np.unique(fold_of):
         held = fold_of == fold

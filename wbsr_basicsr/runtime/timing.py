@@ -105,6 +105,13 @@ class TimeProfile:
         """``(P, M)``: predicted seconds of every subnet on whole windows of ``pixels`` ``(P,)`` LR pixels."""
         return np.array([[self.whole_seconds(m, count) for m in range(len(self.patch))] for count in pixels])
 
+    def scaled(self, factors: Sequence[float]) -> 'TimeProfile':
+        """This profile with each subnet's seconds (per call, per patch, whole images) times its factor;
+        the tiles' shares and the overhead as they are."""
+        return replace(self, call=tuple(float(f * s) for f, s in zip(factors, self.call)),
+                       patch=tuple(float(f * s) for f, s in zip(factors, self.patch)),
+                       whole=tuple(tuple(float(f * s) for s in row) for f, row in zip(factors, self.whole)))
+
     def routed_seconds(self, subnet_ids: np.ndarray, max_batch: int) -> float:
         """Predicted seconds of running patches routed to ``subnet_ids`` in batches of ``max_batch``."""
         counts = np.bincount(np.asarray(subnet_ids), minlength=len(self.patch))
@@ -261,10 +268,7 @@ def rescale_profile(runner: 'Runner', profile: TimeProfile, name: str, repeats: 
     predicted = [profile.whole_seconds(index, RESCALE_SIDE ** 2) for index in timed]
     factors = np.interp(np.arange(runner.num_subnets), timed, np.asarray(seconds) / predicted)
     source = profile.device + (f' on {profile.host}' if profile.host else '')
-    return replace(profile, device=name, call=tuple(map(float, np.asarray(profile.call) * factors)),
-                   patch=tuple(map(float, np.asarray(profile.patch) * factors)),
-                   overhead=profile.overhead * float(factors.mean()),
-                   whole=tuple(tuple(float(factor * s) for s in row) for factor, row in zip(factors, profile.whole)),
+    return replace(profile.scaled(factors), device=name, overhead=profile.overhead * float(factors.mean()),
                    host=host_name(device), rescaled_from=profile.rescaled_from or source)
 
 
